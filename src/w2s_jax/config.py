@@ -1,0 +1,239 @@
+"""Every parameter of a configuration: its grid key, default, kind and validity (SPEC §7).
+
+One table, :data:`FIELDS`, is the single source of truth for the grid file, the Python
+API, validation messages, ``manifest.json`` and the summary columns. A field is
+
+* ``static``: it fixes a shape or a trip count (or picks code); configurations that
+  differ in one are different compiled programs;
+* ``traced``: an array leaf of :class:`Params`; a grid of them is one stacked pytree.
+
+``data.d`` is static in the dense backend (it is a shape) and traced in the reduced one.
+A resolved configuration is a plain ``dict`` from dotted key to value;
+:func:`split` turns it into the ``(Static, Params)`` pair the pipeline consumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from w2s_jax.backends import reduced_dimension
+
+
+@dataclass(frozen=True)
+class Field:
+    """One grid key. ``choices`` restricts strings; ``low``/``high`` bound numbers."""
+
+    key: str
+    default: Any
+    kind: str  # "static" or "traced"
+    type: type
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: value must be > low (not >=)
+    choices: tuple[str, ...] | None = None
+
+
+def _f(key, default, kind, type_, doc, **checks) -> Field:
+    return Field(key, default, kind, type_, doc, **checks)
+
+
+FIELDS: tuple[Field, ...] = (
+    _f("data.d", 8000, "static", float, "ambient dimension", low=5, low_open=True),
+    _f("data.mu_norm", 8.0, "traced", float, "norm of the easy signals mu_{±1}", low=0),
+    _f("data.nu_norm", 5.0, "traced", float, "norm of the hard signals nu_{±1}", low=0),
+    _f("data.sigma_p", 1.0, "traced", float, "noise scale", low=0, low_open=True),
+    _f("data.p_easy", 0.35, "traced", float, "probability of easy-only data", low=0, high=1),
+    _f("data.p_hard", 0.30, "traced", float, "probability of hard-only data", low=0, high=1),
+    _f("data.hard_sign", "random", "static", str, "sign of the hard patches",
+       choices=("random", "paired")),
+    _f("weak.n", 2000, "static", int, "weak training set size", low=1),
+    _f("weak.lr", 0.2, "traced", float, "weak step size", low=0, low_open=True),
+    _f("weak.steps", 200, "static", int, "weak GD steps", low=0),
+    _f("weak.model", "linear", "static", str, "weak model: linear CNN or ReLU CNN",
+       choices=("linear", "relu")),
+    _f("weak.m", 1, "static", int, "filters per sign of a ReLU weak model", low=1),
+    _f("weak.sigma_0", 0.01, "traced", float, "initial filter scale of a ReLU weak model", low=0),
+    _f("weak.loss", "logistic", "static", str, "weak training loss"),
+    _f("weak.optimizer", "sgd", "static", str, "weak optimizer"),
+    _f("strong.n", 2000, "traced", int, "strong training set size", low=1),
+    _f("strong.m", 20, "static", int, "filters per sign", low=1),
+    _f("strong.sigma_0", 0.01, "traced", float, "initial filter scale", low=0),
+    _f("strong.lr", 1.0, "traced", float, "strong step size", low=0, low_open=True),
+    _f("strong.steps", 2000, "static", int, "strong GD steps", low=1),
+    _f("strong.ceiling", False, "static", bool, "also train on true labels (PGR)"),
+    _f("strong.activation", "relu", "static", str, "student activation"),
+    _f("strong.activation_param", math.nan, "traced", float,
+       "activation parameter (leaky slope, power, smoothing width); NaN: its default"),
+    _f("strong.loss", "logistic", "static", str, "student training loss"),
+    _f("strong.optimizer", "sgd", "static", str, "student optimizer"),
+    _f("strong.momentum", 0.9, "traced", float, "momentum / Adam b1", low=0, high=1),
+    _f("eval.n_test", 4000, "static", int, "test samples per configuration", low=1),
+    _f("eval.points", 40, "static", int, "evaluation steps (log-spaced, 0 and last)", low=2),
+    _f("run.backend", "auto", "static", str, "dense, reduced, or auto (reduced when D < d)",
+       choices=("auto", "dense", "reduced")),
+    _f("run.dtype", "float32", "static", str, "float dtype", choices=("float32", "float64")),
+)
+FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
+
+# Theory-normalised aliases (SPEC §5 "Sweeping d"): key -> (raw key, converter).
+SCALED_KEYS: dict[str, str] = {
+    "strong.lr_scaled": "strong.lr",  # lr = lr_scaled / (sigma_p^2 d)
+    "weak.lr_scaled": "weak.lr",
+    "strong.sigma_0_scaled": "strong.sigma_0",  # sigma_0 = s / (sigma_p sqrt(d))
+    "data.nu_norm_scaled": "data.nu_norm",  # nu_norm = s sigma_p d^(1/4)
+    "data.mu_norm_scaled": "data.mu_norm",
+}
+
+
+def unscale(key: str, value: float, d: float, sigma_p: float) -> float:
+    """Raw value of a theory-normalised parameter (SPEC §5)."""
+    if key.endswith("lr_scaled"):
+        return value / (sigma_p**2 * d)
+    if key == "strong.sigma_0_scaled":
+        return value / (sigma_p * math.sqrt(d))
+    return value * sigma_p * d**0.25
+
+
+def defaults() -> dict[str, Any]:
+    return {f.key: f.default for f in FIELDS}
+
+
+def resolve_backend(config: dict[str, Any]) -> str:
+    """``auto`` picks the reduced backend whenever it is smaller than ``d`` (SPEC §8)."""
+    backend = config["run.backend"]
+    if backend != "auto":
+        return backend
+    dim = reduced_dimension(config["strong.m"], config["strong.n"], config["weak.n"])
+    return "reduced" if dim < config["data.d"] else "dense"
+
+
+def bucket(n: int) -> int:
+    """Padded size for ``strong.n``: the next power of two (padding at most doubles)."""
+    return 1 << max(0, math.ceil(math.log2(n)))
+
+
+# --------------------------------------------------------------------------- split
+
+
+@dataclass(frozen=True)
+class Static:
+    """Everything that fixes a compiled program. Hashable; used as a jit static arg."""
+
+    backend: str
+    dtype: str
+    d: int  # the dense dimension; 0 in the reduced backend (d is traced there)
+    hard_sign: str
+    weak_n: int
+    weak_steps: int
+    weak_model: str
+    weak_m: int
+    weak_loss: str
+    weak_optimizer: str
+    m: int
+    strong_steps: int
+    n_pad: int
+    ceiling: bool
+    activation: str
+    loss: str
+    optimizer: str
+    n_test: int
+    eval_points: int
+
+    def teacher(self) -> Static:
+        """The part that fixes the weak phase (strong-side fields blanked)."""
+        return dataclasses.replace(
+            self, m=0, strong_steps=0, n_pad=0, ceiling=False, activation="",
+            loss="", optimizer="", n_test=0, eval_points=0,
+        )
+
+
+class DataParams(NamedTuple):
+    d: Any
+    mu_norm: Any
+    nu_norm: Any
+    sigma_p: Any
+    p_easy: Any
+    p_hard: Any
+
+
+class WeakParams(NamedTuple):
+    lr: Any
+    sigma_0: Any
+
+
+class StrongParams(NamedTuple):
+    n: Any
+    sigma_0: Any
+    lr: Any
+    activation_param: Any
+    momentum: Any
+
+
+class Params(NamedTuple):
+    """Traced parameters of one configuration (scalars), or of a grid (stacked)."""
+
+    data: DataParams
+    weak: WeakParams
+    strong: StrongParams
+
+
+def split(config: dict[str, Any]) -> tuple[Static, Params]:
+    """A resolved configuration -> (its program's static part, its traced parameters)."""
+    c = config
+    backend = resolve_backend(c)
+    static = Static(
+        backend=backend,
+        dtype=c["run.dtype"],
+        d=int(c["data.d"]) if backend == "dense" else 0,
+        hard_sign=c["data.hard_sign"],
+        weak_n=int(c["weak.n"]),
+        weak_steps=int(c["weak.steps"]),
+        weak_model=c["weak.model"],
+        weak_m=int(c["weak.m"]),
+        weak_loss=c["weak.loss"],
+        weak_optimizer=c["weak.optimizer"],
+        m=int(c["strong.m"]),
+        strong_steps=int(c["strong.steps"]),
+        n_pad=bucket(int(c["strong.n"])),
+        ceiling=bool(c["strong.ceiling"]),
+        activation=c["strong.activation"],
+        loss=c["strong.loss"],
+        optimizer=c["strong.optimizer"],
+        n_test=int(c["eval.n_test"]),
+        eval_points=int(c["eval.points"]),
+    )
+    dtype = np.dtype(c["run.dtype"])
+    scalar = lambda key: np.asarray(c[key], dtype)  # noqa: E731
+    params = Params(
+        data=DataParams(*(scalar(f"data.{k}") for k in DataParams._fields)),
+        weak=WeakParams(lr=scalar("weak.lr"), sigma_0=scalar("weak.sigma_0")),
+        strong=StrongParams(
+            n=np.asarray(c["strong.n"], np.int32),
+            sigma_0=scalar("strong.sigma_0"),
+            lr=scalar("strong.lr"),
+            activation_param=scalar("strong.activation_param"),
+            momentum=scalar("strong.momentum"),
+        ),
+    )
+    return static, params
+
+
+def stack(params: list[Params]) -> Params:
+    """Stack per-configuration parameters along a new leading axis (the grid axis)."""
+    import jax
+
+    return jax.tree.map(lambda *leaves: np.stack(leaves), *params)
+
+
+def eval_steps(steps: int, points: int) -> np.ndarray:
+    """Evaluation steps: log-uniform over ``1..steps`` plus 0 (duplicates merged)."""
+    if steps == 0:
+        return np.zeros(1, int)
+    grid = np.rint(np.geomspace(1, steps, max(points - 1, 1))).astype(int)
+    return np.unique(np.concatenate([[0], grid, [steps]]))

@@ -1,0 +1,63 @@
+"""The CNNs of the paper's Definitions 2 and 3 (SPEC §2), for ONE batch of samples.
+
+Both models are ``f(W, X) = sum_f a_f sum_p act(<w_f, x_p>)`` with a fixed second
+layer ``a``:
+
+* weak linear CNN: one filter, ``a = (1,)``, identity activation;
+* strong ReLU CNN: ``2m`` filters, the first ``m`` with sign ``s = +1`` and the last
+  ``m`` with ``s = -1``, ``a_f = s/m``, ReLU.
+
+So the weak and strong models are one code path. A filter bank is stored as its
+coefficients on the four signal directions and on the ``D`` noise coordinates.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+
+class Filters(NamedTuple):
+    """``F`` filters: ``signal (F, 4)`` on ``mu_{+1}, mu_{-1}, nu_{+1}, nu_{-1}``
+    (unit directions) and ``noise (F, D)`` on the noise coordinates."""
+
+    signal: Float[Array, "F 4"]
+    noise: Float[Array, "F D"]
+
+
+def preactivations(
+    filters: Filters, patches: Float[Array, "n 2 4"], xi: Float[Array, "n D"]
+) -> Float[Array, "n 3 F"]:
+    """``<w_f, x_p>`` for the two signal patches and the noise patch of every sample."""
+    signal = jnp.einsum("npk,fk->npf", patches, filters.signal)
+    noise = xi @ filters.noise.T
+    return jnp.concatenate([signal, noise[:, None, :]], axis=1)
+
+
+def cnn_output(
+    filters: Filters,
+    second_layer: Float[Array, " F"],
+    activation: Callable,
+    patches: Float[Array, "n 2 4"],
+    xi: Float[Array, "n D"],
+) -> Float[Array, " n"]:
+    """``f(W, X_i)`` for every sample; ``activation`` maps preactivations elementwise."""
+    hidden = activation(preactivations(filters, patches, xi)).sum(axis=1)
+    return hidden @ second_layer
+
+
+def strong_second_layer(m: int, dtype) -> Float[Array, " F"]:
+    """``a = (+1/m, ..., +1/m, -1/m, ..., -1/m)``: ``F_{+1} - F_{-1}``."""
+    return jnp.concatenate([jnp.ones(m, dtype), -jnp.ones(m, dtype)]) / m
+
+
+def filter_signs(m: int) -> Float[Array, " F"]:
+    """The sign ``s`` of each filter (``+1`` for the first ``m``)."""
+    return jnp.concatenate([jnp.ones(m), -jnp.ones(m)])
+
+
+def sign(z: Float[Array, "..."]) -> Float[Array, "..."]:
+    """``sign`` with ``sign(0) = +1`` (SPEC §3)."""
+    return jnp.where(z >= 0, 1, -1)

@@ -1,0 +1,210 @@
+"""The weak-to-strong pipeline of SPEC §3 for ONE configuration and ONE seed.
+
+1. :func:`train_teacher`: the weak model on ``n_weak`` samples with true labels.
+2. :func:`run_student`: ``n`` fresh samples pseudo-labelled by the teacher; the strong
+   CNN trained on them (and, optionally, the ceiling: the same student on true labels),
+   with the SPEC §4 metrics at the evaluation steps.
+
+``key`` is the configuration's randomness key (its teacher identity, see
+``docs/DESIGN.md``); every draw below comes from ``fold_in(key, STREAM)`` so that
+configurations differing only on the strong side share data, init and test set.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from w2s_jax import backends, registry
+from w2s_jax.config import Params, Static, eval_steps
+from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
+from w2s_jax.models import Filters, cnn_output, sign, strong_second_layer
+from w2s_jax.training import mean_loss, train
+
+# Independent random streams of a configuration.
+WEAK_LABELS, WEAK_NOISE, STRONG_NOISE, STRONG_LABELS, TEST_LABELS, STRONG_INIT, WEAK_INIT = range(7)
+
+CURVES = (
+    "test_error", "test_error_easy", "test_error_hard", "test_error_both",
+    "train_loss", "train_acc_pseudo", "train_acc_true", "label_correction",
+    "grad_weight_clean", "grad_weight_flipped",
+    "signal_mu", "signal_nu", "signal_neg_nu", "noise_clean", "noise_flipped",
+)  # fmt: skip
+
+
+def _stream(key: PRNGKeyArray, stream: int) -> PRNGKeyArray:
+    return jax.random.fold_in(key, stream)
+
+
+def _dtype(static: Static):
+    return jnp.dtype(static.dtype)
+
+
+def _gaussian_filters(key, num, dim, scale, dtype) -> Filters:
+    k_signal, k_noise = jax.random.split(key)
+    return Filters(
+        signal=scale * jax.random.normal(k_signal, (num, 4), dtype),
+        noise=scale * backends.gaussian_rows(k_noise, num, dim, dtype),
+    )
+
+
+def weak_architecture(static: Static) -> tuple[jnp.ndarray, Callable]:
+    """Second layer and activation of the weak model."""
+    dtype = _dtype(static)
+    if static.weak_model == "linear":
+        return jnp.ones(1, dtype), lambda z: z
+    return strong_second_layer(static.weak_m, dtype), jax.nn.relu
+
+
+def _activation(static: Static, params: Params) -> Callable:
+    entry = registry.activation(static.activation)
+    value = params.strong.activation_param
+    value = jnp.where(jnp.isnan(value), entry.default_param, value)
+    return lambda z: entry.fn(z, value)
+
+
+def train_teacher(static: Static, params: Params, key: PRNGKeyArray) -> Filters:
+    """The weak model after ``weak.steps`` of GD on true labels (weak coordinates)."""
+    dtype, data = _dtype(static), params.data
+    y, kind, eps = draw_labels(_stream(key, WEAK_LABELS), static.weak_n, data.p_easy, data.p_hard)
+    xi = backends.weak_noise(
+        _stream(key, WEAK_NOISE), static.backend, static.d, static.weak_n, data.d, data.sigma_p, dtype
+    )
+    samples = Samples(y, kind, eps, xi)
+    patches = signal_patches(samples, data.mu_norm, data.nu_norm, static.hard_sign)
+    second_layer, activation = weak_architecture(static)
+    dim = xi.shape[1]
+    if static.weak_model == "linear":
+        filters = Filters(jnp.zeros((1, 4), dtype), jnp.zeros((1, dim), dtype))
+    else:
+        filters = _gaussian_filters(_stream(key, WEAK_INIT), 2 * static.weak_m, dim,
+                                    params.weak.sigma_0, dtype)
+    labels = y.astype(dtype)
+    mask = jnp.ones_like(labels, dtype=bool)
+    loss = registry.loss(static.weak_loss)
+
+    def objective(f: Filters) -> Float[Array, ""]:
+        return mean_loss(loss, cnn_output(f, second_layer, activation, patches, xi), labels, mask)
+
+    optimizer = registry.optimizer(static.weak_optimizer)(params.weak.lr, 0.9)
+    final, _ = train(filters, objective, optimizer, eval_steps(static.weak_steps, 2)[[0, -1]])
+    return final
+
+
+def _masked_mean(values, where):
+    return jnp.sum(jnp.where(where, values, 0.0)) / jnp.sum(where)
+
+
+def _errors_by_kind(pred, samples: Samples) -> dict:
+    wrong = pred != samples.y
+    out = {"": jnp.mean(wrong)}
+    for name, kind in (("_easy", EASY), ("_hard", HARD), ("_both", BOTH)):
+        out[name] = _masked_mean(wrong, samples.kind == kind)
+    return out
+
+
+def run_student(
+    static: Static, params: Params, key: PRNGKeyArray, teacher: Filters
+) -> tuple[dict, dict]:
+    """Pseudo-label, train the student, evaluate. Returns ``(curves, scalars)``.
+
+    ``curves``: every name in :data:`CURVES` with shape ``(E,)`` (plus
+    ``ceiling_test_error`` when ``static.ceiling``); ``scalars``: weak test errors,
+    flip rate, and ``diverged``.
+    """
+    dtype, data, strong = _dtype(static), params.data, params.strong
+    m, n_pad = static.m, static.n_pad
+    # Strong-phase coordinates; the teacher's noise part is carried into them.
+    carried = teacher.noise if static.backend == "dense" else teacher.noise[0]
+    noise = backends.strong_noise(
+        _stream(key, STRONG_NOISE), static.backend, static.d, m, n_pad, static.n_test,
+        carried, data.d, data.sigma_p, strong.sigma_0, dtype,
+    )
+    teacher_noise = noise.teacher_noise.reshape(-1, noise.train_xi.shape[1])
+    teacher = Filters(teacher.signal, teacher_noise)
+    train_set = Samples(*draw_labels(_stream(key, STRONG_LABELS), n_pad, data.p_easy, data.p_hard),
+                        noise.train_xi)
+    test_set = Samples(*draw_labels(_stream(key, TEST_LABELS), static.n_test, data.p_easy,
+                                    data.p_hard), noise.test_xi)
+    train_patches = signal_patches(train_set, data.mu_norm, data.nu_norm, static.hard_sign)
+    test_patches = signal_patches(test_set, data.mu_norm, data.nu_norm, static.hard_sign)
+
+    weak_layer, weak_activation = weak_architecture(static)
+    weak = lambda patches, xi: cnn_output(teacher, weak_layer, weak_activation, patches, xi)  # noqa: E731
+    pseudo = sign(weak(train_patches, train_set.xi))
+    mask = jnp.arange(n_pad) < strong.n
+    flipped = mask & (pseudo != train_set.y)
+    clean = mask & (pseudo == train_set.y)
+    weak_errors = _errors_by_kind(sign(weak(test_patches, test_set.xi)), test_set)
+
+    second_layer = strong_second_layer(m, dtype)
+    activation = _activation(static, params)
+    loss = registry.loss(static.loss)
+    forward = lambda f, patches, xi: cnn_output(f, second_layer, activation, patches, xi)  # noqa: E731
+    init_signal = strong.sigma_0 * jax.random.normal(_stream(key, STRONG_INIT), (2 * m, 4), dtype)
+    init = Filters(init_signal, noise.init_noise)
+    optimizer = registry.optimizer(static.optimizer)(strong.lr, strong.momentum)
+    steps = eval_steps(static.strong_steps, static.eval_points)
+
+    def objective_for(labels):
+        labels = labels.astype(dtype)
+        return lambda f: mean_loss(loss, forward(f, train_patches, train_set.xi), labels, mask)
+
+    def metrics(f: Filters) -> dict:
+        out_train = forward(f, train_patches, train_set.xi)
+        pred_train = sign(out_train)
+        test_errors = _errors_by_kind(sign(forward(f, test_patches, test_set.xi)), test_set)
+        margins = pseudo * out_train
+        grad_weight = jnp.abs(jax.vmap(jax.grad(loss))(margins))
+        noise_inner = train_set.xi @ f.noise.T  # (n_pad, 2m)
+        noise_own = jnp.where(pseudo > 0, noise_inner[:, :m].max(1), noise_inner[:, m:].max(1))
+        # f.signal[:m, 0] is <w_{+1,r}, e1>; mu_{+1} = mu_norm e1, and so on.
+        own_mu = jnp.stack([f.signal[:m, 0], f.signal[m:, 1]])
+        own_nu = jnp.stack([f.signal[:m, 2], f.signal[m:, 3]])
+        values = {
+            "test_error": test_errors[""],
+            "test_error_easy": test_errors["_easy"],
+            "test_error_hard": test_errors["_hard"],
+            "test_error_both": test_errors["_both"],
+            "train_loss": mean_loss(loss, out_train, pseudo.astype(dtype), mask),
+            "train_acc_pseudo": _masked_mean(pred_train == pseudo, mask),
+            "train_acc_true": _masked_mean(pred_train == train_set.y, mask),
+            "label_correction": _masked_mean(pred_train == train_set.y, flipped),
+            "grad_weight_clean": _masked_mean(grad_weight, clean),
+            "grad_weight_flipped": _masked_mean(grad_weight, flipped),
+            "signal_mu": jnp.mean(data.mu_norm * own_mu.max(1)),
+            "signal_nu": jnp.mean(data.nu_norm * own_nu.max(1)),
+            "signal_neg_nu": jnp.mean(-data.nu_norm * own_nu.min(1)),
+            "noise_clean": _masked_mean(noise_own, clean),
+            "noise_flipped": _masked_mean(noise_own, flipped),
+        }
+        # Divergence is data: from the first non-finite step on, every metric is NaN.
+        finite = jnp.all(jnp.isfinite(f.signal)) & jnp.all(jnp.isfinite(f.noise))
+        finite &= jnp.isfinite(values["train_loss"])
+        return {k: jnp.where(finite, v.astype(dtype), jnp.nan) for k, v in values.items()}
+
+    _, curves = train(init, objective_for(pseudo), optimizer, steps, metrics)
+    if static.ceiling:
+        def ceiling_metrics(f):
+            wrong = sign(forward(f, test_patches, test_set.xi)) != test_set.y
+            return {"ceiling_test_error": jnp.mean(wrong).astype(dtype)}
+
+        _, ceiling = train(init, objective_for(train_set.y), optimizer, steps, ceiling_metrics)
+        curves.update(ceiling)
+    scalars = {
+        "weak_test_error": weak_errors[""],
+        "weak_easy_error": weak_errors["_easy"],
+        "weak_hard_error": weak_errors["_hard"],
+        "weak_both_error": weak_errors["_both"],
+        "flip_rate": _masked_mean(pseudo != train_set.y, mask),
+        "diverged": jnp.any(jnp.isnan(curves["train_loss"])),
+    }
+    return curves, scalars
+
+
+def run_configuration(static: Static, params: Params, key: PRNGKeyArray) -> tuple[dict, dict]:
+    """Teacher and student of one configuration (unbatched; jit or vmap it outside)."""
+    return run_student(static, params, key, train_teacher(static, params, key))
