@@ -64,7 +64,11 @@ def test_boundary_n_has_score_C(x_key):
     p = {**FIXED}
     p[x_key] = x
     score = benign_score(
-        n, 1 - p["data.p_easy"] - p["data.p_hard"], p["data.nu_norm"], p["data.sigma_p"], p["data.d"]
+        n,
+        1 - p["data.p_easy"] - p["data.p_hard"],
+        p["data.nu_norm"],
+        p["data.sigma_p"],
+        p["data.d"],
     )
     np.testing.assert_allclose(score, C, rtol=1e-12)
     # The fitted constant of exact boundary points is that C.
@@ -73,7 +77,7 @@ def test_boundary_n_has_score_C(x_key):
 
 def test_fit_constant_C_is_geometric_mean_and_skips_bad_points():
     x = X_RANGES["data.nu_norm"][:3]
-    n = theory_boundary_n(x, "data.nu_norm", 1.0, FIXED) * np.array([2.0, 0.5, 4.0])
+    n = theory_boundary_n(x, "data.nu_norm", 1.0, FIXED) * np.array([2.0, 0.5, 8.0])
     np.testing.assert_allclose(fit_constant_C(x, n, "data.nu_norm", FIXED), 2.0)
     n_bad = np.append(n, [np.nan, 0.0])
     x_bad = np.append(x, [5.0, 5.0])

@@ -78,6 +78,8 @@ FIELDS: tuple[Field, ...] = (
     _f("run.backend", "auto", "static", str, "dense, reduced, or auto (reduced when D < d)",
        choices=("auto", "dense", "reduced")),
     _f("run.dtype", "float32", "static", str, "float dtype", choices=("float32", "float64")),
+    _f("run.precision", "highest", "static", str,
+       "matmul precision (highest: no TF32 on GPUs)", choices=("default", "high", "highest")),
 )
 FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 
@@ -127,6 +129,7 @@ class Static:
 
     backend: str
     dtype: str
+    precision: str
     d: int  # the dense dimension; 0 in the reduced backend (d is traced there)
     hard_sign: str
     weak_n: int
@@ -190,6 +193,7 @@ def split(config: dict[str, Any]) -> tuple[Static, Params]:
     static = Static(
         backend=backend,
         dtype=c["run.dtype"],
+        precision=c["run.precision"],
         d=int(c["data.d"]) if backend == "dense" else 0,
         hard_sign=c["data.hard_sign"],
         weak_n=int(c["weak.n"]),

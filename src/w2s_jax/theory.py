@@ -333,7 +333,7 @@ def _first_crossing(
     e_lo = np.take_along_axis(mean_error, j[..., None], axis=-1)[..., 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = (e_hi - threshold) / (e_hi - e_lo)
-    log_cross = log_n[i] + frac * (log_n[j] - log_n[i])
+        log_cross = log_n[i] + frac * (log_n[j] - log_n[i])
     return np.where(valid, np.exp(log_cross), np.nan)
 
 

@@ -1,0 +1,275 @@
+"""The sweep engine: configurations -> compiled programs -> chunks -> chunk files.
+
+This is the one place where the batch axis is added (``jax.vmap``) and where ``jax.jit``
+sits. Configurations that share their :class:`~w2s_jax.config.Static` part form one
+*program*; a program runs in chunks of a fixed size (the last one padded), each chunk
+sharded over the local devices along its configuration axis. Inside a chunk the weak
+teachers are trained once per distinct teacher identity and shared by the students.
+
+A configuration's PRNG key is ``fold_in`` of the grid's base seed, its ``seed`` and the
+digest of its teacher identity, so results do not depend on chunking, devices, process
+or order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from w2s_jax import config as cfg
+from w2s_jax import pipeline
+from w2s_jax.backends import noise_dim_strong, noise_dim_weak
+from w2s_jax.grid import identity, teacher_identity
+
+DEFAULT_MAX_CHUNK = 1024
+MEMORY_SAFETY = 3.0  # XLA temporaries on top of the arrays counted in `cost`
+
+
+# ------------------------------------------------------------------ planning
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Per-configuration estimate: peak bytes and FLOPs of one run."""
+
+    bytes: float
+    flops: float
+
+
+def cost(static: cfg.Static, d: float) -> Cost:
+    """Memory and FLOPs of one configuration, counted from the shapes (not guessed)."""
+    item = np.dtype(static.dtype).itemsize
+    d_strong = noise_dim_strong(static.backend, int(d), static.m, static.n_pad)
+    d_weak = noise_dim_weak(static.backend, int(d), static.weak_n)
+    filters, samples = 2 * static.m, static.n_pad + static.n_test
+    runs = 2 if static.ceiling else 1
+    student = samples * (d_strong + 9) + 6 * filters * d_strong + 8 * samples * 3 * filters
+    teacher = 2 * static.weak_n * (d_weak + 5) + 4 * max(2 * static.weak_m, 1) * d_weak
+    if static.backend == "reduced":
+        student += 2 * (filters + static.n_pad) ** 2
+        teacher += 2 * static.weak_n**2
+    evals = len(cfg.eval_steps(static.strong_steps, static.eval_points))
+    flops = runs * (
+        static.strong_steps * 6 * static.n_pad * d_strong * filters
+        + evals * 2 * samples * d_strong * filters
+    ) + static.weak_steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1)
+    return Cost(bytes=item * (student + teacher) * MEMORY_SAFETY, flops=float(flops))
+
+
+@dataclass
+class Program:
+    """Configurations that share one compiled program."""
+
+    static: cfg.Static
+    indices: list[int]  # into the grid's configuration list, sorted by teacher
+    cost: Cost
+
+    @property
+    def label(self) -> str:
+        s = self.static
+        return (f"{s.backend} d={s.d or 'traced'} n_pad={s.n_pad} m={s.m} "
+                f"steps={s.strong_steps} n_weak={s.weak_n} n_test={s.n_test}")
+
+
+def plan(configs: list[dict]) -> list[Program]:
+    """Group configurations by their static part (in order of first appearance)."""
+    groups: dict[cfg.Static, list[int]] = defaultdict(list)
+    for i, c in enumerate(configs):
+        groups[cfg.split(c)[0]].append(i)
+    programs = []
+    for static, indices in groups.items():
+        indices.sort(key=lambda i: (teacher_identity(configs[i]), i))
+        d = max(configs[i]["data.d"] for i in indices)
+        programs.append(Program(static, indices, cost(static, d)))
+    return programs
+
+
+def available_memory() -> float:
+    """Free bytes on the first local device (host memory for CPU devices)."""
+    device = jax.local_devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4e9
+
+
+def chunk_size(program: Program, pending: int, requested: int | None,
+               max_memory: float | None) -> int:
+    """Configurations per chunk: the request, or what fits in memory (a multiple of the
+    device count, at most ``DEFAULT_MAX_CHUNK`` and not more than the work pending)."""
+    devices = jax.local_device_count()
+    if requested:
+        size = requested
+    else:
+        budget = max_memory if max_memory else 0.5 * available_memory() * devices
+        size = max(1, int(budget // program.cost.bytes))
+        size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
+    return devices * math.ceil(size / devices)
+
+
+# ------------------------------------------------------------------ compiled chunk
+
+
+def _key(words):
+    """A configuration's key from ``(base seed, seed, digest_hi, digest_lo)``."""
+    key = jax.random.key(words[0])
+    for word in (words[1], words[2], words[3]):
+        key = jax.random.fold_in(key, word)
+    return key
+
+
+def _run_chunk(static, teacher_params, teacher_words, params, words, teacher_slot):
+    teachers = jax.vmap(lambda p, w: pipeline.train_teacher(static, p, _key(w)))(
+        teacher_params, teacher_words
+    )
+
+    def student(p, w, slot):
+        teacher = jax.tree.map(lambda x: x[slot], teachers)
+        return pipeline.run_student(static, p, _key(w), teacher)
+
+    return jax.vmap(student)(params, words, teacher_slot)
+
+
+_COMPILED: dict[Any, Any] = {}
+COMPILE_STATS = {"compiles": 0, "seconds": 0.0}
+
+
+def _compiled(static, args, sharding):
+    signature = (static, sharding, jax.tree.map(lambda a: (a.shape, a.dtype), args))
+    signature = (static, sharding, str(signature[2]))
+    if signature not in _COMPILED:
+        start = time.perf_counter()
+        jitted = jax.jit(_run_chunk, static_argnums=0)
+        with jax.default_matmul_precision(static.precision):
+            _COMPILED[signature] = jitted.lower(static, *args).compile()
+        COMPILE_STATS["compiles"] += 1
+        COMPILE_STATS["seconds"] += time.perf_counter() - start
+    return _COMPILED[signature]
+
+
+def key_words(base_seed: int, config: dict) -> np.ndarray:
+    digest = int(teacher_identity(config)[:16], 16)
+    return np.array([base_seed, config["seed"], digest >> 32, digest & 0xFFFFFFFF], np.uint32)
+
+
+def _pad_to(items: list, size: int) -> list:
+    return items + [items[-1]] * (size - len(items))
+
+
+@dataclass
+class ChunkResult:
+    ids: list[str]
+    steps: np.ndarray
+    curves: dict[str, np.ndarray]
+    scalars: dict[str, np.ndarray]
+
+
+def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int) -> ChunkResult:
+    """Run ``configs`` (all of one program) as one padded, sharded, compiled chunk."""
+    n_real = len(configs)
+    configs = _pad_to(list(configs), size)
+    teachers = list(dict.fromkeys(teacher_identity(c) for c in configs))
+    devices = jax.local_devices()
+    teacher_count = len(devices) * math.ceil(2 ** math.ceil(math.log2(len(teachers))) / len(devices))
+    representative = {t: c for c in reversed(configs) for t in [teacher_identity(c)]}
+    teacher_configs = _pad_to([representative[t] for t in teachers], teacher_count)
+    position = {t: i for i, t in enumerate(teachers)}
+    slot = np.array([position[teacher_identity(c)] for c in configs], np.int32)
+    args = (
+        cfg.stack([cfg.split(c)[1] for c in teacher_configs]),
+        np.stack([key_words(base_seed, c) for c in teacher_configs]),
+        cfg.stack([cfg.split(c)[1] for c in configs]),
+        np.stack([key_words(base_seed, c) for c in configs]),
+        slot,
+    )
+    sharding = None
+    if len(devices) > 1:
+        mesh = Mesh(np.array(devices), ("configs",))
+        sharding = NamedSharding(mesh, PartitionSpec("configs"))
+        args = jax.device_put(args, sharding)
+    compiled = _compiled(static, args, sharding)
+    curves, scalars = compiled(*args)
+    curves = {k: np.asarray(v)[:n_real] for k, v in curves.items()}
+    scalars = {k: np.asarray(v)[:n_real] for k, v in scalars.items()}
+    steps = cfg.eval_steps(static.strong_steps, static.eval_points)
+    return ChunkResult([identity(c) for c in configs[:n_real]], steps, curves, scalars)
+
+
+def run_configuration(configuration: dict, base_seed: int = 0) -> ChunkResult:
+    """One configuration alone (through the same compiled path as a sweep)."""
+    static = cfg.split(configuration)[0]
+    return run_chunk(static, [configuration], base_seed, jax.local_device_count())
+
+
+@dataclass
+class Work:
+    """What is left to do for one program: its pending configurations and chunk size."""
+
+    program: Program
+    pending: list[int]
+    chunk: int
+    chunks: list[list[int]] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.chunks = [self.pending[i:i + self.chunk]
+                       for i in range(0, len(self.pending), self.chunk)]
+
+
+def schedule(programs: list[Program], done: set[str], ids: list[str],
+             shard: tuple[int, int] | None, chunk: int | None,
+             max_memory: float | None) -> list[Work]:
+    """Pending configurations per program (this shard's part) and their chunking."""
+    order = [i for p in programs for i in p.indices]
+    mine = set(order)
+    if shard is not None:
+        index, count = shard
+        lo, hi = (len(order) * index) // count, (len(order) * (index + 1)) // count
+        mine = set(order[lo:hi])
+    work = []
+    for program in programs:
+        pending = [i for i in program.indices if i in mine and ids[i] not in done]
+        size = chunk_size(program, len(pending), chunk, max_memory)
+        work.append(Work(program, pending, size))
+    return work
+
+
+def union_steps(programs: list[Program]) -> np.ndarray:
+    steps = [cfg.eval_steps(p.static.strong_steps, p.static.eval_points) for p in programs]
+    return np.unique(np.concatenate(steps))
+
+
+EFFICIENCY = 0.3  # achieved fraction of the matmul rate, for time estimates only
+
+
+def measured_flop_rate() -> float:
+    """Effective FLOP/s for estimates: a float32 matmul on the first device, x EFFICIENCY
+    (the training step is memory-bound: a few FLOPs per byte of noise matrix)."""
+    size = 1024
+    a = jax.device_put(np.ones((size, size), np.float32))
+    matmul = jax.jit(lambda x: x @ x)
+    matmul(a).block_until_ready()
+    start, repeats = time.perf_counter(), 5
+    for _ in range(repeats):
+        matmul(a).block_until_ready()
+    return EFFICIENCY * repeats * 2 * size**3 / (time.perf_counter() - start)
+
+
+def enable_dtype(configs: list[dict]) -> None:
+    """float64 configurations need JAX's x64 mode (off by default)."""
+    if any(c["run.dtype"] == "float64" for c in configs):
+        jax.config.update("jax_enable_x64", True)
+

@@ -1,0 +1,324 @@
+"""Grid files: TOML (or a dict) -> a validated :class:`Grid` -> configurations.
+
+The grid file's contract is in the README. Every key is a dotted parameter name from
+:data:`w2s_jax.config.FIELDS` (or a theory-normalised alias from
+:data:`w2s_jax.config.SCALED_KEYS`). ``[sweep]`` turns keys into axes; the set of
+configurations is the cartesian product of the axes (zipped axes move together) times
+the seeds, in *grid order*: axes in the order the file gives them, seeds innermost.
+
+Every user mistake raises :class:`GridError` with one line naming the file, the key and
+the value; the CLI turns it into exit code 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from w2s_jax import config as cfg
+from w2s_jax import registry
+from w2s_jax.backends import reduced_dimension
+
+SECTIONS = ("data", "weak", "strong", "eval", "run")
+TOP_LEVEL = ("name", "seed", "sweep", *SECTIONS)
+REGISTRY_KEYS = {
+    "strong.activation": registry.ACTIVATIONS,
+    "strong.loss": registry.LOSSES,
+    "weak.loss": registry.LOSSES,
+    "strong.optimizer": registry.OPTIMIZERS,
+    "weak.optimizer": registry.OPTIMIZERS,
+}
+
+
+class GridError(ValueError):
+    """A mistake in a grid: the message is one line naming the source, key and value."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept parameter: its dotted key, its values, and how they were spaced."""
+
+    key: str
+    values: tuple
+    spacing: str = "list"  # "list", "geomspace" or "linspace"
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    seed: int
+    fixed: dict[str, Any]  # every parameter not swept (defaults filled in)
+    axes: tuple[Axis, ...]  # in file order; the seed axis is added by `seeds`
+    zip: tuple[tuple[str, ...], ...] = ()
+    seeds: int = 1
+    source: str = "<dict>"
+    _configs: list = field(default=None, compare=False, repr=False)
+
+    @property
+    def axis_keys(self) -> tuple[str, ...]:
+        return tuple(a.key for a in self.axes)
+
+    def configurations(self) -> list[dict[str, Any]]:
+        """Every configuration in grid order, as resolved dicts (with ``"seed"``)."""
+        if self._configs is None:
+            object.__setattr__(self, "_configs", list(_expand(self)))
+        return self._configs
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "parameters": self.fixed,
+            "axes": {a.key: list(a.values) for a in self.axes},
+            "spacing": {a.key: a.spacing for a in self.axes},
+            "zip": [list(z) for z in self.zip],
+            "seeds": self.seeds,
+        }
+
+
+# ------------------------------------------------------------------ loading
+
+
+def load_grid(path: str | Path) -> Grid:
+    """Read and validate a TOML grid file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise GridError(f"{path}: cannot read grid file ({error.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise GridError(f"{path}: malformed TOML: {error}") from None
+    return grid_from_dict(raw, source=str(path), default_name=path.stem)
+
+
+def grid_from_dict(
+    raw: dict[str, Any], source: str = "<dict>", default_name: str = "grid"
+) -> Grid:
+    """Validate a grid given as nested tables (as in TOML) or with dotted keys."""
+    where = source
+    raw = dict(raw)
+    nested: dict[str, Any] = {}
+    for key, value in raw.items():
+        if "." in key:  # dotted key at top level: the Python API's flat form
+            section, _, name = key.partition(".")
+            nested.setdefault(section, {})[name] = value
+        else:
+            if isinstance(value, dict) and isinstance(nested.get(key), dict):
+                nested[key].update(value)
+            else:
+                nested[key] = value
+    for key in nested:
+        if key not in TOP_LEVEL:
+            raise GridError(f"{where}: unknown top-level key {key!r}{_suggest(key, TOP_LEVEL)}")
+    name = nested.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise GridError(f"{where}: key 'name' must be a non-empty string, got {name!r}")
+    seed = nested.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise GridError(f"{where}: key 'seed' must be a non-negative integer, got {seed!r}")
+
+    given: dict[str, Any] = {}
+    for section in SECTIONS:
+        table = nested.get(section, {})
+        if not isinstance(table, dict):
+            raise GridError(f"{where}: [{section}] must be a table, got {table!r}")
+        for name_, value in table.items():
+            given[f"{section}.{name_}"] = value
+    for key, value in given.items():
+        given[key] = check_value(key, value, where)
+
+    sweep = dict(nested.get("sweep", {}))
+    seeds = sweep.pop("seeds", 1)
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise GridError(f"{where}: key 'sweep.seeds' must be an integer >= 1, got {seeds!r}")
+    zips = sweep.pop("zip", [])
+    axes = []
+    for key, spec in sweep.items():
+        values, spacing = _axis_values(key, spec, where)
+        axes.append(Axis(key, tuple(check_value(key, v, where) for v in values), spacing))
+    zips = _check_zip(zips, {a.key: a for a in axes}, where)
+
+    swept = {a.key for a in axes}
+    for key in swept & set(given):
+        raise GridError(f"{where}: key {key!r} is both fixed and swept; keep one")
+    for scaled, raw_key in cfg.SCALED_KEYS.items():
+        both = {scaled, raw_key} & (set(given) | swept)
+        if len(both) == 2:
+            raise GridError(f"{where}: keys {scaled!r} and {raw_key!r} both given; keep one")
+    fixed = {**cfg.defaults(), **given}
+    for scaled, raw_key in cfg.SCALED_KEYS.items():
+        if scaled in given or scaled in swept:
+            fixed.pop(raw_key, None)  # derived per configuration from the scaled value
+    grid = Grid(name, seed, fixed, tuple(axes), zips, seeds, source)
+    if not grid.configurations():
+        raise GridError(f"{where}: the grid is empty")
+    return grid
+
+
+# ------------------------------------------------------------------ checks
+
+
+def _suggest(key: str, valid) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def valid_keys() -> list[str]:
+    return [*cfg.FIELD_BY_KEY, *cfg.SCALED_KEYS]
+
+
+def check_value(key: str, value: Any, where: str) -> Any:
+    """Type and range of one parameter value; returns it normalised (int/float/...)."""
+    if key in cfg.SCALED_KEYS:
+        field_ = cfg.Field(key, None, "traced", float, "", low=0, low_open=True)
+    elif key in cfg.FIELD_BY_KEY:
+        field_ = cfg.FIELD_BY_KEY[key]
+    else:
+        raise GridError(f"{where}: unknown key {key!r}{_suggest(key, valid_keys())}")
+    bad = lambda what: GridError(f"{where}: key {key!r} {what}, got {value!r}")  # noqa: E731
+    if field_.type is bool:
+        if not isinstance(value, bool):
+            raise bad("must be true or false")
+        return value
+    if field_.type is str:
+        if not isinstance(value, str):
+            raise bad("must be a string")
+        choices = field_.choices or tuple(REGISTRY_KEYS.get(key, ()))
+        if choices and value not in choices:
+            raise bad(f"must be one of {', '.join(choices)}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad("must be a number")
+    if field_.type is int:
+        if not float(value).is_integer():
+            raise bad("must be an integer")
+        value = int(value)
+    else:
+        value = float(value)
+    if math.isnan(value) and key == "strong.activation_param":
+        return value
+    if not math.isfinite(value):
+        raise bad("must be finite")
+    if field_.low is not None and (value < field_.low or (field_.low_open and value == field_.low)):
+        raise bad(f"must be {'>' if field_.low_open else '>='} {field_.low:g}")
+    if field_.high is not None and value > field_.high:
+        raise bad(f"must be <= {field_.high:g}")
+    return value
+
+
+def _axis_values(key: str, spec: Any, where: str) -> tuple[list, str]:
+    if isinstance(spec, list):
+        if not spec:
+            raise GridError(f"{where}: sweep key {key!r} has an empty list")
+        return spec, "list"
+    if isinstance(spec, dict) and len(spec) == 1:
+        (kind, args), = spec.items()
+        if kind in ("geomspace", "linspace"):
+            ok = isinstance(args, list) and len(args) == 3
+            ok = ok and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+            if not ok:
+                raise GridError(f"{where}: sweep key {key!r}: {kind} takes [lo, hi, count], "
+                                f"got {args!r}")
+            lo, hi, count = args
+            if not float(count).is_integer() or count < 1:
+                raise GridError(f"{where}: sweep key {key!r}: count must be an integer >= 1, "
+                                f"got {count!r}")
+            if kind == "geomspace" and (lo <= 0 or hi <= 0):
+                raise GridError(f"{where}: sweep key {key!r}: geomspace needs lo, hi > 0, "
+                                f"got {args!r}")
+            values = getattr(np, kind)(lo, hi, int(count)).tolist()
+            if key in cfg.FIELD_BY_KEY and cfg.FIELD_BY_KEY[key].type is int:
+                values = list(dict.fromkeys(int(round(v)) for v in values))
+            return values, kind
+    raise GridError(f"{where}: sweep key {key!r} must be a list or {{geomspace|linspace = "
+                    f"[lo, hi, count]}}, got {spec!r}")
+
+
+def _check_zip(zips: Any, axes: dict[str, Axis], where: str) -> tuple[tuple[str, ...], ...]:
+    if not isinstance(zips, list) or not all(isinstance(z, list) for z in zips):
+        raise GridError(f"{where}: key 'sweep.zip' must be a list of lists of keys, got {zips!r}")
+    seen: set[str] = set()
+    for group in zips:
+        for key in group:
+            if key not in axes:
+                raise GridError(f"{where}: key 'sweep.zip' names {key!r}, which is not swept")
+            if key in seen:
+                raise GridError(f"{where}: key 'sweep.zip' names {key!r} twice")
+            seen.add(key)
+        lengths = {len(axes[k].values) for k in group}
+        if len(lengths) > 1:
+            sizes = ", ".join(f"{k}: {len(axes[k].values)}" for k in group)
+            raise GridError(f"{where}: key 'sweep.zip' has axes of unequal lengths ({sizes})")
+    return tuple(tuple(z) for z in zips)
+
+
+# ------------------------------------------------------------------ expansion
+
+
+def _expand(grid: Grid):
+    axes = {a.key: a for a in grid.axes}
+    groups: list[tuple[str, ...]] = []
+    zipped = {k: z for z in grid.zip for k in z}
+    for axis in grid.axes:
+        group = zipped.get(axis.key, (axis.key,))
+        if group not in groups:
+            groups.append(group)
+    columns = [list(zip(*(axes[k].values for k in group))) for group in groups]
+    for point in itertools.product(*columns, range(grid.seeds)):
+        config = dict(grid.fixed)
+        for group, values in zip(groups, point[:-1]):
+            config.update(zip(group, values))
+        config["seed"] = point[-1]
+        yield resolve(config, grid.source)
+
+
+def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
+    """Unscale theory-normalised keys and check cross-parameter constraints."""
+    for scaled, raw_key in cfg.SCALED_KEYS.items():
+        if scaled in config:
+            config[raw_key] = cfg.unscale(scaled, config[scaled], config["data.d"],
+                                          config["data.sigma_p"])
+    if config["data.p_easy"] + config["data.p_hard"] > 1 + 1e-12:
+        raise GridError(f"{where}: data.p_easy + data.p_hard must be <= 1, got "
+                        f"{config['data.p_easy']} + {config['data.p_hard']}")
+    backend = config["run.backend"]
+    dim = reduced_dimension(config["strong.m"], config["strong.n"], config["weak.n"])
+    if backend == "reduced" and dim >= config["data.d"]:
+        raise GridError(f"{where}: key 'run.backend' = 'reduced' needs data.d > 5 + 2m + n "
+                        f"and > 4 + weak.n (= {dim}), got data.d = {config['data.d']:g}")
+    if cfg.resolve_backend(config) == "reduced" and config["weak.model"] != "linear":
+        raise GridError(f"{where}: key 'weak.model' = {config['weak.model']!r} needs "
+                        f"run.backend = 'dense' (the reduced backend carries one teacher filter)")
+    if cfg.resolve_backend(config) == "dense" and config["data.d"] > 2**31:
+        raise GridError(f"{where}: key 'data.d' = {config['data.d']:g} is too large for the "
+                        f"dense backend; use run.backend = 'reduced'")
+    return config
+
+
+def identity(config: dict[str, Any], keys=None) -> str:
+    """A stable digest of a configuration's values (all keys, or the given subset)."""
+    items = sorted((k, v) for k, v in config.items() if keys is None or _in(k, keys))
+    return hashlib.sha256(json.dumps(items, default=str).encode()).hexdigest()[:24]
+
+
+def _in(key: str, prefixes) -> bool:
+    return key in prefixes or any(key.startswith(p) for p in prefixes if p.endswith("."))
+
+
+TEACHER_KEYS = ("seed", "data.", "weak.", "run.")
+
+
+def teacher_identity(config: dict[str, Any]) -> str:
+    """What fixes a configuration's randomness: seed, data, weak and run parameters."""
+    return identity(config, TEACHER_KEYS)

@@ -1,0 +1,252 @@
+"""Running a grid into a directory: resume, shards, progress, assembly of the outputs.
+
+:func:`run_grid` is what the CLI and the Python API call. It skips every configuration
+whose chunk file exists, runs the rest chunk by chunk (each written atomically), and,
+once every configuration of the grid is done, assembles ``summary.csv`` and
+``curves.npz`` from the chunk files. Running the same grid again is therefore both the
+resume and the merge of ``--shard`` parts.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from w2s_jax import config as cfg
+from w2s_jax import engine, storage
+from w2s_jax.grid import Grid, identity
+from w2s_jax.progress import Progress
+from w2s_jax.summary import summarize
+from w2s_jax.theory import RegimeThresholds
+
+
+class RunError(RuntimeError):
+    """A problem with the run directory or the request (exit code 2 in the CLI)."""
+
+
+@dataclass
+class RunOptions:
+    chunk_size: int | None = None  # configurations per chunk; None: from memory
+    max_memory_gb: float | None = None  # memory budget per chunk; None: half of free
+    shard: tuple[int, int] | None = None  # (I, N): run the I-th of N parts
+    force: bool = False  # discard an existing, incompatible run in DIR
+    quiet: bool = False
+    figures: bool = True
+    thresholds: RegimeThresholds = RegimeThresholds()
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for package in ("w2s_jax", "jax", "jaxlib", "optax", "numpy"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def _device() -> dict:
+    devices = jax.local_devices()
+    return {
+        "platform": devices[0].platform,
+        "kind": devices[0].device_kind,
+        "local_devices": len(devices),
+        "processes": jax.process_count(),
+    }
+
+
+def check_compatible(out: Path, grid: Grid) -> None:
+    """Refuse to mix results with an existing run whose fixed parameters differ."""
+    path = out / "manifest.json"
+    if not path.exists():
+        return
+    try:
+        old = storage.read_json(path)["grid"]
+    except (OSError, ValueError, KeyError):
+        raise RunError(f"{path}: unreadable manifest; use --force to start over") from None
+    if old.get("seed") != grid.seed:
+        raise RunError(f"{out}: existing run has seed = {old.get('seed')}, this grid "
+                       f"{grid.seed}; use --force to start over in place")
+    new_fixed = {k: _jsonable(v) for k, v in grid.fixed.items()}
+    for key, before in old.get("parameters", {}).items():
+        if key in new_fixed and new_fixed[key] != before:
+            raise RunError(f"{out}: fixed parameter {key!r} was {before!r} in the existing "
+                           f"run, now {new_fixed[key]!r}; use --force to start over in place")
+
+
+def prepare_directory(out: Path, force: bool) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise RunError(f"{out}: output directory is not writable ({error.strerror})") from None
+    if force:
+        for name in ("chunks", "figures"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("summary.csv", "curves.npz", "manifest.json", "boundary.json"):
+            (out / name).unlink(missing_ok=True)
+
+
+def manifest(grid: Grid, programs, status: str, timing: dict, done: int) -> dict:
+    configs = grid.configurations()
+    grid_json = grid.to_json()
+    grid_json["parameters"] = {k: _jsonable(v) for k, v in grid_json["parameters"].items()}
+    return {
+        "grid": grid_json,
+        "source": grid.source,
+        "configurations": len(configs),
+        "completed": done,
+        "status": status,
+        "programs": [
+            {"static": {k: v for k, v in vars(p.static).items()},
+             "configurations": len(p.indices),
+             "bytes_per_configuration": p.cost.bytes,
+             "flops_per_configuration": p.cost.flops}
+            for p in programs
+        ],
+        "dtype": sorted({c["run.dtype"] for c in configs}),
+        "matmul_precision": sorted({c["run.precision"] for c in configs}),
+        "device": _device(),
+        "versions": _versions(),
+        "timing": timing,
+    }
+
+
+def auto_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Under ``jax.distributed`` each process takes its share automatically."""
+    if shard is None and jax.process_count() > 1:
+        return jax.process_index(), jax.process_count()
+    return shard
+
+
+def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) -> bool:
+    """Run (or resume) ``grid`` into ``out``. Returns True when the whole grid is done and
+    the outputs are assembled; False when only this shard's part was run."""
+    out = Path(out)
+    start = time.perf_counter()
+    prepare_directory(out, options.force)
+    check_compatible(out, grid)
+    configs = grid.configurations()
+    engine.enable_dtype(configs)
+    ids = [identity(c) for c in configs]
+    programs = engine.plan(configs)
+    done = storage.completed_ids(out) & set(ids)
+    shard = auto_shard(options.shard)
+    max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
+    work = engine.schedule(programs, done, ids, shard, options.chunk_size, max_memory)
+    pending = sum(len(w.pending) for w in work)
+    progress = Progress(pending, options.quiet)
+    progress.message(f"{grid.name}: {len(configs)} configurations in {len(programs)} "
+                     f"program(s); {len(done)} already done, {pending} to run"
+                     + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
+    compiles_before = dict(engine.COMPILE_STATS)
+    timing = {"wall_seconds": 0.0, "compile_seconds": 0.0}
+    storage.write_json(out / "manifest.json",
+                       manifest(grid, programs, "running", timing, len(done)))
+    for item in work:
+        for chunk in item.chunks:
+            result = engine.run_chunk(item.program.static, [configs[i] for i in chunk],
+                                      grid.seed, item.chunk)
+            storage.write_chunk(out, result.ids, result.steps, result.curves, result.scalars)
+            progress.update(len(chunk))
+    timing["compile_seconds"] = engine.COMPILE_STATS["seconds"] - compiles_before["seconds"]
+    timing["compiles"] = engine.COMPILE_STATS["compiles"] - compiles_before["compiles"]
+    done = storage.completed_ids(out) & set(ids)
+    complete = len(done) == len(ids)
+    if complete:
+        assemble(out, grid, programs, options.thresholds)
+    timing["wall_seconds"] = time.perf_counter() - start
+    status = "complete" if complete else "partial"
+    storage.write_json(out / "manifest.json", manifest(grid, programs, status, timing, len(done)))
+    if complete and options.figures:
+        from w2s_jax import plots  # matplotlib only when figures are wanted
+
+        plots.draw_run(out)
+    return complete
+
+
+def result_table(grid: Grid, configs: list[dict]) -> dict[str, list]:
+    """The leading columns of ``summary.csv``: swept keys, derived raw values, seed."""
+    columns: dict[str, list] = {}
+    for key in grid.axis_keys:
+        columns[key] = [c[key] for c in configs]
+        raw = cfg.SCALED_KEYS.get(key)
+        if raw:
+            columns[raw] = [c[raw] for c in configs]
+    columns["seed"] = [c["seed"] for c in configs]
+    return columns
+
+
+def assemble(out: Path, grid: Grid, programs, thresholds: RegimeThresholds) -> None:
+    """Build ``summary.csv`` and ``curves.npz`` from the chunk files, in grid order."""
+    configs = grid.configurations()
+    ids = [identity(c) for c in configs]
+    records = storage.read_chunks(out, set(ids))
+    steps = engine.union_steps(programs)
+    names = sorted({name for r in records.values() for name in r.curves})
+    curves = {name: np.full((len(ids), len(steps)), np.nan, np.float64) for name in names}
+    scalar_names = sorted({name for r in records.values() for name in r.scalars})
+    scalars = {name: np.full(len(ids), np.nan) for name in scalar_names}
+    for row, config_id in enumerate(ids):
+        record = records[config_id]
+        where = np.searchsorted(steps, record.steps)
+        for name, values in record.curves.items():
+            curves[name][row, where] = values
+        for name, value in record.scalars.items():
+            scalars[name][row] = value
+    final_steps = np.array([c["strong.steps"] for c in configs])
+    columns = {k: np.asarray(v) for k, v in result_table(grid, configs).items()}
+    columns.update(summarize(curves, scalars, steps, final_steps, thresholds))
+    storage.write_summary(out / "summary.csv", columns)
+    storage.write_curves(out / "curves.npz", steps, curves)
+
+
+def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
+    """The ``--dry-run`` report: programs, padding, chunking, memory, FLOPs, time."""
+    configs = grid.configurations()
+    programs = engine.plan(configs)
+    ids = [identity(c) for c in configs]
+    max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
+    work = engine.schedule(programs, set(), ids, auto_shard(options.shard),
+                           options.chunk_size, max_memory)
+    rate = engine.measured_flop_rate()
+    lines = [f"grid {grid.name!r}: {len(configs)} configurations, {len(programs)} program(s) "
+             f"to compile; devices: {jax.local_device_count()} x {jax.local_devices()[0].device_kind}"]
+    total_flops = 0.0
+    for item in work:
+        program = item.program
+        real = sum(configs[i]["strong.n"] for i in item.pending)
+        padded = program.static.n_pad * len(item.pending)
+        waste = 1 - real / padded if padded else 0.0
+        chunks = len(item.chunks)
+        chunk_waste = (chunks * item.chunk - len(item.pending)) / max(chunks * item.chunk, 1)
+        flops = program.cost.flops * chunks * item.chunk
+        total_flops += flops
+        lines.append(
+            f"  program [{program.label}]: {len(item.pending)} configurations, "
+            f"n padding waste {100 * waste:.0f}%, chunk {item.chunk} x {chunks} "
+            f"(last-chunk waste {100 * chunk_waste:.0f}%), "
+            f"{program.cost.bytes / 1e6:.3g} MB/configuration, "
+            f"{program.cost.flops:.3g} FLOP/configuration")
+    seconds = total_flops / rate
+    lines.append(f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
+                 f"(x{engine.EFFICIENCY} efficiency) about {seconds / 60:.3g} min "
+                 f"(+ compile, about 10-60 s per program)")
+    return "\n".join(lines)
+

@@ -1,0 +1,206 @@
+"""Run directories: chunk files, manifest, ``summary.csv``, ``curves.npz`` (NumPy only).
+
+Layout of ``DIR``::
+
+    manifest.json         resolved grid, versions, device, timings, progress
+    chunks/<digest>.npz   one finished chunk: configuration ids, steps, curves, scalars
+    summary.csv           one row per configuration, in grid order
+    curves.npz            steps (E,) and one (configs, E) array per curve
+    figures/              PNG and PDF
+
+Chunk files are the record of what is done: each is written to a temporary name and
+renamed, so a killed process leaves either a whole chunk or none. Several processes
+(``--shard``) may write chunks into the same directory; names are digests of the
+configurations they hold, so they never collide.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CURVE_PREFIX, SCALAR_PREFIX = "curve/", "scalar/"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    text = json.dumps(data, indent=2, default=_json_default, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text.encode() + b"\n"))
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+# ------------------------------------------------------------------ chunks
+
+
+def write_chunk(
+    directory: Path, ids: list[str], steps: np.ndarray, curves: dict, scalars: dict
+) -> Path:
+    """Save one finished chunk atomically; returns its path."""
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:20]
+    path = Path(directory) / "chunks" / f"{digest}.npz"
+    arrays = {"ids": np.asarray(ids), "steps": np.asarray(steps)}
+    arrays.update({CURVE_PREFIX + k: np.asarray(v) for k, v in curves.items()})
+    arrays.update({SCALAR_PREFIX + k: np.asarray(v) for k, v in scalars.items()})
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+    return path
+
+
+@dataclass
+class ChunkRecord:
+    steps: np.ndarray
+    curves: dict[str, np.ndarray]  # name -> (E,)
+    scalars: dict[str, Any]
+
+
+def read_chunks(directory: Path, wanted: set[str] | None = None) -> dict[str, ChunkRecord]:
+    """Every finished configuration in ``DIR/chunks`` (restricted to ``wanted`` ids)."""
+    found: dict[str, ChunkRecord] = {}
+    for path in sorted((Path(directory) / "chunks").glob("*.npz")):
+        try:
+            data = dict(np.load(path))
+        except (OSError, ValueError, EOFError):
+            continue  # a foreign or damaged file: its configurations are simply not done
+        for row, config_id in enumerate(data["ids"].tolist()):
+            if wanted is not None and config_id not in wanted:
+                continue
+            found[config_id] = ChunkRecord(
+                steps=data["steps"],
+                curves={k[len(CURVE_PREFIX):]: v[row] for k, v in data.items()
+                        if k.startswith(CURVE_PREFIX)},
+                scalars={k[len(SCALAR_PREFIX):]: v[row] for k, v in data.items()
+                         if k.startswith(SCALAR_PREFIX)},
+            )
+    return found
+
+
+def completed_ids(directory: Path) -> set[str]:
+    done: set[str] = set()
+    for path in (Path(directory) / "chunks").glob("*.npz"):
+        try:
+            with np.load(path) as data:
+                done.update(data["ids"].tolist())
+        except (OSError, ValueError, EOFError, KeyError):
+            continue
+    return done
+
+
+# ------------------------------------------------------------------ outputs
+
+
+def _cell(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else f"{float(value):.8g}"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return str(value)
+
+
+def write_summary(path: Path, columns: dict[str, np.ndarray]) -> None:
+    names = list(columns)
+    rows = len(next(iter(columns.values()))) if columns else 0
+
+    def write(file):
+        import io
+
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(names)
+        for i in range(rows):
+            writer.writerow([_cell(columns[name][i]) for name in names])
+        file.write(text.getvalue().encode())
+
+    atomic_write(path, write)
+
+
+def read_summary(path: Path) -> dict[str, np.ndarray]:
+    """``summary.csv`` back as columns: numbers as float arrays, words as str arrays."""
+    with open(path, newline="") as file:
+        rows = list(csv.reader(file))
+    header, body = rows[0], rows[1:]
+    columns: dict[str, np.ndarray] = {}
+    for j, name in enumerate(header):
+        cells = [row[j] for row in body]
+        if all(c in ("true", "false") for c in cells) and cells:
+            columns[name] = np.array([c == "true" for c in cells])
+            continue
+        try:
+            columns[name] = np.array([float(c) if c else np.nan for c in cells])
+        except ValueError:
+            columns[name] = np.array(cells)
+    return columns
+
+
+def write_curves(path: Path, steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+    atomic_write(path, lambda f: np.savez(f, steps=steps, **curves))
+
+
+@dataclass
+class RunResults:
+    """A finished run directory loaded back: ``summary`` columns (configs,), ``curves``
+    ``(configs, E)`` arrays on ``steps (E,)``, and the ``manifest``."""
+
+    path: Path
+    manifest: dict
+    summary: dict[str, np.ndarray]
+    curves: dict[str, np.ndarray]
+    steps: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def axes(self) -> dict[str, list]:
+        """Swept parameters and their values, plus ``seed``, in grid order."""
+        grid = self.manifest["grid"]
+        axes = dict(grid["axes"])
+        axes["seed"] = list(range(grid["seeds"]))
+        return axes
+
+    def __len__(self) -> int:
+        return len(next(iter(self.summary.values())))
+
+
+def load_run(directory: str | Path) -> RunResults:
+    """Load ``manifest.json``, ``summary.csv`` and ``curves.npz`` of a run directory."""
+    directory = Path(directory)
+    manifest = read_json(directory / "manifest.json")
+    summary = read_summary(directory / "summary.csv")
+    with np.load(directory / "curves.npz") as data:
+        curves = {k: data[k] for k in data.files if k != "steps"}
+        steps = data["steps"]
+    return RunResults(directory, manifest, summary, curves, steps)

@@ -1,0 +1,81 @@
+"""Per-configuration summary of SPEC §4 from the recorded curves (NumPy only).
+
+Everything here reads arrays that the compiled program produced; nothing is
+recomputed. Curves are on the run's union of evaluation steps; a configuration's
+own last evaluation step is its ``strong.steps``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from w2s_jax.theory import RegimeThresholds, classify_regimes
+
+SUMMARY_COLUMNS = (
+    "weak_test_error", "weak_hard_error", "flip_rate", "strong_test_error",
+    "strong_best_test_error", "strong_best_step", "train_acc_pseudo", "label_correction",
+    "label_correction_at_best", "w2s_gain", "pgr", "regime", "diverged",
+    "weak_easy_error", "weak_both_error", "strong_hard_error", "train_acc_true",
+    "ceiling_test_error",
+)  # fmt: skip
+
+
+def _at(curve: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return curve[np.arange(len(index)), index]
+
+
+def summarize(
+    curves: dict[str, np.ndarray],
+    scalars: dict[str, np.ndarray],
+    steps: np.ndarray,
+    final_steps: np.ndarray,
+    thresholds: RegimeThresholds = RegimeThresholds(),
+) -> dict[str, np.ndarray]:
+    """Columns of ``summary.csv`` for ``C`` configurations.
+
+    ``curves``: name -> ``(C, E)``; ``scalars``: name -> ``(C,)``; ``steps (E,)``;
+    ``final_steps (C,)`` each configuration's last step (``strong.steps``).
+    """
+    error = curves["test_error"]
+    last = np.searchsorted(steps, final_steps)
+    diverged = scalars["diverged"].astype(bool)
+    with np.errstate(invalid="ignore"):
+        filled = np.where(np.isnan(error), np.inf, error)
+        best = np.argmin(filled, axis=1)
+        best_error = _at(error, best)
+        final = _at(error, last)
+        weak = scalars["weak_test_error"]
+        out = {
+            "weak_test_error": weak,
+            "weak_hard_error": scalars["weak_hard_error"],
+            "weak_easy_error": scalars["weak_easy_error"],
+            "weak_both_error": scalars["weak_both_error"],
+            "flip_rate": scalars["flip_rate"],
+            "strong_test_error": final,
+            "strong_best_test_error": best_error,
+            "strong_best_step": np.where(np.isnan(best_error), -1, steps[best]),
+            "strong_hard_error": _at(curves["test_error_hard"], last),
+            "train_acc_pseudo": _at(curves["train_acc_pseudo"], last),
+            "train_acc_true": _at(curves["train_acc_true"], last),
+            "label_correction": _at(curves["label_correction"], last),
+            "label_correction_at_best": _at(curves["label_correction"], best),
+            "w2s_gain": weak - final,
+            "diverged": diverged,
+        }
+        if "ceiling_test_error" in curves:
+            ceiling = _at(curves["ceiling_test_error"], last)
+            out["ceiling_test_error"] = ceiling
+            out["pgr"] = (weak - final) / (weak - ceiling)
+        else:
+            out["ceiling_test_error"] = np.full(len(final), np.nan)
+            out["pgr"] = np.full(len(final), np.nan)
+    out["regime"] = classify_regimes(
+        weak_error=weak,
+        final_error=final,
+        best_error=best_error,
+        final_train_acc_pseudo=out["train_acc_pseudo"],
+        label_correction_at_best=out["label_correction_at_best"],
+        diverged=diverged,
+        thresholds=thresholds,
+    )
+    return out
