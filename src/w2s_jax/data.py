@@ -62,11 +62,11 @@ def draw_labels(
     """Labels ``y``, types ``kind`` and hard signs ``eps`` of ``n`` samples."""
 
     def one(k):
-        k_y, k_kind, k_eps = jax.random.split(k, 3)
-        y = jnp.where(jax.random.bernoulli(k_y), 1, -1)
-        u = jax.random.uniform(k_kind, dtype=jnp.asarray(p_easy).dtype)
-        kind = jnp.where(u < p_easy, EASY, jnp.where(u < p_easy + p_hard, HARD, BOTH))
-        eps = jnp.where(jax.random.bernoulli(k_eps), 1, -1)
+        # One 3-vector per sample (label, type, sign): a single PRNG call keeps compiles small.
+        u = jax.random.uniform(k, (3,), dtype=jnp.asarray(p_easy).dtype)
+        y = jnp.where(u[0] < 0.5, 1, -1)
+        kind = jnp.where(u[1] < p_easy, EASY, jnp.where(u[1] < p_easy + p_hard, HARD, BOTH))
+        eps = jnp.where(u[2] < 0.5, 1, -1)
         return y, kind, eps
 
     return jax.vmap(one)(row_keys(key, n))

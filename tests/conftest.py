@@ -1,0 +1,50 @@
+"""A strict, fast test environment.
+
+* XLA's LLVM backend at optimisation level 0: compiles take a third of the time and the
+  test sizes are tiny (set before JAX is imported).
+* ``jax_numpy_rank_promotion = "raise"``: no silent broadcasting between ranks.
+* ``x64``: a fixture for the float64 reference checks, restored afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+).strip()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+TINY = {
+    "data.d": 200,
+    "weak.n": 60,
+    "weak.steps": 30,
+    "weak.lr": 0.2,
+    "strong.n": 40,
+    "strong.m": 3,
+    "strong.steps": 40,
+    "eval.n_test": 300,
+    "eval.points": 8,
+    "run.backend": "dense",
+}
+
+
+def tiny_config(**overrides) -> dict:
+    """A resolved configuration with tiny sizes (keys with dots passed via **{...})."""
+    from w2s_jax import config
+    from w2s_jax.grid import resolve
+
+    c = {**config.defaults(), **TINY, "seed": 0}
+    c.update(overrides)
+    return resolve(c)
+
+
+@pytest.fixture
+def x64():
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", False)
