@@ -56,6 +56,21 @@ def test_chi_square_degenerate_dof_is_zero_and_rows_use_fold_in():
         np.testing.assert_allclose(rows[i], one, rtol=1e-6)
 
 
+def test_acceptance_remainder_is_accurate_in_float32():
+    """Marsaglia–Tsang's test reduces to ``log U < 3 (a - 1/3) R(t)``; at dof = 1e9,
+    ``|t| ~ 1e-5`` and ``R ~ -t^4/4 ~ 1e-21``: it must keep its relative accuracy there."""
+    t = np.concatenate([-np.logspace(-7, np.log10(0.999), 60), np.logspace(-7, 0.5, 60)])
+    reference = np.where(
+        np.abs(t) < 0.5,
+        sum((-1.0) ** (k + 1) * t**k / k for k in range(4, 80)),
+        np.log1p(t) - t + t**2 / 2 - t**3 / 3,
+    )
+    got = np.asarray(reduced._log1p_remainder(jnp.asarray(t, F32)), np.float64)
+    series = np.abs(t) < reduced._SERIES_RADIUS
+    np.testing.assert_allclose(got[series], reference[series], rtol=1e-6)
+    np.testing.assert_allclose(got[~series], reference[~series], rtol=2e-5)
+
+
 def _assert_gram_law(vectors: np.ndarray, scales: np.ndarray, p: float) -> None:
     """Gram of ``(N, K, D)`` draws vs that of ``K`` independent ``N(0, s_k^2 I_p)`` vectors:
     ``E G_ij = delta_ij s_i^2 p``, ``Cov(G_ij, G_kl) = p s_i s_j s_k s_l (d_ik d_jl + d_il d_jk)``
@@ -67,9 +82,9 @@ def _assert_gram_law(vectors: np.ndarray, scales: np.ndarray, p: float) -> None:
     n = feats.shape[0]
     mean = np.where(rows == cols, scales[rows] ** 2 * p, 0.0)
     s = scales
-    i, j, k, l = rows[:, None], cols[:, None], rows[None, :], cols[None, :]
-    pairings = ((i == k) & (j == l)).astype(float) + ((i == l) & (j == k))
-    cov = p * s[i] * s[j] * s[k] * s[l] * pairings
+    ii, jj, kk, ll = rows[:, None], cols[:, None], rows[None, :], cols[None, :]
+    pairings = ((ii == kk) & (jj == ll)).astype(float) + ((ii == ll) & (jj == kk))
+    cov = p * s[ii] * s[jj] * s[kk] * s[ll] * pairings
     centered = feats - feats.mean(0)
     prods = centered[:, :, None] * centered[:, None, :]
     se_cov = prods.std(0) / np.sqrt(n)

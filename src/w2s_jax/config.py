@@ -116,8 +116,13 @@ def resolve_backend(config: dict[str, Any]) -> str:
 
 
 def bucket(n: int) -> int:
-    """Padded size for ``strong.n``: the next power of two (padding at most doubles)."""
-    return 1 << max(0, math.ceil(math.log2(n)))
+    """Padded size for ``strong.n``: the next rung of a fixed ladder ``2^(k/2)`` (rounded
+    up to a multiple of 8). At most 41% padding; fixed, so a configuration's padding never
+    depends on the rest of its grid and a re-run alone reproduces its row exactly."""
+    if n <= 8:
+        return 8
+    rung = math.ceil(2 * math.log2(n) - 1e-9)
+    return 8 * math.ceil(2 ** (rung / 2) / 8)
 
 
 # --------------------------------------------------------------------------- split

@@ -118,6 +118,7 @@ def chunk_size(program: Program, pending: int, requested: int | None,
         budget = max_memory if max_memory else 0.5 * available_memory() * devices
         size = max(1, int(budget // program.cost.bytes))
         size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
+        size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
     return devices * math.ceil(size / devices)
 
 
@@ -252,7 +253,7 @@ def union_steps(programs: list[Program]) -> np.ndarray:
     return np.unique(np.concatenate(steps))
 
 
-EFFICIENCY = 0.3  # achieved fraction of the matmul rate, for time estimates only
+EFFICIENCY = 0.8  # achieved fraction of the matmul rate (measured on CPU), for estimates only
 
 
 def measured_flop_rate() -> float:

@@ -35,7 +35,8 @@ _MAX_PROPOSALS = 100  # acceptance rate >= 0.95 per proposal: only a NaN/inf dof
 _SERIES_RADIUS = 0.25
 # log1p(t) - t + t^2/2 - t^3/3 = t^4 * sum_j (-1)^(j+1) t^j / (j + 4); 26 terms leave a
 # relative truncation error 0.25^26 ~ 2e-16 (float64 resolution). Beyond the radius the
-# direct formula loses at most ~1e-6 (float32) relative: the terms are then not tiny.
+# direct formula loses ~1e-5 relative in float32, i.e. ~1e-6 in the log-acceptance
+# threshold (|t| >= 0.25 needs a - 1/3 <= 2 x^2): negligible.
 _SERIES_COEFFS = tuple((-1.0) ** (j + 1) / (j + 4) for j in range(26))
 
 
@@ -55,10 +56,12 @@ def sqrt_chi_square(key: PRNGKeyArray, dof: Float[Array, ""], dtype) -> Float[Ar
     Marsaglia–Tsang for ``Gamma(a)``, ``a = dof / 2``: with ``c = 1 / (3 sqrt(a - 1/3))``,
     ``x ~ N(0, 1)`` and ``t = c x``, accept ``(a - 1/3)(1 + t)^3`` iff
     ``log U < x^2/2 + (a - 1/3)(1 - v + log v)``, ``v = (1 + t)^3``. jax.random.gamma
-    evaluates that literally: at ``a ~ 5e8`` in float32, ``v - 1 ~ 1e-5`` and the bracket
-    (``~1e-9``) is lost in the rounding of ``v`` (``~6e-8``), an error multiplied by ``a``
-    (tens of units in a log-probability), so the accepted tails are wrong. Expanding
-    ``log v = 3 log1p(t)`` the ``x^2/2`` cancels exactly and the test becomes
+    evaluates that literally in the sample dtype: at ``a ~ 5e8`` in float32,
+    ``t ~ 1e-5`` is rounded inside ``1 + t`` (relative error ~1e-2 on ``t``), the bracket
+    (``~ -x^2/2a``) no longer cancels ``x^2/2`` and, times ``a``, the threshold is off by
+    up to ~3e-2 (~0.07% of decisions flip vs a float64 reference); the sample ``a v``
+    is also quantized on ``v``'s 1.2e-7 grid. Expanding ``log v = 3 log1p(t)``, the
+    ``x^2/2`` cancels exactly and the test becomes
     ``log U < 3 (a - 1/3) R(t)`` with ``R(t) = log1p(t) - t + t^2/2 - t^3/3 ~ -t^4/4``,
     evaluated by its series near 0; the result is returned as
     ``sqrt(2 (a - 1/3)) (1 + ((1 + t)^{3/2} - 1))``, never forming ``chi^2 - dof``.
@@ -97,9 +100,7 @@ def sqrt_chi_square(key: PRNGKeyArray, dof: Float[Array, ""], dtype) -> Float[Ar
     return jnp.where(positive, sample, 0 * dof)
 
 
-def sqrt_chi_square_rows(
-    key: PRNGKeyArray, dofs: Float[Array, " k"], dtype
-) -> Float[Array, " k"]:
+def sqrt_chi_square_rows(key: PRNGKeyArray, dofs: Float[Array, " k"], dtype) -> Float[Array, " k"]:
     """``sqrt(chi^2(dofs[i]))``, element ``i`` drawn from ``fold_in(key, i)``."""
     keys = row_keys(key, dofs.shape[0])
     return jax.vmap(lambda k, dof: sqrt_chi_square(k, dof, dtype))(keys, dofs)
@@ -108,7 +109,7 @@ def sqrt_chi_square_rows(
 def bartlett_factor(
     key: PRNGKeyArray, scales: Float[Array, " k"], dof0: Float[Array, ""], dtype
 ) -> Float[Array, "k k"]:
-    """Lower-triangular ``L (K, K)``: row ``i`` is ``scales[i] * (N(0,1), ..., chi(dof0 - i), 0...)``.
+    """Lower-triangular ``L (K, K)``: ``scales[i] * (N(0,1), ..., chi(dof0 - i), 0, ...)``.
 
     Row ``i`` comes from ``fold_in(key, i)`` and 1-D draws only, so the first rows do
     not depend on ``K`` (a configuration padded in a larger program draws the same).
@@ -155,9 +156,7 @@ def strong_noise(
         [jnp.full((2 * m,), sigma_0, dtype), jnp.full((n_pad,), sigma_p, dtype)]
     )
     lower = bartlett_factor(k_bartlett, scales, jnp.asarray(d, dtype) - 5, dtype)
-    u_coord = scales * jax.vmap(lambda k: jax.random.normal(k, (), dtype))(
-        row_keys(k_u, num_rows)
-    )
+    u_coord = scales * jax.vmap(lambda k: jax.random.normal(k, (), dtype))(row_keys(k_u, num_rows))
     vectors = jnp.concatenate([u_coord[:, None], lower], axis=1)
     teacher_norm = jnp.linalg.norm(jnp.asarray(teacher_noise, dtype))
     e_0 = jnp.asarray(np.eye(1, 1 + num_rows)[0], dtype)

@@ -1,0 +1,54 @@
+"""w2s_jax: JAX-vectorised sweeps of weak-to-strong generalisation.
+
+Simulates Oh, Song & Yun (2025), "From Linear to Nonlinear: Provable Weak-to-Strong
+Generalization through Feature Learning": a linear CNN teacher labels data for a
+two-layer ReLU CNN student (``../shared/SPEC.md``). The public API, on one screen:
+
+Grids and runs
+    load_grid(path) / grid_from_dict(dict)   -> Grid   (validated; GridError on mistakes)
+    run_grid(grid, out, RunOptions(...))     -> bool   (resumable; True when complete)
+    describe(grid)                           -> str    (the --dry-run plan)
+    load_run(out)                            -> RunResults (summary, curves, steps)
+    run_configuration(config_dict)           -> ChunkResult (one configuration alone)
+
+Pieces (one configuration, unbatched; vmap happens only in ``engine``)
+    config.split(config) -> (Static, Params)
+    pipeline.train_teacher / pipeline.run_student / pipeline.run_configuration
+    registry.ACTIVATIONS / LOSSES / OPTIMIZERS
+    theory.benign_score / classify_regimes / boundary_report
+    plots.draw_run(out)
+
+Attributes are imported lazily, so ``import w2s_jax.plots`` never imports JAX.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_API = {
+    "load_grid": "w2s_jax.grid",
+    "grid_from_dict": "w2s_jax.grid",
+    "Grid": "w2s_jax.grid",
+    "GridError": "w2s_jax.grid",
+    "run_grid": "w2s_jax.runner",
+    "describe": "w2s_jax.runner",
+    "RunOptions": "w2s_jax.runner",
+    "RunError": "w2s_jax.runner",
+    "load_run": "w2s_jax.storage",
+    "RunResults": "w2s_jax.storage",
+    "run_configuration": "w2s_jax.engine",
+}
+_MODULES = ("config", "data", "backends", "reduced", "models", "registry", "training",
+            "pipeline", "engine", "storage", "runner", "summary", "theory", "plots", "grid")
+
+__all__ = sorted([*_API, *_MODULES])
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    if name in _MODULES:
+        return importlib.import_module(f"w2s_jax.{name}")
+    raise AttributeError(f"module 'w2s_jax' has no attribute {name!r}")

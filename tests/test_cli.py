@@ -1,0 +1,141 @@
+"""The CLI: the output contract on a tiny grid, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from w2s_jax.sweep import main
+
+TINY_GRID = """
+name = "tiny"
+seed = 1
+[data]
+d = 200
+[weak]
+n = 60
+steps = 30
+[strong]
+m = 3
+steps = 40
+ceiling = true
+[eval]
+n_test = 300
+points = 8
+[run]
+backend = "dense"
+[sweep]
+"strong.n" = [20, 24]
+"data.nu_norm" = { geomspace = [3.0, 6.0, 2] }
+seeds = 2
+"""
+
+CONTRACT_COLUMNS = (
+    "weak_test_error, weak_hard_error, flip_rate, strong_test_error, strong_best_test_error, "
+    "strong_best_step, train_acc_pseudo, label_correction, label_correction_at_best, "
+    "w2s_gain, pgr, regime, diverged"
+).split(", ")
+CURVES = ("test_error", "test_error_easy", "test_error_hard", "test_error_both", "train_loss",
+          "train_acc_pseudo", "train_acc_true", "label_correction", "grad_weight_clean",
+          "grad_weight_flipped", "signal_mu", "signal_nu", "signal_neg_nu", "noise_clean",
+          "noise_flipped")
+
+
+def write(tmp_path: Path, text: str, name: str = "grid.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_tiny_grid_writes_every_output(tmp_path, capsys):
+    grid = write(tmp_path, TINY_GRID)
+    out = tmp_path / "run"
+    assert main([str(grid), "--out", str(out), "--quiet"]) == 0
+    assert "summary.csv" in capsys.readouterr().out
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["grid"]["parameters"]["data.d"] == 200
+    assert manifest["grid"]["axes"] == {"strong.n": [20, 24], "data.nu_norm": [3.0, 6.0]}
+    assert manifest["configurations"] == 8 and manifest["status"] == "complete"
+    for key in ("versions", "device", "dtype", "matmul_precision", "timing"):
+        assert key in manifest
+    assert {"jax", "w2s_jax"} <= set(manifest["versions"])
+    assert manifest["timing"]["compile_seconds"] >= 0
+
+    with open(out / "summary.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 8
+    assert {"strong.n", "data.nu_norm", "seed", *CONTRACT_COLUMNS} <= set(rows[0])
+    # Grid order: axes in file order, seeds innermost.
+    order = [(int(r["strong.n"]), float(r["data.nu_norm"]), int(r["seed"])) for r in rows]
+    assert order == [(n, nu, s) for n in (20, 24) for nu in (3.0, 6.0) for s in (0, 1)]
+    assert all(r["pgr"] != "" for r in rows)  # the ceiling ran
+    assert all(r["regime"] for r in rows)
+
+    with np.load(out / "curves.npz") as curves:
+        steps = curves["steps"]
+        assert steps[0] == 0 and steps[-1] == 40
+        for name in (*CURVES, "ceiling_test_error"):
+            assert curves[name].shape == (8, len(steps)), name
+        final = [float(r["strong_test_error"]) for r in rows]
+        np.testing.assert_allclose(curves["test_error"][:, -1], final, rtol=1e-6)
+
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert "test_error.png" in figures and "test_error.pdf" in figures
+    assert any(name.startswith("phase_") and name.endswith(".png") for name in figures)
+
+
+BAD_INPUTS = {
+    "malformed": ("[data\nd = 3", "malformed TOML"),
+    "unknown key": ("[data]\nnu_nrom = 3.0", "nu_nrom"),
+    "suggestion": ("[data]\nnu_nrom = 3.0", "did you mean 'data.nu_norm'"),
+    "wrong type": ('[strong]\nn = "many"', "strong.n"),
+    "probabilities": ("[data]\np_easy = 0.8\np_hard = 0.5", "p_easy + data.p_hard"),
+    "n below one": ("[strong]\nn = 0", "strong.n"),
+    "d too small": ("[data]\nd = 4", "data.d"),
+    "negative norm": ("[data]\nnu_norm = -1.0", "data.nu_norm"),
+    "negative step size": ("[strong]\nlr = -0.1", "strong.lr"),
+    "zero count": ('[sweep]\n"data.nu_norm" = { geomspace = [1.0, 2.0, 0] }', "data.nu_norm"),
+    "unequal zip": ('[sweep]\n"strong.n" = [1, 2]\n"strong.lr" = [1.0]\n'
+                    'zip = [["strong.n", "strong.lr"]]', "sweep.zip"),
+    "unknown swept key": ('[sweep]\n"strong.nn" = [1, 2]', "strong.nn"),
+    "empty list": ('[sweep]\n"strong.n" = []', "strong.n"),
+    "bad choice": ('[data]\nhard_sign = "sometimes"', "data.hard_sign"),
+    "unknown activation": ('[strong]\nactivation = "gelu"', "strong.activation"),
+    "unknown section": ("[dat]\nd = 10", "dat"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_exits_2_naming_the_key(case, tmp_path, capsys):
+    text, expected = BAD_INPUTS[case]
+    grid = write(tmp_path, text)
+    assert main([str(grid), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and str(grid) in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_file_and_unwritable_directory(tmp_path, capsys):
+    assert main([str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in capsys.readouterr().err
+    grid = write(tmp_path, "[strong]\nn = 10")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main([str(grid), "--out", str(blocker / "sub"), "--quiet"]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_no_traceback_from_the_real_process(tmp_path):
+    grid = write(tmp_path, "[weak]\nsteps = -3")
+    result = subprocess.run([sys.executable, "-m", "w2s_jax.sweep", str(grid)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "weak.steps" in result.stderr and "Traceback" not in result.stderr
