@@ -119,7 +119,18 @@ def chunk_size(program: Program, pending: int, requested: int | None,
         size = max(1, int(budget // program.cost.bytes))
         size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
         size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
-    return devices * math.ceil(size / devices)
+    return per_device_batch(size) * devices
+
+
+def chunk_size_for(configurations: int) -> int:
+    return per_device_batch(configurations) * jax.local_device_count()
+
+
+def per_device_batch(size: int) -> int:
+    """At least 2 per device: XLA compiles a batch of one differently (the vmapped axis
+    is squeezed away), which would change results in the last bits; from 2 up, every
+    batch size gives bitwise the same numbers, so results do not depend on chunking."""
+    return max(2, math.ceil(size / jax.local_device_count()))
 
 
 # ------------------------------------------------------------------ compiled chunk
@@ -185,7 +196,7 @@ def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int
     configs = _pad_to(list(configs), size)
     teachers = list(dict.fromkeys(teacher_identity(c) for c in configs))
     devices = jax.local_devices()
-    teacher_count = len(devices) * math.ceil(2 ** math.ceil(math.log2(len(teachers))) / len(devices))
+    teacher_count = len(devices) * per_device_batch(2 ** math.ceil(math.log2(len(teachers))))
     representative = {t: c for c in reversed(configs) for t in [teacher_identity(c)]}
     teacher_configs = _pad_to([representative[t] for t in teachers], teacher_count)
     position = {t: i for i, t in enumerate(teachers)}
@@ -213,7 +224,7 @@ def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int
 def run_configuration(configuration: dict, base_seed: int = 0) -> ChunkResult:
     """One configuration alone (through the same compiled path as a sweep)."""
     static = cfg.split(configuration)[0]
-    return run_chunk(static, [configuration], base_seed, jax.local_device_count())
+    return run_chunk(static, [configuration], base_seed, chunk_size_for(1))
 
 
 @dataclass
