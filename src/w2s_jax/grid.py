@@ -150,13 +150,12 @@ def grid_from_dict(
     zips = _check_zip(zips, {a.key: a for a in axes}, where)
 
     swept = {a.key for a in axes}
-    for key in swept & set(given):
-        raise GridError(f"{where}: key {key!r} is both fixed and swept; keep one")
+    given = {k: v for k, v in given.items() if k not in swept}  # a sweep overrides its table
     for scaled, raw_key in cfg.SCALED_KEYS.items():
         both = {scaled, raw_key} & (set(given) | swept)
         if len(both) == 2:
             raise GridError(f"{where}: keys {scaled!r} and {raw_key!r} both given; keep one")
-    fixed = {**cfg.defaults(), **given}
+    fixed = {k: v for k, v in {**cfg.defaults(), **given}.items() if k not in swept}
     for scaled, raw_key in cfg.SCALED_KEYS.items():
         if scaled in given or scaled in swept:
             fixed.pop(raw_key, None)  # derived per configuration from the scaled value
