@@ -1,0 +1,58 @@
+"""``python -m w2s_jax.plot RUN_DIR``: draw the figures of a saved run directory.
+
+A thin shell over :func:`w2s_jax.plots.draw_run` (NumPy + matplotlib, never JAX). A
+missing or incomplete run directory, or a bad ``--points`` choice, exits with code 2
+and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _point(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"--points takes KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m w2s_jax.plot",
+        description="Draw DIR/figures (PNG + PDF) and DIR/boundary.json from a finished run.",
+    )
+    p.add_argument("run_dir", help="a run directory written by python -m w2s_jax.sweep")
+    p.add_argument(
+        "--points",
+        type=_point,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="points for the trajectory figures: swept KEY=VALUE filters; "
+        "repeat a key for several values (default: up to 4 over the first axis)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from w2s_jax.plots import PlotError, draw_run  # after argparse: --help stays instant
+
+    filters: dict[str, list[str]] = {}
+    for key, value in args.points:
+        filters.setdefault(key, []).append(value)
+    try:
+        paths = draw_run(args.run_dir, points=filters or None)
+    except PlotError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    figures = sorted({p.stem for p in paths if p.parent.name == "figures"})
+    print(f"wrote {len(figures)} figures to {args.run_dir}/figures: {', '.join(figures)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

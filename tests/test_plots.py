@@ -1,0 +1,215 @@
+"""Figures from synthetic run directories (no JAX): files, boundary.json, CLI, JAX-free.
+
+The synthetic run has a known boundary: the final error falls from the weak error to
+0.2 × weak around ``n*(nu) = N0 (nu / 2)^-4``, crossing half the weak error at
+``n = sqrt(5/3) n*``, so the measured boundary has slope −4 in ``(log nu, log n)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import w2s_jax.plots as plots
+from w2s_jax import storage
+from w2s_jax.plot import main
+from w2s_jax.theory import benign_score
+
+FIXED = {"data.d": 8000.0, "data.sigma_p": 1.0, "data.p_easy": 0.35, "data.p_hard": 0.30,
+         "data.nu_norm": 5.0, "strong.n": 2000, "strong.lr": 1.0}  # fmt: skip
+N0, WEAK = 3000.0, 0.15
+STEPS = np.array([0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+CURVES = ("test_error", "train_acc_pseudo", "label_correction", "signal_mu", "signal_nu",
+          "signal_neg_nu", "noise_clean", "noise_flipped")  # fmt: skip
+
+
+def crossing_n(nu):
+    return np.sqrt(5 / 3) * N0 * (np.asarray(nu) / 2.0) ** -4
+
+
+def make_run(directory: Path, axes: dict, seeds=3, spacing=None, status="complete", zipped=()):
+    """A run directory whose final error depends on strong.n and data.nu_norm as above.
+
+    Diverged (NaN): seed 1 at strong.lr = 10, and every seed with strong.activation = "gelu".
+    """
+    keys = list(axes)
+    groups = list(dict.fromkeys(next((z for z in zipped if k in z), (k,)) for k in keys))
+    positions = itertools.product(*(range(len(axes[g[0]])) for g in groups), range(seeds))
+    configs = [{**{k: axes[k][i] for g, i in zip(groups, ix[:-1], strict=True) for k in g},
+                "seed": ix[-1]} for ix in positions]  # fmt: skip
+    rng = np.random.default_rng(0)
+    rows = {name: [] for name in CURVES}
+    summary = {k: np.array([c[k] for c in configs]) for k in [*keys, "seed"]}
+    weak, final, regime = [], [], []
+    for c in configs:
+        n, nu = c.get("strong.n", FIXED["strong.n"]), c.get("data.nu_norm", FIXED["data.nu_norm"])
+        w = WEAK + 0.004 * rng.standard_normal()
+        r = n / (N0 * (nu / 2.0) ** -4)
+        f = w * (0.2 + 0.8 / (1 + r**2)) + 0.002 * rng.standard_normal()
+        ramp = 1 - np.exp(-STEPS / 50)
+        curves = {"test_error": w + (f - w) * ramp, "train_acc_pseudo": 0.7 + 0.3 * ramp,
+                  "label_correction": 0.6 * np.exp(-STEPS / 200) * (r > 1),
+                  "signal_mu": 3 * ramp, "signal_nu": 2 * ramp * min(r, 1),
+                  "signal_neg_nu": 0.5 * ramp, "noise_clean": ramp / (1 + r),
+                  "noise_flipped": 2 * ramp / (1 + r)}  # fmt: skip
+        if (c["seed"] == 1 and c.get("strong.lr") == 10.0) or c.get("strong.activation") == "gelu":
+            f, curves = np.nan, {k: np.full(len(STEPS), np.nan) for k in curves}
+        if c.get("data.nu_norm") == max(axes.get("data.nu_norm", [0])):  # not evaluated late
+            curves["test_error"][-2:] = np.nan
+        for name in CURVES:
+            rows[name].append(curves[name])
+        weak.append(w)
+        final.append(f)
+        regime.append("diverged" if np.isnan(f) else "benign" if f <= 0.5 * w else "harmful")
+    weak, final = np.array(weak), np.array(final)
+    summary.update(weak_test_error=weak, strong_test_error=final, w2s_gain=weak - final,
+                   regime=np.array(regime), diverged=np.isnan(final))  # fmt: skip
+    spacing = spacing or {k: "geomspace" for k in keys}
+    grid = {"name": "synthetic", "seed": 0, "parameters": FIXED, "axes": axes,
+            "spacing": spacing, "zip": [list(z) for z in zipped], "seeds": seeds}  # fmt: skip
+    storage.write_json(directory / "manifest.json", {"grid": grid, "status": status})
+    storage.write_summary(directory / "summary.csv", summary)
+    storage.write_curves(directory / "curves.npz", STEPS, {k: np.array(v) for k, v in rows.items()})
+    return directory
+
+
+N_AXIS = [float(v) for v in np.round(np.geomspace(30, 30000, 10))]
+NU_AXIS = [float(v) for v in np.geomspace(2.0, 4.0, 4)]
+
+
+@pytest.fixture(scope="module")
+def phase_run(tmp_path_factory):
+    """The synthetic (strong.n x data.nu_norm) run, drawn by the CLI in a fresh process
+    that must end with no JAX module loaded."""
+    directory = make_run(tmp_path_factory.mktemp("phase"),
+                         {"strong.n": N_AXIS, "data.nu_norm": NU_AXIS})  # fmt: skip
+    code = (
+        "import sys\n"
+        "from w2s_jax.plot import main\n"
+        f"assert main([{str(directory)!r}]) == 0\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib'))\n"
+        "assert not loaded, loaded\n"
+    )
+    src = str(Path(plots.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    return directory, result
+
+
+def assert_figures(directory: Path, names) -> None:
+    for name in names:
+        for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+            path = directory / "figures" / f"{name}.{ext}"
+            assert path.is_file(), path
+            assert path.stat().st_size > 1000 and path.read_bytes()[:4] == magic, path
+
+
+def test_plotting_never_imports_jax(phase_run):
+    _, result = phase_run
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_phase_run_draws_every_figure(phase_run):
+    directory, _ = phase_run
+    assert_figures(
+        directory,
+        [
+            "test_error",
+            "phase_data_nu_norm_strong_n",
+            "regimes",
+            "phase_data_nu_norm_strong_n_gain",
+            "trajectories",
+            "signal_noise",
+        ],
+    )
+
+
+def test_boundary_json_recovers_the_synthetic_boundary(phase_run):
+    directory, _ = phase_run
+    report = json.loads((directory / "boundary.json").read_text())
+    assert {"x", "y", "slope", "slope_ci", "theory_slope", "points"} <= set(report)
+    assert (report["x"], report["y"], report["theory_slope"]) == ("data.nu_norm", "strong.n", -4)
+    assert report["slope"] == pytest.approx(-4.0, abs=0.4)
+    lo, hi = report["slope_ci"]
+    assert lo <= report["slope"] <= hi
+    measured = np.array([p["n"] for p in report["points"]])
+    np.testing.assert_allclose(measured, crossing_n(NU_AXIS), rtol=0.25)
+    # The threshold is half the seed-mean weak error at each x; C is the score at the boundary.
+    assert np.allclose(report["threshold"], 0.5 * WEAK, atol=0.01)
+    truth_c = benign_score(crossing_n(2.0), 0.35, 2.0, 1.0, 8000.0)
+    assert report["C_fit"] == pytest.approx(float(truth_c), rel=0.3)
+    assert plots.write_boundary(storage.load_run(directory)) == report
+
+
+def test_cli_on_one_axis_grid_draws_a_strip_and_no_boundary(tmp_path, capsys):
+    run = make_run(tmp_path, {"strong.n": N_AXIS[:5]})
+    assert main([str(run), "--points", "strong.n=30", "strong.n=300"]) == 0
+    assert "trajectories" in capsys.readouterr().out
+    assert_figures(run, ["test_error", "regimes", "trajectories", "signal_noise"])
+    assert not list((run / "figures").glob("phase_*")) and not (run / "boundary.json").exists()
+    assert plots.write_boundary(storage.load_run(run)) is None
+
+
+def test_cli_refuses_missing_or_incomplete_runs(tmp_path, capsys):
+    partial = make_run(tmp_path / "partial", {"strong.n": [10.0, 20.0]}, status="partial")
+    no_summary = make_run(tmp_path / "nosummary", {"strong.n": [10.0, 20.0]})
+    (no_summary / "summary.csv").unlink()
+    complete = make_run(tmp_path / "complete", {"strong.n": [10.0, 20.0]})
+    for bad, argv in [(tmp_path / "nowhere", []), (partial, []), (no_summary, []),
+                      (complete, ["--points", "data.d=1"])]:  # fmt: skip
+        assert main([str(bad), *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (complete / "figures").exists()
+
+
+def test_no_axis_grid_still_gets_curves(tmp_path):
+    run = make_run(tmp_path, {}, seeds=2)
+    plots.draw_run(run)
+    assert_figures(run, ["test_error", "trajectories", "signal_noise"])
+    assert not (run / "figures" / "regimes.png").exists()
+
+
+def test_three_axes_fix_the_third_and_survive_nan(tmp_path):
+    axes = {"data.nu_norm": NU_AXIS[:2], "strong.lr": [1.0, 10.0], "strong.n": N_AXIS[::4]}
+    run = make_run(tmp_path, axes, spacing={"strong.lr": "list", "strong.n": "list"})
+    plots.draw_run(run)
+    assert_figures(run, ["phase_data_nu_norm_strong_n", "regimes", "test_error"])
+    assert not (run / "boundary.json").exists()  # strong.n against two other axes
+
+
+def test_zipped_and_categorical_axes_with_an_all_diverged_slice(tmp_path):
+    axes = {"strong.activation": ["gelu", "relu"], "strong.n": N_AXIS[::3],
+            "strong.lr": [0.1, 0.2, 0.5, 1.0]}  # fmt: skip
+    run = make_run(tmp_path, axes, seeds=2, zipped=[("strong.n", "strong.lr")])
+    layout = plots.Layout(storage.load_run(run))
+    assert layout.keys == ["strong.activation", "strong.n"] and layout.shape == (2, 4)
+    plots.draw_run(run, points={"strong.lr": ["0.5"]})  # a zipped key picks its group
+    assert_figures(run, ["phase_strong_activation_strong_n", "regimes", "trajectories"])
+    assert not (run / "boundary.json").exists()  # a categorical x has no boundary slope
+
+
+def test_layout_and_point_choice(phase_run):
+    run = storage.load_run(phase_run[0])
+    layout = plots.Layout(run)
+    assert layout.shape == (10, 4) and len(layout.seeds) == 3
+    cube = layout.cube(run.summary["strong_test_error"])
+    i, j = 7, 2
+    rows = layout.rows((i, j))
+    assert np.allclose(np.sort(cube[i, j]), np.sort(run.summary["strong_test_error"][rows]))
+    assert np.all(run.summary["strong.n"][rows] == N_AXIS[i])
+    assert len(plots.representative(layout)) <= plots.MAX_LINES
+    assert plots.choose_points(layout) == [(0, 0), (3, 0), (6, 0), (9, 0)]
+    chosen = plots.choose_points(layout, {"strong.n": ["30", "30000"], "data.nu_norm": ["2"]})
+    assert chosen == [(0, 0), (9, 0)]
+    with pytest.raises(plots.PlotError, match="data.d"):
+        plots.choose_points(layout, {"data.d": ["1"]})
+    with pytest.raises(plots.PlotError, match="strong.n takes one of"):
+        plots.choose_points(layout, {"strong.n": ["31"]})
