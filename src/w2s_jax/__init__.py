@@ -5,11 +5,14 @@ Generalization through Feature Learning": a linear CNN teacher labels data for a
 two-layer ReLU CNN student (``../shared/SPEC.md``). The public API, on one screen:
 
 Grids and runs
-    load_grid(path) / grid_from_dict(dict)   -> Grid   (validated; GridError on mistakes)
-    run_grid(grid, out, RunOptions(...))     -> bool   (resumable; True when complete)
+    make_grid(tables, **tables) / load_grid(path) -> Grid (validated; GridError on mistakes)
+    run(grid, out, **options)                -> RunResults (resumable; same engine as the CLI)
+    run_one({"strong.n": 75, ...})           -> dict   (one configuration alone)
     describe(grid)                           -> str    (the --dry-run plan)
-    load_run(out)                            -> RunResults (summary, curves, steps)
-    run_configuration(config_dict)           -> ChunkResult (one configuration alone)
+    load_run(out)                            -> RunResults: .summary, .curves, .steps,
+                                                .curve(name, **select), .column(...),
+                                                .to_pandas(), .to_xarray()
+    run_grid(grid, out, RunOptions(...))     -> bool   (the runner under run())
 
 Pieces (one configuration, unbatched; vmap happens only in ``engine``)
     config.split(config) -> (Static, Params)
@@ -28,6 +31,10 @@ import importlib
 __version__ = "0.1.0"
 
 _API = {
+    "make_grid": "w2s_jax.api",
+    "run": "w2s_jax.api",
+    "run_one": "w2s_jax.api",
+    "Batch": "w2s_jax.pipeline",
     "load_grid": "w2s_jax.grid",
     "grid_from_dict": "w2s_jax.grid",
     "Grid": "w2s_jax.grid",
@@ -38,10 +45,10 @@ _API = {
     "RunError": "w2s_jax.runner",
     "load_run": "w2s_jax.storage",
     "RunResults": "w2s_jax.storage",
-    "run_configuration": "w2s_jax.engine",
 }
 _MODULES = ("config", "data", "backends", "reduced", "models", "registry", "training",
-            "pipeline", "engine", "storage", "runner", "summary", "theory", "plots", "grid")
+            "pipeline", "engine", "storage", "runner", "summary", "theory", "plots", "grid",
+            "results", "api")
 
 __all__ = sorted([*_API, *_MODULES])
 

@@ -78,6 +78,8 @@ FIELDS: tuple[Field, ...] = (
     _f("run.backend", "auto", "static", str, "dense, reduced, or auto (reduced when D < d)",
        choices=("auto", "dense", "reduced")),
     _f("run.dtype", "float32", "static", str, "float dtype", choices=("float32", "float64")),
+    _f("run.metrics", (), "static", tuple,
+       "user metrics {name: fn(filters, train, test) -> scalar} (Python API only)"),
     _f("run.precision", "highest", "static", str,
        "matmul precision (highest: no TF32 on GPUs)", choices=("default", "high", "highest")),
 )
@@ -152,12 +154,13 @@ class Static:
     optimizer: str
     n_test: int
     eval_points: int
+    metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
 
     def teacher(self) -> Static:
         """The part that fixes the weak phase (strong-side fields blanked)."""
         return dataclasses.replace(
             self, m=0, strong_steps=0, n_pad=0, ceiling=False, activation="",
-            loss="", optimizer="", n_test=0, eval_points=0,
+            loss="", optimizer="", n_test=0, eval_points=0, metrics=(),
         )
 
 
@@ -216,6 +219,7 @@ def split(config: dict[str, Any]) -> tuple[Static, Params]:
         optimizer=c["strong.optimizer"],
         n_test=int(c["eval.n_test"]),
         eval_points=int(c["eval.points"]),
+        metrics=tuple(c["run.metrics"]),
     )
     dtype = np.dtype(c["run.dtype"])
     scalar = lambda key: np.asarray(c[key], dtype)  # noqa: E731

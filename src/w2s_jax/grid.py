@@ -186,6 +186,10 @@ def check_value(key: str, value: Any, where: str) -> Any:
     else:
         raise GridError(f"{where}: unknown key {key!r}{_suggest(key, valid_keys())}")
     bad = lambda what: GridError(f"{where}: key {key!r} {what}, got {value!r}")  # noqa: E731
+    if key == "run.metrics":
+        return _check_metrics(value, bad)
+    if key in REGISTRY_KEYS and (callable(value) or isinstance(value, registry.Activation)):
+        return value  # a Python object instead of a registry name
     if field_.type is bool:
         if not isinstance(value, bool):
             raise bad("must be true or false")
@@ -214,6 +218,28 @@ def check_value(key: str, value: Any, where: str) -> Any:
     if field_.high is not None and value > field_.high:
         raise bad(f"must be <= {field_.high:g}")
     return value
+
+
+def _check_metrics(value: Any, bad) -> tuple:
+    from w2s_jax.pipeline import CURVES
+
+    pairs = tuple(value.items()) if isinstance(value, dict) else tuple(value)
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+                and pair[0].isidentifier() and callable(pair[1])):
+            raise bad("must map metric names (identifiers) to functions")
+        if pair[0] in CURVES or pair[0] == "ceiling_test_error":
+            raise bad(f"names a built-in curve {pair[0]!r}")
+    return pairs
+
+
+def stable_text(value: Any) -> str:
+    """A process-independent text for a value: functions by module and name."""
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(stable_text(v) for v in value) + "]"
+    return repr(value)
 
 
 def _axis_values(key: str, spec: Any, where: str) -> tuple[list, str]:
@@ -307,8 +333,8 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
 
 def identity(config: dict[str, Any], keys=None) -> str:
     """A stable digest of a configuration's values (all keys, or the given subset)."""
-    items = sorted((k, v) for k, v in config.items() if keys is None or _in(k, keys))
-    return hashlib.sha256(json.dumps(items, default=str).encode()).hexdigest()[:24]
+    items = sorted((k, stable_text(v)) for k, v in config.items() if keys is None or _in(k, keys))
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:24]
 
 
 def _in(key: str, prefixes) -> bool:

@@ -12,7 +12,7 @@ configurations differing only on the strong side share data, init and test set.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +33,21 @@ CURVES = (
     "grad_weight_clean", "grad_weight_flipped",
     "signal_mu", "signal_nu", "signal_neg_nu", "noise_clean", "noise_flipped",
 )  # fmt: skip
+
+
+class Batch(NamedTuple):
+    """One data set as a user metric sees it (``n`` samples, strong-phase coordinates):
+    ``patches (n, 2, 4)`` signal-patch coefficients, ``xi (n, D)`` noise patches,
+    ``y (n,)`` true labels, ``labels (n,)`` training labels (pseudo-labels for the
+    training set, true labels for the test set), ``mask (n,)`` real (unpadded) points,
+    ``kind (n,)`` sample types (``data.EASY/HARD/BOTH``)."""
+
+    patches: Float[Array, "n 2 4"]
+    xi: Float[Array, "n D"]
+    y: Array
+    labels: Array
+    mask: Array
+    kind: Array
 
 
 def _stream(key: PRNGKeyArray, stream: int) -> PRNGKeyArray:
@@ -111,9 +126,10 @@ def run_student(
 ) -> tuple[dict, dict]:
     """Pseudo-label, train the student, evaluate. Returns ``(curves, scalars)``.
 
-    ``curves``: every name in :data:`CURVES` with shape ``(E,)`` (plus
-    ``ceiling_test_error`` when ``static.ceiling``); ``scalars``: weak test errors,
-    flip rate, and ``diverged``.
+    ``curves``: every name in :data:`CURVES` with shape ``(E,)``, plus
+    ``ceiling_test_error`` when ``static.ceiling`` and one curve per user metric
+    ``(name, fn)`` in ``static.metrics``, ``fn(filters, train: Batch, test: Batch) ->
+    scalar``; ``scalars``: weak test errors, flip rate, and ``diverged``.
     """
     dtype, data, strong = _dtype(static), params.data, params.strong
     m, n_pad = static.m, static.n_pad
@@ -144,6 +160,9 @@ def run_student(
     activation = _activation(static, params)
     loss = registry.loss(static.loss)
     forward = lambda f, patches, xi: cnn_output(f, second_layer, activation, patches, xi)  # noqa: E731
+    train_batch = Batch(train_patches, train_set.xi, train_set.y, pseudo, mask, train_set.kind)
+    test_batch = Batch(test_patches, test_set.xi, test_set.y, test_set.y,
+                       jnp.ones(static.n_test, bool), test_set.kind)
     init_signal = strong.sigma_0 * jax.random.normal(_stream(key, STRONG_INIT), (2 * m, 4), dtype)
     init = Filters(init_signal, noise.init_noise)
     optimizer = registry.optimizer(static.optimizer)(strong.lr, strong.momentum)
@@ -181,6 +200,7 @@ def run_student(
             "noise_clean": _masked_mean(noise_own, clean),
             "noise_flipped": _masked_mean(noise_own, flipped),
         }
+        values.update({name: fn(f, train_batch, test_batch) for name, fn in static.metrics})
         # Divergence is data: from the first non-finite step on, every metric is NaN.
         finite = jnp.all(jnp.isfinite(f.signal)) & jnp.all(jnp.isfinite(f.noise))
         finite &= jnp.isfinite(values["train_loss"])

@@ -22,7 +22,7 @@ import numpy as np
 
 from w2s_jax import config as cfg
 from w2s_jax import engine, storage
-from w2s_jax.grid import Grid, identity
+from w2s_jax.grid import Grid, stable_text, identity
 from w2s_jax.progress import Progress
 from w2s_jax.summary import summarize
 from w2s_jax.theory import RegimeThresholds
@@ -44,9 +44,14 @@ class RunOptions:
 
 
 def _jsonable(value):
+    """Parameters as JSON: NaN -> null, functions (user metrics, objects given instead of
+    registry names) -> their module-qualified names."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return value
+    if callable(value) or isinstance(value, (tuple, list)) and value and not isinstance(
+            value[0], (int, float, str)):
+        return stable_text(value)
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _versions() -> dict:

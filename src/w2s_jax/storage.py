@@ -194,6 +194,34 @@ class RunResults:
     def __len__(self) -> int:
         return len(next(iter(self.summary.values())))
 
+    def curve(self, name: str, **selection):
+        """A curve as a labelled array over ``(axis..., seed, step)``; keyword arguments
+        select along dimensions by any coordinate, e.g.
+        ``run.curve("test_error", **{"strong.n": 2000}).mean("seed").values``."""
+        from w2s_jax.results import labelled
+
+        return labelled(self.curves[name], self.manifest["grid"], self.steps).sel(**selection)
+
+    def column(self, name: str, **selection):
+        """A ``summary.csv`` column as a labelled array over ``(axis..., seed)``."""
+        from w2s_jax.results import labelled
+
+        return labelled(self.summary[name], self.manifest["grid"]).sel(**selection)
+
+    def to_pandas(self):
+        """``summary.csv`` as a ``pandas.DataFrame`` (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.summary)
+
+    def to_xarray(self):
+        """Curves and summary as an ``xarray.Dataset`` (needs xarray)."""
+        from w2s_jax.results import to_xarray
+
+        return to_xarray(self.summary, self.curves, self.steps, self.manifest["grid"])
+
 
 def load_run(directory: str | Path) -> RunResults:
     """Load ``manifest.json``, ``summary.csv`` and ``curves.npz`` of a run directory."""

@@ -1,0 +1,77 @@
+"""The Python API for custom sweeps: build a grid, run it, read results as arrays.
+
+The same engine, chunking, resume and outputs as the CLI (``python -m w2s_jax.sweep``);
+the CLI is a thin shell over these calls.
+
+    grid = w2s_jax.make_grid(data={"d": 2000}, sweep={"strong.n": [75, 500], "seeds": 2})
+    run = w2s_jax.run(grid, "runs/mine")
+    run.curve("test_error", **{"strong.n": 500}).mean("seed").values   # (E,)
+    w2s_jax.run_one({"strong.n": 500, "data.d": 2000})["summary"]["strong_test_error"]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from w2s_jax import config as cfg
+from w2s_jax.grid import Grid, grid_from_dict, resolve
+from w2s_jax.runner import RunOptions, run_grid
+from w2s_jax.storage import RunResults, load_run
+
+
+def make_grid(tables: dict[str, Any] | None = None, /, **keywords) -> Grid:
+    """A validated grid from nested tables (as in TOML) and/or dotted keys, e.g.
+    ``make_grid({"strong.n": 75}, data={"d": 2000}, sweep={"seeds": 4})``. User metrics
+    go in ``run={"metrics": {"name": fn}}``; registry keys accept objects as well as names."""
+    merged: dict[str, Any] = {}
+    for source in (tables or {}, keywords):
+        for key, value in source.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return grid_from_dict(merged, source="<python>", default_name=merged.get("name", "grid"))
+
+
+def run(grid: Grid | dict, out: str | Path | None = None, **options) -> RunResults:
+    """Run (or resume) a grid into ``out`` (default ``runs/<name>``) and load the results.
+    ``options`` are :class:`~w2s_jax.runner.RunOptions` fields (``chunk_size``,
+    ``max_memory_gb``, ``shard``, ``force``, ``quiet``, ``figures``)."""
+    if isinstance(grid, dict):
+        grid = make_grid(grid)
+    out = Path(out) if out is not None else Path("runs") / grid.name
+    options.setdefault("figures", False)
+    if not run_grid(grid, out, RunOptions(**options)):
+        raise RuntimeError(f"{out}: only a shard ran; run without shard to assemble")
+    return load_run(out)
+
+
+def run_one(parameters: dict[str, Any] | None = None, *, seed: int = 0, base_seed: int = 0,
+            **dotted) -> dict[str, Any]:
+    """One configuration alone, through the same compiled path as a sweep (so it
+    reproduces its row of any grid bit for bit). Unspecified keys take the defaults.
+
+    Returns ``{"steps": (E,), "curves": {name: (E,)}, "scalars": {name: float},
+    "summary": {column: value}}``."""
+    from w2s_jax.engine import run_configuration
+    from w2s_jax.grid import check_value
+    from w2s_jax.summary import summarize
+
+    given = {**(parameters or {}), **dotted}
+    config = cfg.defaults()
+    for key, value in given.items():
+        config[key] = check_value(key, value, "<run_one>")
+    config["seed"] = seed
+    config = resolve(config, "<run_one>")
+    result = run_configuration(config, base_seed)
+    summary = summarize(result.curves, result.scalars, result.steps,
+                        np.array([config["strong.steps"]]))
+    return {
+        "steps": result.steps,
+        "curves": {k: v[0] for k, v in result.curves.items()},
+        "scalars": {k: v[0].item() for k, v in result.scalars.items()},
+        "summary": {k: np.asarray(v)[0].item() for k, v in summary.items()},
+    }
