@@ -58,9 +58,7 @@ def logistic_loss(outputs, labels, mask):
 
 def loss(signal, noise, second_layer, S, xi, labels, mask, relu: bool):
     """The training objective: mean logistic loss over the points with ``mask`` True."""
-    return logistic_loss(
-        cnn_outputs(signal, noise, second_layer, S, xi, relu), labels, mask
-    )
+    return logistic_loss(cnn_outputs(signal, noise, second_layer, S, xi, relu), labels, mask)
 
 
 def _sigmoid(t):

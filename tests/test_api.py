@@ -9,15 +9,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import TINY, tiny_config
 
 import w2s_jax
+from conftest import TINY, tiny_config
 from w2s_jax import config, engine, registry
 from w2s_jax.sweep import main
 
-TABLES = {"data": {"d": 200}, "weak": {"n": 60, "steps": 30},
-          "strong": {"n": 40, "m": 3, "steps": 40},
-          "eval": {"n_test": 300, "points": 8}, "run": {"backend": "dense"}}
+TABLES = {
+    "data": {"d": 200},
+    "weak": {"n": 60, "steps": 30},
+    "strong": {"n": 40, "m": 3, "steps": 40},
+    "eval": {"n_test": 300, "points": 8},
+    "run": {"backend": "dense"},
+}
 
 
 def run_pair(**overrides):
@@ -34,7 +38,8 @@ def baseline():
 def test_activation_functions_are_what_they_say():
     z = jnp.array([-2.0, 0.0, 0.5, 2.0])
     act = lambda name, p=None: registry.ACTIVATIONS[name].fn(  # noqa: E731
-        z, registry.ACTIVATIONS[name].default_param if p is None else p)
+        z, registry.ACTIVATIONS[name].default_param if p is None else p
+    )
     np.testing.assert_allclose(act("relu"), [0, 0, 0.5, 2])
     np.testing.assert_allclose(act("leaky_relu", 0.1), [-0.2, 0, 0.5, 2])
     np.testing.assert_allclose(act("relu_pow", 3.0), [0, 0, 0.125, 8])
@@ -43,7 +48,7 @@ def test_activation_functions_are_what_they_say():
     np.testing.assert_allclose(act("smooth_relu", 1.0), [0, 0, 0.125 / 3, 2 - 2 / 3], rtol=1e-6)
     for name in ("relu", "relu_pow", "smooth_relu"):  # derivative 0 at 0 (SPEC: ReLU'(0)=0)
         fn, p = registry.ACTIVATIONS[name]
-        assert jax.grad(lambda x: fn(x, p))(0.0) == 0.0
+        assert jax.grad(lambda x, fn=fn, p=p: fn(x, p))(0.0) == 0.0
 
 
 @pytest.mark.parametrize("name", ["leaky_relu", "relu_pow", "smooth_relu", "identity"])
@@ -56,8 +61,10 @@ def test_every_activation_runs_under_vmap_and_changes_the_run(name, baseline):
 def test_identity_activation_makes_the_student_linear():
     """A linear student cannot beat a coin flip on hard-only data (Proposition 2.1)."""
     seeds = 4
-    configs = [tiny_config(**{"strong.activation": "identity", "eval.n_test": 4000,
-                              "seed": s}) for s in range(seeds)]
+    configs = [
+        tiny_config(**{"strong.activation": "identity", "eval.n_test": 4000, "seed": s})
+        for s in range(seeds)
+    ]
     result = engine.run_chunk(config.split(configs[0])[0], configs, 0, seeds)
     hard = result.curves["test_error_hard"][:, -1].mean()
     assert abs(hard - 0.5) < 4 * np.sqrt(0.25 / (4000 * 0.3 * seeds))
@@ -67,8 +74,7 @@ def test_identity_activation_makes_the_student_linear():
 def test_every_loss_runs_under_vmap_and_changes_the_run(name, baseline):
     result = run_pair(**{"strong.loss": name, "strong.lr": 0.1})
     assert np.all(np.isfinite(result.curves["train_loss"]))
-    assert not np.allclose(result.curves["grad_weight_clean"],
-                           baseline.curves["grad_weight_clean"])
+    assert not np.allclose(result.curves["grad_weight_clean"], baseline.curves["grad_weight_clean"])
 
 
 def test_optimizers(baseline):
@@ -78,8 +84,7 @@ def test_optimizers(baseline):
     assert not np.allclose(adam.curves["train_loss"], baseline.curves["train_loss"])
     assert not np.allclose(momentum.curves["train_loss"], baseline.curves["train_loss"])
     # Heavy ball with momentum 0 is plain GD, to the last bit.
-    np.testing.assert_array_equal(no_momentum.curves["train_loss"],
-                                  baseline.curves["train_loss"])
+    np.testing.assert_array_equal(no_momentum.curves["train_loss"], baseline.curves["train_loss"])
 
 
 def test_relu_teacher_of_its_own_width(baseline):
@@ -93,8 +98,9 @@ def clipped_sgd(learning_rate, momentum):
 
 
 def test_user_optax_optimizer_with_a_swept_step_size_compiles_once(tmp_path):
-    grid = w2s_jax.make_grid(TABLES, strong={"optimizer": clipped_sgd},
-                             sweep={"strong.lr": [0.05, 0.2, 0.8]})
+    grid = w2s_jax.make_grid(
+        TABLES, strong={"optimizer": clipped_sgd}, sweep={"strong.lr": [0.05, 0.2, 0.8]}
+    )
     assert len(engine.plan(grid.configurations())) == 1
     before = engine.COMPILE_STATS["compiles"]
     run = w2s_jax.run(grid, tmp_path, quiet=True)
@@ -112,13 +118,14 @@ def test_user_metric_lands_in_the_curves(tmp_path):
     def flipped_share(filters, train, test):
         return jnp.sum(train.mask & (train.labels != train.y)) / jnp.sum(train.mask)
 
-    grid = w2s_jax.make_grid(TABLES, run={"metrics": {"test_accuracy": test_accuracy,
-                                                      "flipped": flipped_share}},
-                             sweep={"seeds": 3})
+    grid = w2s_jax.make_grid(
+        TABLES,
+        run={"metrics": {"test_accuracy": test_accuracy, "flipped": flipped_share}},
+        sweep={"seeds": 3},
+    )
     run = w2s_jax.run(grid, tmp_path, quiet=True)
     assert run.curves["test_accuracy"].shape == run.curves["test_error"].shape == (3, 8)
-    np.testing.assert_allclose(run.curves["test_accuracy"], 1 - run.curves["test_error"],
-                               atol=1e-6)
+    np.testing.assert_allclose(run.curves["test_accuracy"], 1 - run.curves["test_error"], atol=1e-6)
     np.testing.assert_allclose(run.curves["flipped"][:, 0], run.summary["flip_rate"])
     assert "test_accuracy" in run.manifest["grid"]["parameters"]["run.metrics"]
 
@@ -146,16 +153,18 @@ def test_python_api_and_cli_give_identical_results(tmp_path):
     grid = w2s_jax.make_grid(tomllib.loads(path.read_text()), name="grid")
     api = w2s_jax.run(grid, tmp_path / "api", quiet=True)
     cli = w2s_jax.load_run(tmp_path / "cli")
-    assert (tmp_path / "cli" / "summary.csv").read_text() == \
-        (tmp_path / "api" / "summary.csv").read_text()
+    assert (tmp_path / "cli" / "summary.csv").read_text() == (
+        tmp_path / "api" / "summary.csv"
+    ).read_text()
     for name in cli.curves:
         np.testing.assert_array_equal(cli.curves[name], api.curves[name])
 
     # Labelled access: (strong.n, seed, step) dimensions, selection by coordinate.
     curve = api.curve("test_error")
     assert curve.dims == ("strong.n", "seed", "step") and curve.values.shape == (2, 2, 8)
-    np.testing.assert_array_equal(api.curve("test_error", **{"strong.n": 40}).values,
-                                  api.curves["test_error"][2:])
+    np.testing.assert_array_equal(
+        api.curve("test_error", **{"strong.n": 40}).values, api.curves["test_error"][2:]
+    )
     mean = api.curve("test_error", **{"strong.n": 30}).mean("seed")
     np.testing.assert_allclose(mean.values, api.curves["test_error"][:2].mean(0))
     assert api.column("strong_test_error", seed=1).values.shape == (2,)

@@ -42,10 +42,23 @@ CONTRACT_COLUMNS = (
     "strong_best_step, train_acc_pseudo, label_correction, label_correction_at_best, "
     "w2s_gain, pgr, regime, diverged"
 ).split(", ")
-CURVES = ("test_error", "test_error_easy", "test_error_hard", "test_error_both", "train_loss",
-          "train_acc_pseudo", "train_acc_true", "label_correction", "grad_weight_clean",
-          "grad_weight_flipped", "signal_mu", "signal_nu", "signal_neg_nu", "noise_clean",
-          "noise_flipped")
+CURVES = (
+    "test_error",
+    "test_error_easy",
+    "test_error_hard",
+    "test_error_both",
+    "train_loss",
+    "train_acc_pseudo",
+    "train_acc_true",
+    "label_correction",
+    "grad_weight_clean",
+    "grad_weight_flipped",
+    "signal_mu",
+    "signal_nu",
+    "signal_neg_nu",
+    "noise_clean",
+    "noise_flipped",
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "grid.toml") -> Path:
@@ -103,8 +116,10 @@ BAD_INPUTS = {
     "negative norm": ("[data]\nnu_norm = -1.0", "data.nu_norm"),
     "negative step size": ("[strong]\nlr = -0.1", "strong.lr"),
     "zero count": ('[sweep]\n"data.nu_norm" = { geomspace = [1.0, 2.0, 0] }', "data.nu_norm"),
-    "unequal zip": ('[sweep]\n"strong.n" = [1, 2]\n"strong.lr" = [1.0]\n'
-                    'zip = [["strong.n", "strong.lr"]]', "sweep.zip"),
+    "unequal zip": (
+        '[sweep]\n"strong.n" = [1, 2]\n"strong.lr" = [1.0]\nzip = [["strong.n", "strong.lr"]]',
+        "sweep.zip",
+    ),
     "unknown swept key": ('[sweep]\n"strong.nn" = [1, 2]', "strong.nn"),
     "empty list": ('[sweep]\n"strong.n" = []', "strong.n"),
     "bad choice": ('[data]\nhard_sign = "sometimes"', "data.hard_sign"),
@@ -135,7 +150,11 @@ def test_missing_file_and_unwritable_directory(tmp_path, capsys):
 
 def test_no_traceback_from_the_real_process(tmp_path):
     grid = write(tmp_path, "[weak]\nsteps = -3")
-    result = subprocess.run([sys.executable, "-m", "w2s_jax.sweep", str(grid)],
-                            capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "w2s_jax.sweep", str(grid)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "weak.steps" in result.stderr and "Traceback" not in result.stderr

@@ -84,8 +84,9 @@ def test_chunk_sizes_give_identical_results(tmp_path):
 
 def _subprocess_env(devices: int) -> dict:
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (f"--xla_force_host_platform_device_count={devices} "
-                        "--xla_backend_optimization_level=0")
+    env["XLA_FLAGS"] = (
+        f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0"
+    )
     return env
 
 
@@ -93,8 +94,18 @@ def test_one_and_four_devices_give_identical_results(tmp_path):
     grid = write_grid(tmp_path)
     for devices in (1, 4):
         out = tmp_path / f"devices{devices}"
-        command = [sys.executable, "-m", "w2s_jax.sweep", str(grid), "--out", str(out),
-                   "--quiet", "--no-figures", "--chunk-size", "8"]
+        command = [
+            sys.executable,
+            "-m",
+            "w2s_jax.sweep",
+            str(grid),
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-figures",
+            "--chunk-size",
+            "8",
+        ]
         subprocess.run(command, check=True, env=_subprocess_env(devices), timeout=600)
     manifest = json.loads((tmp_path / "devices4" / "manifest.json").read_text())
     assert manifest["device"]["local_devices"] == 4
@@ -119,10 +130,20 @@ def test_shards_then_merge_equal_a_single_run(tmp_path):
 def test_killed_run_resumes_and_computes_only_what_is_missing(tmp_path):
     grid = write_grid(tmp_path)
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "w2s_jax.sweep", str(grid), "--out", str(out),
-               "--no-figures", "--chunk-size", "2"]
-    process = subprocess.Popen(command, env=_subprocess_env(1), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "w2s_jax.sweep",
+        str(grid),
+        "--out",
+        str(out),
+        "--no-figures",
+        "--chunk-size",
+        "2",
+    ]
+    process = subprocess.Popen(
+        command, env=_subprocess_env(1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while len(list((out / "chunks").glob("*.npz"))) < 2 and time.time() < deadline:
         time.sleep(0.05)
@@ -132,8 +153,9 @@ def test_killed_run_resumes_and_computes_only_what_is_missing(tmp_path):
     assert 4 <= done_before < 12, done_before
     assert not (out / "summary.csv").exists()
 
-    result = subprocess.run(command, env=_subprocess_env(1), capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        command, env=_subprocess_env(1), capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     assert f"{done_before} already done, {12 - done_before} to run" in result.stderr
     assert run(grid, tmp_path / "clean", "--chunk-size", "2") == 0
@@ -168,9 +190,7 @@ def test_changed_fixed_parameter_is_refused(tmp_path, capsys):
 
 
 def test_diverging_step_size_is_flagged_without_stopping_the_others(tmp_path):
-    grid = grid_from_dict(
-        {**_small(), "sweep": {"strong.lr": [1.0, 3e38], "seeds": 2}}
-    )
+    grid = grid_from_dict({**_small(), "sweep": {"strong.lr": [1.0, 3e38], "seeds": 2}})
     out = tmp_path / "run"
     assert run_grid(grid, out, RunOptions(quiet=True, figures=False))
     summary = storage.read_summary(out / "summary.csv")
@@ -186,17 +206,22 @@ def test_diverging_step_size_is_flagged_without_stopping_the_others(tmp_path):
 
 
 def _small() -> dict:
-    return {"data": {"d": 160}, "weak": {"n": 40, "steps": 20},
-            "strong": {"n": 30, "m": 2, "steps": 30},
-            "eval": {"n_test": 200, "points": 6}, "run": {"backend": "dense"}}
+    return {
+        "data": {"d": 160},
+        "weak": {"n": 40, "steps": 20},
+        "strong": {"n": 30, "m": 2, "steps": 30},
+        "eval": {"n_test": 200, "points": 6},
+        "run": {"backend": "dense"},
+    }
 
 
 def test_second_grid_of_same_shapes_compiles_nothing_new(tmp_path):
     first = grid_from_dict({**_small(), "sweep": {"data.nu_norm": [3.0, 4.0], "seeds": 2}})
     run_grid(first, tmp_path / "a", RunOptions(quiet=True, figures=False, chunk_size=4))
     compiles = engine.COMPILE_STATS["compiles"]
-    second = grid_from_dict({**_small(), "seed": 9,
-                             "sweep": {"strong.lr": [0.3, 0.7], "data.mu_norm": [5.0, 6.0]}})
+    second = grid_from_dict(
+        {**_small(), "seed": 9, "sweep": {"strong.lr": [0.3, 0.7], "data.mu_norm": [5.0, 6.0]}}
+    )
     run_grid(second, tmp_path / "b", RunOptions(quiet=True, figures=False, chunk_size=4))
     assert engine.COMPILE_STATS["compiles"] == compiles
 

@@ -11,16 +11,28 @@ from w2s_jax.grid import GridError, grid_from_dict, identity, teacher_identity
 
 
 def test_product_zip_and_seed_order():
-    grid = grid_from_dict({
-        "strong": {"n": 2000},  # overridden by the sweep, as in the README's example
-        "sweep": {"strong.n": [75, 2000, 20000], "strong.steps": [2000, 2000, 300],
-                  "data.nu_norm": {"linspace": [2.0, 4.0, 2]}, "seeds": 2,
-                  "zip": [["strong.n", "strong.steps"]]},
-    })
-    rows = [(c["strong.n"], c["strong.steps"], c["data.nu_norm"], c["seed"])
-            for c in grid.configurations()]
-    assert rows == [(n, t, nu, s) for n, t in ((75, 2000), (2000, 2000), (20000, 300))
-                    for nu in (2.0, 4.0) for s in (0, 1)]
+    grid = grid_from_dict(
+        {
+            "strong": {"n": 2000},  # overridden by the sweep, as in the README's example
+            "sweep": {
+                "strong.n": [75, 2000, 20000],
+                "strong.steps": [2000, 2000, 300],
+                "data.nu_norm": {"linspace": [2.0, 4.0, 2]},
+                "seeds": 2,
+                "zip": [["strong.n", "strong.steps"]],
+            },
+        }
+    )
+    rows = [
+        (c["strong.n"], c["strong.steps"], c["data.nu_norm"], c["seed"])
+        for c in grid.configurations()
+    ]
+    assert rows == [
+        (n, t, nu, s)
+        for n, t in ((75, 2000), (2000, 2000), (20000, 300))
+        for nu in (2.0, 4.0)
+        for s in (0, 1)
+    ]
     assert "strong.n" not in grid.fixed and grid.fixed["data.d"] == 8000
 
 
@@ -32,17 +44,33 @@ def test_geomspace_of_an_integer_key_rounds_and_merges_duplicates():
 
 def test_every_default_is_spec_section_7():
     d = config.defaults()
-    expected = {"data.d": 8000, "data.mu_norm": 8.0, "data.nu_norm": 5.0, "data.sigma_p": 1.0,
-                "data.p_easy": 0.35, "data.p_hard": 0.30, "strong.m": 20, "strong.sigma_0": 0.01,
-                "strong.lr": 1.0, "strong.steps": 2000, "weak.n": 2000, "weak.lr": 0.2,
-                "weak.steps": 200, "eval.n_test": 4000}
+    expected = {
+        "data.d": 8000,
+        "data.mu_norm": 8.0,
+        "data.nu_norm": 5.0,
+        "data.sigma_p": 1.0,
+        "data.p_easy": 0.35,
+        "data.p_hard": 0.30,
+        "strong.m": 20,
+        "strong.sigma_0": 0.01,
+        "strong.lr": 1.0,
+        "strong.steps": 2000,
+        "weak.n": 2000,
+        "weak.lr": 0.2,
+        "weak.steps": 200,
+        "eval.n_test": 4000,
+    }
     assert {k: d[k] for k in expected} == expected
 
 
 def test_theory_normalised_keys_resolve_per_configuration():
-    grid = grid_from_dict({"sweep": {"data.d": [1e4, 1e6]},
-                           "strong": {"lr_scaled": 3000.0, "sigma_0_scaled": 0.5},
-                           "data": {"nu_norm_scaled": 0.5, "sigma_p": 2.0}})
+    grid = grid_from_dict(
+        {
+            "sweep": {"data.d": [1e4, 1e6]},
+            "strong": {"lr_scaled": 3000.0, "sigma_0_scaled": 0.5},
+            "data": {"nu_norm_scaled": 0.5, "sigma_p": 2.0},
+        }
+    )
     for c in grid.configurations():
         d = c["data.d"]
         assert c["strong.lr"] == pytest.approx(3000.0 / (4.0 * d))
@@ -53,7 +81,7 @@ def test_theory_normalised_keys_resolve_per_configuration():
 
 
 def test_randomness_is_shared_across_the_strong_side_only():
-    a, b = (grid_from_dict({"sweep": {"strong.n": [75, 2000]}}).configurations())
+    a, b = grid_from_dict({"sweep": {"strong.n": [75, 2000]}}).configurations()
     assert identity(a) != identity(b)
     assert teacher_identity(a) == teacher_identity(b)  # paired across n
     c = grid_from_dict({"data": {"nu_norm": 4.0}}).configurations()[0]

@@ -20,9 +20,7 @@ def _problem(relu: bool, seed: int = 0):
     m, D, n = 3, 5, 7
     F = 2 * m if relu else 1
     second_layer = (
-        np.concatenate([np.full(m, 1.0 / m), np.full(m, -1.0 / m)])
-        if relu
-        else np.ones(1)
+        np.concatenate([np.full(m, 1.0 / m), np.full(m, -1.0 / m)]) if relu else np.ones(1)
     )
     signal = rng.normal(size=(F, 4))
     noise = rng.normal(size=(F, D))
@@ -76,9 +74,7 @@ def test_masked_points_have_no_influence(relu):
 @pytest.mark.parametrize("relu", [True, False])
 def test_loss_decreases_along_trajectory(relu):
     signal, noise, a, S, xi, y, mask = _problem(relu)
-    traj = ref.gd_trajectory(
-        signal, noise, a, S, xi, y, mask, lr=0.05, steps=5, relu=relu
-    )
+    traj = ref.gd_trajectory(signal, noise, a, S, xi, y, mask, lr=0.05, steps=5, relu=relu)
     assert len(traj) == 6
     np.testing.assert_array_equal(traj[0][0], signal)
     np.testing.assert_array_equal(traj[0][1], noise)

@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
 from scipy import stats
 
+from conftest import tiny_config
 from w2s_jax import backends, config, engine, pipeline
 from w2s_jax.data import StrongNoise
 from w2s_jax.grid import GridError, grid_from_dict
@@ -20,16 +20,32 @@ def test_training_in_qr_coordinates_equals_dense(x64, monkeypatch):
     """Express the dense strong-phase vectors in an orthonormal basis of their span, laid
     out as the reduced backend lays them out (u first, then the initial filters, then
     the training noise, lower triangular), and run the student in those coordinates."""
-    c = tiny_config(**{"run.dtype": "float64", "strong.n": 30, "data.d": 120,
-                       "strong.steps": 30, "eval.points": 7})
+    c = tiny_config(
+        **{
+            "run.dtype": "float64",
+            "strong.n": 30,
+            "data.d": 120,
+            "strong.steps": 30,
+            "eval.points": 7,
+        }
+    )
     dense_static, params = config.split(c)
     assert dense_static.n_pad == 32  # two padded (masked) rows ride along
     key = jax.random.key(11)
     teacher = jax.jit(pipeline.train_teacher, static_argnums=0)(dense_static, params, key)
     dense_noise = backends.strong_noise(
-        jax.random.fold_in(key, pipeline.STRONG_NOISE), "dense", dense_static.d,
-        dense_static.m, dense_static.n_pad, dense_static.n_test, teacher.noise,
-        params.data.d, params.data.sigma_p, params.strong.sigma_0, jnp.float64)
+        jax.random.fold_in(key, pipeline.STRONG_NOISE),
+        "dense",
+        dense_static.d,
+        dense_static.m,
+        dense_static.n_pad,
+        dense_static.n_test,
+        teacher.noise,
+        params.data.d,
+        params.data.sigma_p,
+        params.strong.sigma_0,
+        jnp.float64,
+    )
 
     u = np.asarray(dense_noise.teacher_noise[0])
     e_u = u / np.linalg.norm(u)
@@ -56,8 +72,9 @@ def test_training_in_qr_coordinates_equals_dense(x64, monkeypatch):
     dense = pipeline.run_student(dense_static, params, key, teacher)
     reduced = pipeline.run_student(reduced_static, params, key, teacher)
     for name in dense[0]:
-        np.testing.assert_allclose(reduced[0][name], dense[0][name], rtol=1e-5, atol=1e-9,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            reduced[0][name], dense[0][name], rtol=1e-5, atol=1e-9, err_msg=name
+        )
     for name in dense[1]:
         np.testing.assert_allclose(reduced[1][name], dense[1][name], rtol=1e-5, err_msg=name)
     assert float(dense[0]["train_acc_pseudo"][-1]) > 0.9  # a real trajectory was compared
@@ -66,13 +83,21 @@ def test_training_in_qr_coordinates_equals_dense(x64, monkeypatch):
 def test_dense_and_reduced_agree_in_distribution():
     """Final weak and strong test errors over many seeds at d = 200."""
     seeds = 256
-    overrides = {"data.d": 200, "strong.n": 20, "strong.m": 2, "weak.n": 40,
-                 "strong.steps": 60, "eval.points": 4, "eval.n_test": 400,
-                 "data.nu_norm": 3.0}
+    overrides = {
+        "data.d": 200,
+        "strong.n": 20,
+        "strong.m": 2,
+        "weak.n": 40,
+        "strong.steps": 60,
+        "eval.points": 4,
+        "eval.n_test": 400,
+        "data.nu_norm": 3.0,
+    }
     errors = {}
     for backend in ("dense", "reduced"):
-        configs = [tiny_config(**{**overrides, "run.backend": backend, "seed": s})
-                   for s in range(seeds)]
+        configs = [
+            tiny_config(**{**overrides, "run.backend": backend, "seed": s}) for s in range(seeds)
+        ]
         static = config.split(configs[0])[0]
         assert static.backend == backend
         result = engine.run_chunk(static, configs, 0, seeds)
@@ -86,25 +111,34 @@ def test_dense_and_reduced_agree_in_distribution():
 
 
 def test_auto_backend_and_traced_d():
-    grid = grid_from_dict({
-        "weak": {"n": 40, "steps": 5},
-        "strong": {"n": 20, "m": 2, "steps": 5},
-        "sweep": {"data.d": {"geomspace": [1e3, 1e9, 4]}, "strong.n": [20, 200]},
-    })
+    grid = grid_from_dict(
+        {
+            "weak": {"n": 40, "steps": 5},
+            "strong": {"n": 20, "m": 2, "steps": 5},
+            "sweep": {"data.d": {"geomspace": [1e3, 1e9, 4]}, "strong.n": [20, 200]},
+        }
+    )
     programs = engine.plan(grid.configurations())
     backends_used = {(p.static.backend, p.static.n_pad): len(p.indices) for p in programs}
     # D = 5 + 2m + n_pad < 1000 <= d: reduced everywhere, one program per n for all four d.
     assert backends_used == {("reduced", 24): 4, ("reduced", 256): 4}
-    dense = grid_from_dict({"data": {"d": 100}, "strong": {"n": 200, "m": 2},
-                            "weak": {"n": 40}})
+    dense = grid_from_dict({"data": {"d": 100}, "strong": {"n": 200, "m": 2}, "weak": {"n": 40}})
     assert engine.plan(dense.configurations())[0].static.backend == "dense"
 
 
 def test_reduced_backend_at_d_1e9_is_finite_and_learns():
-    c = tiny_config(**{"data.d": 1e9, "run.backend": "reduced",
-                       "strong.lr_scaled": 8000.0, "weak.lr_scaled": 1600.0,
-                       "strong.sigma_0_scaled": 0.9, "data.nu_norm_scaled": 0.56,
-                       "data.mu_norm_scaled": 0.9, "strong.steps": 60})
+    c = tiny_config(
+        **{
+            "data.d": 1e9,
+            "run.backend": "reduced",
+            "strong.lr_scaled": 8000.0,
+            "weak.lr_scaled": 1600.0,
+            "strong.sigma_0_scaled": 0.9,
+            "data.nu_norm_scaled": 0.56,
+            "data.mu_norm_scaled": 0.9,
+            "strong.steps": 60,
+        }
+    )
     assert c["strong.lr"] == pytest.approx(8000.0 / 1e9)
     assert c["data.nu_norm"] == pytest.approx(0.56 * 1e9**0.25)
     result = engine.run_configuration(c)

@@ -7,14 +7,14 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpy_reference as ref
 import pytest
-from conftest import tiny_config
 
+import numpy_reference as ref
+from conftest import tiny_config
 from w2s_jax import backends, config, engine, pipeline, registry
 from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
 from w2s_jax.models import Filters, cnn_output, sign, strong_second_layer
-from w2s_jax.training import mean_loss, train
+from w2s_jax.training import mean_loss
 
 
 def _stream(key, stream):
@@ -54,7 +54,9 @@ def test_gradients_equal_autodiff_of_direct_implementation(hard_sign, x64):
 
     def direct_strong(W):  # Definition 3 written out: F_{+1} - F_{-1}
         pre = jnp.einsum("npd,fd->npf", X, W)
-        out = jax.nn.relu(pre[:, :, :m]).sum((1, 2)) / m - jax.nn.relu(pre[:, :, m:]).sum((1, 2)) / m
+        out = (
+            jax.nn.relu(pre[:, :, :m]).sum((1, 2)) / m - jax.nn.relu(pre[:, :, m:]).sum((1, 2)) / m
+        )
         return jnp.mean(jnp.log1p(jnp.exp(-labels * out)))
 
     def direct_weak(w):  # Definition 2: sum_p <w, x_p>
@@ -65,9 +67,11 @@ def test_gradients_equal_autodiff_of_direct_implementation(hard_sign, x64):
         (direct_strong, strong_second_layer(m, jnp.float64), jax.nn.relu, 2 * m),
         (direct_weak, jnp.ones(1), lambda z: z, 1),
     ):
-        ours = lambda f: mean_loss(  # noqa: E731
-            registry.loss("logistic"), cnn_output(f, layer, act, patches, samples.xi), labels, mask
-        )
+
+        def ours(f, layer=layer, act=act):
+            outputs = cnn_output(f, layer, act, patches, samples.xi)
+            return mean_loss(registry.loss("logistic"), outputs, labels, mask)
+
         grad_ours = jax.grad(ours)(Filters(jnp.asarray(W[:F, :4]), jnp.asarray(W[:F, 4:])))
         grad_direct = np.asarray(jax.grad(direct)(jnp.asarray(W[:F])))
         np.testing.assert_allclose(grad_ours.signal, grad_direct[:, :4], rtol=1e-10, atol=1e-12)
@@ -77,60 +81,130 @@ def test_gradients_equal_autodiff_of_direct_implementation(hard_sign, x64):
 
 def _reference_trajectory(filters, layer, relu, patches, xi, labels, mask, lr, steps):
     return ref.gd_trajectory(
-        np.asarray(filters.signal), np.asarray(filters.noise), np.asarray(layer),
-        np.asarray(patches), np.asarray(xi), np.asarray(labels, float), np.asarray(mask),
-        lr, steps, relu,
+        np.asarray(filters.signal),
+        np.asarray(filters.noise),
+        np.asarray(layer),
+        np.asarray(patches),
+        np.asarray(xi),
+        np.asarray(labels, float),
+        np.asarray(mask),
+        lr,
+        steps,
+        relu,
     )
 
 
 def test_pipeline_matches_numpy_float64_gd(x64):
     """Teacher and student trajectories equal a plain NumPy float64 GD on the same data."""
-    c = tiny_config(**{"run.dtype": "float64", "strong.n": 30, "strong.steps": 25,
-                       "eval.points": 6, "weak.steps": 20})
+    c = tiny_config(
+        **{
+            "run.dtype": "float64",
+            "strong.n": 30,
+            "strong.steps": 25,
+            "eval.points": 6,
+            "weak.steps": 20,
+        }
+    )
     static, params = config.split(c)
     key = jax.random.key(7)
     dtype, data = jnp.float64, params.data
     # Teacher: the same samples the pipeline draws, then NumPy GD from w = 0.
-    y, kind, eps = draw_labels(_stream(key, pipeline.WEAK_LABELS), static.weak_n,
-                               data.p_easy, data.p_hard)
-    xi = backends.weak_noise(_stream(key, pipeline.WEAK_NOISE), "dense", static.d,
-                             static.weak_n, data.d, data.sigma_p, dtype)
-    weak_patches = signal_patches(Samples(y, kind, eps, xi), data.mu_norm, data.nu_norm,
-                                  static.hard_sign)
+    y, kind, eps = draw_labels(
+        _stream(key, pipeline.WEAK_LABELS), static.weak_n, data.p_easy, data.p_hard
+    )
+    xi = backends.weak_noise(
+        _stream(key, pipeline.WEAK_NOISE),
+        "dense",
+        static.d,
+        static.weak_n,
+        data.d,
+        data.sigma_p,
+        dtype,
+    )
+    weak_patches = signal_patches(
+        Samples(y, kind, eps, xi), data.mu_norm, data.nu_norm, static.hard_sign
+    )
     zero = Filters(jnp.zeros((1, 4)), jnp.zeros((1, xi.shape[1])))
-    expected = _reference_trajectory(zero, np.ones(1), False, weak_patches, xi, y,
-                                     np.ones(len(y), bool), c["weak.lr"], static.weak_steps)[-1]
+    expected = _reference_trajectory(
+        zero,
+        np.ones(1),
+        False,
+        weak_patches,
+        xi,
+        y,
+        np.ones(len(y), bool),
+        c["weak.lr"],
+        static.weak_steps,
+    )[-1]
     teacher = jax.jit(pipeline.train_teacher, static_argnums=0)(static, params, key)
     np.testing.assert_allclose(teacher.signal, expected[0], rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(teacher.noise, expected[1], rtol=1e-5, atol=1e-8)
 
     # Student: reconstruct its data and init, run NumPy GD, compare the loss curve.
-    noise = backends.strong_noise(_stream(key, pipeline.STRONG_NOISE), "dense", static.d,
-                                  static.m, static.n_pad, static.n_test, teacher.noise,
-                                  data.d, data.sigma_p, params.strong.sigma_0, dtype)
-    labels = draw_labels(_stream(key, pipeline.STRONG_LABELS), static.n_pad, data.p_easy,
-                         data.p_hard)
+    noise = backends.strong_noise(
+        _stream(key, pipeline.STRONG_NOISE),
+        "dense",
+        static.d,
+        static.m,
+        static.n_pad,
+        static.n_test,
+        teacher.noise,
+        data.d,
+        data.sigma_p,
+        params.strong.sigma_0,
+        dtype,
+    )
+    labels = draw_labels(
+        _stream(key, pipeline.STRONG_LABELS), static.n_pad, data.p_easy, data.p_hard
+    )
     train_set = Samples(*labels, noise.train_xi)
     patches = signal_patches(train_set, data.mu_norm, data.nu_norm, static.hard_sign)
-    pseudo = np.where(np.asarray(patches.sum(1) @ teacher.signal[0]
-                                 + noise.train_xi @ teacher.noise[0]) >= 0, 1.0, -1.0)
+    pseudo = np.where(
+        np.asarray(patches.sum(1) @ teacher.signal[0] + noise.train_xi @ teacher.noise[0]) >= 0,
+        1.0,
+        -1.0,
+    )
     mask = np.arange(static.n_pad) < c["strong.n"]
-    init = Filters(params.strong.sigma_0 * jax.random.normal(
-        _stream(key, pipeline.STRONG_INIT), (2 * static.m, 4), dtype), noise.init_noise)
+    init = Filters(
+        params.strong.sigma_0
+        * jax.random.normal(_stream(key, pipeline.STRONG_INIT), (2 * static.m, 4), dtype),
+        noise.init_noise,
+    )
     layer = np.asarray(strong_second_layer(static.m, dtype))
-    trajectory = _reference_trajectory(init, layer, True, patches, noise.train_xi, pseudo,
-                                       mask, c["strong.lr"], static.strong_steps)
+    trajectory = _reference_trajectory(
+        init,
+        layer,
+        True,
+        patches,
+        noise.train_xi,
+        pseudo,
+        mask,
+        c["strong.lr"],
+        static.strong_steps,
+    )
     steps = config.eval_steps(static.strong_steps, static.eval_points)
-    expected_loss = [ref.loss(*trajectory[t], layer, np.asarray(patches),
-                              np.asarray(noise.train_xi), pseudo, mask, True) for t in steps]
+    expected_loss = [
+        ref.loss(
+            *trajectory[t],
+            layer,
+            np.asarray(patches),
+            np.asarray(noise.train_xi),
+            pseudo,
+            mask,
+            True,
+        )
+        for t in steps
+    ]
     curves, scalars = jax.jit(pipeline.run_student, static_argnums=0)(static, params, key, teacher)
     np.testing.assert_allclose(curves["train_loss"], expected_loss, rtol=1e-5)
     assert float(scalars["flip_rate"]) == pytest.approx(np.mean((pseudo != labels[0])[mask]))
 
 
 def test_vmapped_program_equals_loop_of_single_runs():
-    configs = [tiny_config(**{"strong.n": n, "strong.lr": lr, "seed": s})
-               for n, lr, s in ((50, 1.0, 0), (64, 0.5, 0), (55, 1.0, 1), (60, 2.0, 2))]
+    configs = [
+        tiny_config(**{"strong.n": n, "strong.lr": lr, "seed": s})
+        for n, lr, s in ((50, 1.0, 0), (64, 0.5, 0), (55, 1.0, 1), (60, 2.0, 2))
+    ]
     static = config.split(configs[0])[0]
     assert all(config.split(c)[0] == static for c in configs)  # one program
     batch = engine.run_chunk(static, configs, base_seed=3, size=len(configs))
@@ -139,8 +213,9 @@ def test_vmapped_program_equals_loop_of_single_runs():
         key = engine._key(jnp.asarray(engine.key_words(3, c)))
         curves, scalars = single(static, config.split(c)[1], key)
         for name, values in curves.items():
-            np.testing.assert_allclose(batch.curves[name][row], values, rtol=2e-6, atol=1e-7,
-                                       err_msg=name)
+            np.testing.assert_allclose(
+                batch.curves[name][row], values, rtol=2e-6, atol=1e-7, err_msg=name
+            )
         for name, value in scalars.items():
             np.testing.assert_allclose(batch.scalars[name][row], value, rtol=2e-6, err_msg=name)
 
@@ -149,9 +224,18 @@ def test_vmapped_program_equals_loop_of_single_runs():
 def test_weak_model_is_a_coin_flip_on_hard_data(hard_sign):
     """Proposition 2.1: no linear model beats a coin flip on hard-only data."""
     seeds = 4
-    configs = [tiny_config(**{"data.hard_sign": hard_sign, "eval.n_test": 4000,
-                              "strong.steps": 1, "eval.points": 2, "seed": s})
-               for s in range(seeds)]
+    configs = [
+        tiny_config(
+            **{
+                "data.hard_sign": hard_sign,
+                "eval.n_test": 4000,
+                "strong.steps": 1,
+                "eval.points": 2,
+                "seed": s,
+            }
+        )
+        for s in range(seeds)
+    ]
     result = engine.run_chunk(config.split(configs[0])[0], configs, 0, seeds)
     hard_count = 4000 * 0.30 * seeds
     hard_error = result.scalars["weak_hard_error"].mean()

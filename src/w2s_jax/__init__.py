@@ -46,9 +46,25 @@ _API = {
     "load_run": "w2s_jax.storage",
     "RunResults": "w2s_jax.storage",
 }
-_MODULES = ("config", "data", "backends", "reduced", "models", "registry", "training",
-            "pipeline", "engine", "storage", "runner", "summary", "theory", "plots", "grid",
-            "results", "api")
+_MODULES = (
+    "config",
+    "data",
+    "backends",
+    "reduced",
+    "models",
+    "registry",
+    "training",
+    "pipeline",
+    "engine",
+    "storage",
+    "runner",
+    "summary",
+    "theory",
+    "plots",
+    "grid",
+    "results",
+    "api",
+)
 
 __all__ = sorted([*_API, *_MODULES])
 

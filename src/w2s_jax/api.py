@@ -49,8 +49,9 @@ def run(grid: Grid | dict, out: str | Path | None = None, **options) -> RunResul
     return load_run(out)
 
 
-def run_one(parameters: dict[str, Any] | None = None, *, seed: int = 0, base_seed: int = 0,
-            **dotted) -> dict[str, Any]:
+def run_one(
+    parameters: dict[str, Any] | None = None, *, seed: int = 0, base_seed: int = 0, **dotted
+) -> dict[str, Any]:
     """One configuration alone, through the same compiled path as a sweep (so it
     reproduces its row of any grid bit for bit). Unspecified keys take the defaults.
 
@@ -67,8 +68,9 @@ def run_one(parameters: dict[str, Any] | None = None, *, seed: int = 0, base_see
     config["seed"] = seed
     config = resolve(config, "<run_one>")
     result = run_configuration(config, base_seed)
-    summary = summarize(result.curves, result.scalars, result.steps,
-                        np.array([config["strong.steps"]]))
+    summary = summarize(
+        result.curves, result.scalars, result.steps, np.array([config["strong.steps"]])
+    )
     return {
         "steps": result.steps,
         "curves": {k: v[0] for k, v in result.curves.items()},

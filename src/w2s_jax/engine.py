@@ -74,8 +74,10 @@ class Program:
     @property
     def label(self) -> str:
         s = self.static
-        return (f"{s.backend} d={s.d or 'traced'} n_pad={s.n_pad} m={s.m} "
-                f"steps={s.strong_steps} n_weak={s.weak_n} n_test={s.n_test}")
+        return (
+            f"{s.backend} d={s.d or 'traced'} n_pad={s.n_pad} m={s.m} "
+            f"steps={s.strong_steps} n_weak={s.weak_n} n_test={s.n_test}"
+        )
 
 
 def plan(configs: list[dict]) -> list[Program]:
@@ -107,8 +109,9 @@ def available_memory() -> float:
     return 4e9
 
 
-def chunk_size(program: Program, pending: int, requested: int | None,
-               max_memory: float | None) -> int:
+def chunk_size(
+    program: Program, pending: int, requested: int | None, max_memory: float | None
+) -> int:
     """Configurations per chunk: the request, or what fits in memory (a multiple of the
     device count, at most ``DEFAULT_MAX_CHUNK`` and not more than the work pending)."""
     devices = jax.local_device_count()
@@ -237,13 +240,19 @@ class Work:
     chunks: list[list[int]] = field(default_factory=list)
 
     def __post_init__(self):
-        self.chunks = [self.pending[i:i + self.chunk]
-                       for i in range(0, len(self.pending), self.chunk)]
+        self.chunks = [
+            self.pending[i : i + self.chunk] for i in range(0, len(self.pending), self.chunk)
+        ]
 
 
-def schedule(programs: list[Program], done: set[str], ids: list[str],
-             shard: tuple[int, int] | None, chunk: int | None,
-             max_memory: float | None) -> list[Work]:
+def schedule(
+    programs: list[Program],
+    done: set[str],
+    ids: list[str],
+    shard: tuple[int, int] | None,
+    chunk: int | None,
+    max_memory: float | None,
+) -> list[Work]:
     """Pending configurations per program (this shard's part) and their chunking."""
     order = [i for p in programs for i in p.indices]
     mine = set(order)
@@ -284,4 +293,3 @@ def enable_dtype(configs: list[dict]) -> None:
     """float64 configurations need JAX's x64 mode (off by default)."""
     if any(c["run.dtype"] == "float64" for c in configs):
         jax.config.update("jax_enable_x64", True)
-

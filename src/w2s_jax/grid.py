@@ -102,9 +102,7 @@ def load_grid(path: str | Path) -> Grid:
     return grid_from_dict(raw, source=str(path), default_name=path.stem)
 
 
-def grid_from_dict(
-    raw: dict[str, Any], source: str = "<dict>", default_name: str = "grid"
-) -> Grid:
+def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: str = "grid") -> Grid:
     """Validate a grid given as nested tables (as in TOML) or with dotted keys."""
     where = source
     raw = dict(raw)
@@ -225,8 +223,13 @@ def _check_metrics(value: Any, bad) -> tuple:
 
     pairs = tuple(value.items()) if isinstance(value, dict) else tuple(value)
     for pair in pairs:
-        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
-                and pair[0].isidentifier() and callable(pair[1])):
+        if not (
+            isinstance(pair, tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and pair[0].isidentifier()
+            and callable(pair[1])
+        ):
             raise bad("must map metric names (identifiers) to functions")
         if pair[0] in CURVES or pair[0] == "ceiling_test_error":
             raise bad(f"names a built-in curve {pair[0]!r}")
@@ -248,26 +251,31 @@ def _axis_values(key: str, spec: Any, where: str) -> tuple[list, str]:
             raise GridError(f"{where}: sweep key {key!r} has an empty list")
         return spec, "list"
     if isinstance(spec, dict) and len(spec) == 1:
-        (kind, args), = spec.items()
+        ((kind, args),) = spec.items()
         if kind in ("geomspace", "linspace"):
             ok = isinstance(args, list) and len(args) == 3
             ok = ok and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
             if not ok:
-                raise GridError(f"{where}: sweep key {key!r}: {kind} takes [lo, hi, count], "
-                                f"got {args!r}")
+                raise GridError(
+                    f"{where}: sweep key {key!r}: {kind} takes [lo, hi, count], got {args!r}"
+                )
             lo, hi, count = args
             if not float(count).is_integer() or count < 1:
-                raise GridError(f"{where}: sweep key {key!r}: count must be an integer >= 1, "
-                                f"got {count!r}")
+                raise GridError(
+                    f"{where}: sweep key {key!r}: count must be an integer >= 1, got {count!r}"
+                )
             if kind == "geomspace" and (lo <= 0 or hi <= 0):
-                raise GridError(f"{where}: sweep key {key!r}: geomspace needs lo, hi > 0, "
-                                f"got {args!r}")
+                raise GridError(
+                    f"{where}: sweep key {key!r}: geomspace needs lo, hi > 0, got {args!r}"
+                )
             values = getattr(np, kind)(lo, hi, int(count)).tolist()
             if key in cfg.FIELD_BY_KEY and cfg.FIELD_BY_KEY[key].type is int:
                 values = list(dict.fromkeys(int(round(v)) for v in values))
             return values, kind
-    raise GridError(f"{where}: sweep key {key!r} must be a list or {{geomspace|linspace = "
-                    f"[lo, hi, count]}}, got {spec!r}")
+    raise GridError(
+        f"{where}: sweep key {key!r} must be a list or {{geomspace|linspace = "
+        f"[lo, hi, count]}}, got {spec!r}"
+    )
 
 
 def _check_zip(zips: Any, axes: dict[str, Axis], where: str) -> tuple[tuple[str, ...], ...]:
@@ -312,22 +320,31 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
     """Unscale theory-normalised keys and check cross-parameter constraints."""
     for scaled, raw_key in cfg.SCALED_KEYS.items():
         if scaled in config:
-            config[raw_key] = cfg.unscale(scaled, config[scaled], config["data.d"],
-                                          config["data.sigma_p"])
+            config[raw_key] = cfg.unscale(
+                scaled, config[scaled], config["data.d"], config["data.sigma_p"]
+            )
     if config["data.p_easy"] + config["data.p_hard"] > 1 + 1e-12:
-        raise GridError(f"{where}: data.p_easy + data.p_hard must be <= 1, got "
-                        f"{config['data.p_easy']} + {config['data.p_hard']}")
+        raise GridError(
+            f"{where}: data.p_easy + data.p_hard must be <= 1, got "
+            f"{config['data.p_easy']} + {config['data.p_hard']}"
+        )
     backend = config["run.backend"]
     dim = reduced_dimension(config["strong.m"], config["strong.n"], config["weak.n"])
     if backend == "reduced" and dim >= config["data.d"]:
-        raise GridError(f"{where}: key 'run.backend' = 'reduced' needs data.d > 5 + 2m + n "
-                        f"and > 4 + weak.n (= {dim}), got data.d = {config['data.d']:g}")
+        raise GridError(
+            f"{where}: key 'run.backend' = 'reduced' needs data.d > 5 + 2m + n "
+            f"and > 4 + weak.n (= {dim}), got data.d = {config['data.d']:g}"
+        )
     if cfg.resolve_backend(config) == "reduced" and config["weak.model"] != "linear":
-        raise GridError(f"{where}: key 'weak.model' = {config['weak.model']!r} needs "
-                        f"run.backend = 'dense' (the reduced backend carries one teacher filter)")
+        raise GridError(
+            f"{where}: key 'weak.model' = {config['weak.model']!r} needs "
+            f"run.backend = 'dense' (the reduced backend carries one teacher filter)"
+        )
     if cfg.resolve_backend(config) == "dense" and config["data.d"] > 2**31:
-        raise GridError(f"{where}: key 'data.d' = {config['data.d']:g} is too large for the "
-                        f"dense backend; use run.backend = 'reduced'")
+        raise GridError(
+            f"{where}: key 'data.d' = {config['data.d']:g} is too large for the "
+            f"dense backend; use run.backend = 'reduced'"
+        )
     return config
 
 

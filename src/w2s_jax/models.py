@@ -13,7 +13,8 @@ coefficients on the four signal directions and on the ``D`` noise coordinates.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax.numpy as jnp
 from jaxtyping import Array, Float

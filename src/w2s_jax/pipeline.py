@@ -12,7 +12,8 @@ configurations differing only on the strong side share data, init and test set.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -86,7 +87,13 @@ def train_teacher(static: Static, params: Params, key: PRNGKeyArray) -> Filters:
     dtype, data = _dtype(static), params.data
     y, kind, eps = draw_labels(_stream(key, WEAK_LABELS), static.weak_n, data.p_easy, data.p_hard)
     xi = backends.weak_noise(
-        _stream(key, WEAK_NOISE), static.backend, static.d, static.weak_n, data.d, data.sigma_p, dtype
+        _stream(key, WEAK_NOISE),
+        static.backend,
+        static.d,
+        static.weak_n,
+        data.d,
+        data.sigma_p,
+        dtype,
     )
     samples = Samples(y, kind, eps, xi)
     patches = signal_patches(samples, data.mu_norm, data.nu_norm, static.hard_sign)
@@ -95,8 +102,9 @@ def train_teacher(static: Static, params: Params, key: PRNGKeyArray) -> Filters:
     if static.weak_model == "linear":
         filters = Filters(jnp.zeros((1, 4), dtype), jnp.zeros((1, dim), dtype))
     else:
-        filters = _gaussian_filters(_stream(key, WEAK_INIT), 2 * static.weak_m, dim,
-                                    params.weak.sigma_0, dtype)
+        filters = _gaussian_filters(
+            _stream(key, WEAK_INIT), 2 * static.weak_m, dim, params.weak.sigma_0, dtype
+        )
     labels = y.astype(dtype)
     mask = jnp.ones_like(labels, dtype=bool)
     loss = registry.loss(static.weak_loss)
@@ -136,15 +144,27 @@ def run_student(
     # Strong-phase coordinates; the teacher's noise part is carried into them.
     carried = teacher.noise if static.backend == "dense" else teacher.noise[0]
     noise = backends.strong_noise(
-        _stream(key, STRONG_NOISE), static.backend, static.d, m, n_pad, static.n_test,
-        carried, data.d, data.sigma_p, strong.sigma_0, dtype,
+        _stream(key, STRONG_NOISE),
+        static.backend,
+        static.d,
+        m,
+        n_pad,
+        static.n_test,
+        carried,
+        data.d,
+        data.sigma_p,
+        strong.sigma_0,
+        dtype,
     )
     teacher_noise = noise.teacher_noise.reshape(-1, noise.train_xi.shape[1])
     teacher = Filters(teacher.signal, teacher_noise)
-    train_set = Samples(*draw_labels(_stream(key, STRONG_LABELS), n_pad, data.p_easy, data.p_hard),
-                        noise.train_xi)
-    test_set = Samples(*draw_labels(_stream(key, TEST_LABELS), static.n_test, data.p_easy,
-                                    data.p_hard), noise.test_xi)
+    train_set = Samples(
+        *draw_labels(_stream(key, STRONG_LABELS), n_pad, data.p_easy, data.p_hard), noise.train_xi
+    )
+    test_set = Samples(
+        *draw_labels(_stream(key, TEST_LABELS), static.n_test, data.p_easy, data.p_hard),
+        noise.test_xi,
+    )
     train_patches = signal_patches(train_set, data.mu_norm, data.nu_norm, static.hard_sign)
     test_patches = signal_patches(test_set, data.mu_norm, data.nu_norm, static.hard_sign)
 
@@ -161,8 +181,14 @@ def run_student(
     loss = registry.loss(static.loss)
     forward = lambda f, patches, xi: cnn_output(f, second_layer, activation, patches, xi)  # noqa: E731
     train_batch = Batch(train_patches, train_set.xi, train_set.y, pseudo, mask, train_set.kind)
-    test_batch = Batch(test_patches, test_set.xi, test_set.y, test_set.y,
-                       jnp.ones(static.n_test, bool), test_set.kind)
+    test_batch = Batch(
+        test_patches,
+        test_set.xi,
+        test_set.y,
+        test_set.y,
+        jnp.ones(static.n_test, bool),
+        test_set.kind,
+    )
     init_signal = strong.sigma_0 * jax.random.normal(_stream(key, STRONG_INIT), (2 * m, 4), dtype)
     init = Filters(init_signal, noise.init_noise)
     optimizer = registry.optimizer(static.optimizer)(strong.lr, strong.momentum)
@@ -208,6 +234,7 @@ def run_student(
 
     _, curves = train(init, objective_for(pseudo), optimizer, steps, metrics)
     if static.ceiling:
+
         def ceiling_metrics(f):
             wrong = sign(forward(f, test_patches, test_set.xi)) != test_set.y
             return {"ceiling_test_error": jnp.mean(wrong).astype(dtype)}

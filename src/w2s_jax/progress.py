@@ -20,8 +20,10 @@ class Progress:
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else float("nan")
         frac = self.done / self.total if self.total else 1.0
-        return (f"{self.done}/{self.total} configurations ({100 * frac:.0f}%), "
-                f"{rate:.3g}/s, elapsed {_clock(elapsed)}, ETA {_clock(eta)}")
+        return (
+            f"{self.done}/{self.total} configurations ({100 * frac:.0f}%), "
+            f"{rate:.3g}/s, elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
+        )
 
     def update(self, count: int) -> None:
         self.done += count

@@ -12,7 +12,8 @@ function of JAX arrays, so it runs under ``vmap`` and its parameters can be trac
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +42,9 @@ def _relu_pow(z, power):
 def _smooth_relu(z, width, power=3.0):
     """Polynomial below ``width``, linear above: z^q/(q w^{q-1}) then z - w(1 - 1/q)."""
     zc = jnp.clip(z, 0.0, width)
-    return jnp.where(z >= width, z - width * (1 - 1 / power), zc**power / (power * width ** (power - 1)))
+    return jnp.where(
+        z >= width, z - width * (1 - 1 / power), zc**power / (power * width ** (power - 1))
+    )
 
 
 ACTIVATIONS: dict[str, Activation] = {

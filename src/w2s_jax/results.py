@@ -48,11 +48,18 @@ class Labelled:
         """NaN-aware mean over one dimension (default: the seeds)."""
         axis = self.dims.index(dim)
         with np.errstate(invalid="ignore"):
-            values = np.nanmean(self.values, axis=axis) if self.values.dtype.kind == "f" \
+            values = (
+                np.nanmean(self.values, axis=axis)
+                if self.values.dtype.kind == "f"
                 else self.values.mean(axis=axis)
+            )
         keep = {k: d for k, d in self.partners.items() if d != dim}
-        return Labelled(values, tuple(d for d in self.dims if d != dim),
-                        {k: v for k, v in self.coords.items() if k in keep}, keep)
+        return Labelled(
+            values,
+            tuple(d for d in self.dims if d != dim),
+            {k: v for k, v in self.coords.items() if k in keep},
+            keep,
+        )
 
 
 def _equal(values: np.ndarray, wanted) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 
 from w2s_jax import config as cfg
 from w2s_jax import engine, storage
-from w2s_jax.grid import Grid, stable_text, identity
+from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
 from w2s_jax.summary import summarize
 from w2s_jax.theory import RegimeThresholds
@@ -48,8 +48,12 @@ def _jsonable(value):
     registry names) -> their module-qualified names."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if callable(value) or isinstance(value, (tuple, list)) and value and not isinstance(
-            value[0], (int, float, str)):
+    if (
+        callable(value)
+        or isinstance(value, (tuple, list))
+        and value
+        and not isinstance(value[0], (int, float, str))
+    ):
         return stable_text(value)
     return list(value) if isinstance(value, tuple) else value
 
@@ -84,13 +88,17 @@ def check_compatible(out: Path, grid: Grid) -> None:
     except (OSError, ValueError, KeyError):
         raise RunError(f"{path}: unreadable manifest; use --force to start over") from None
     if old.get("seed") != grid.seed:
-        raise RunError(f"{out}: existing run has seed = {old.get('seed')}, this grid "
-                       f"{grid.seed}; use --force to start over in place")
+        raise RunError(
+            f"{out}: existing run has seed = {old.get('seed')}, this grid "
+            f"{grid.seed}; use --force to start over in place"
+        )
     new_fixed = {k: _jsonable(v) for k, v in grid.fixed.items()}
     for key, before in old.get("parameters", {}).items():
         if key in new_fixed and new_fixed[key] != before:
-            raise RunError(f"{out}: fixed parameter {key!r} was {before!r} in the existing "
-                           f"run, now {new_fixed[key]!r}; use --force to start over in place")
+            raise RunError(
+                f"{out}: fixed parameter {key!r} was {before!r} in the existing "
+                f"run, now {new_fixed[key]!r}; use --force to start over in place"
+            )
 
 
 def prepare_directory(out: Path, force: bool) -> None:
@@ -119,10 +127,12 @@ def manifest(grid: Grid, programs, status: str, timing: dict, done: int) -> dict
         "completed": done,
         "status": status,
         "programs": [
-            {"static": {k: v for k, v in vars(p.static).items()},
-             "configurations": len(p.indices),
-             "bytes_per_configuration": p.cost.bytes,
-             "flops_per_configuration": p.cost.flops}
+            {
+                "static": {k: v for k, v in vars(p.static).items()},
+                "configurations": len(p.indices),
+                "bytes_per_configuration": p.cost.bytes,
+                "flops_per_configuration": p.cost.flops,
+            }
             for p in programs
         ],
         "dtype": sorted({c["run.dtype"] for c in configs}),
@@ -157,17 +167,21 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     work = engine.schedule(programs, done, ids, shard, options.chunk_size, max_memory)
     pending = sum(len(w.pending) for w in work)
     progress = Progress(pending, options.quiet)
-    progress.message(f"{grid.name}: {len(configs)} configurations in {len(programs)} "
-                     f"program(s); {len(done)} already done, {pending} to run"
-                     + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
+    progress.message(
+        f"{grid.name}: {len(configs)} configurations in {len(programs)} "
+        f"program(s); {len(done)} already done, {pending} to run"
+        + (f" (shard {shard[0]}/{shard[1]})" if shard else "")
+    )
     compiles_before = dict(engine.COMPILE_STATS)
     timing = {"wall_seconds": 0.0, "compile_seconds": 0.0}
-    storage.write_json(out / "manifest.json",
-                       manifest(grid, programs, "running", timing, len(done)))
+    storage.write_json(
+        out / "manifest.json", manifest(grid, programs, "running", timing, len(done))
+    )
     for item in work:
         for chunk in item.chunks:
-            result = engine.run_chunk(item.program.static, [configs[i] for i in chunk],
-                                      grid.seed, item.chunk)
+            result = engine.run_chunk(
+                item.program.static, [configs[i] for i in chunk], grid.seed, item.chunk
+            )
             storage.write_chunk(out, result.ids, result.steps, result.curves, result.scalars)
             progress.update(len(chunk))
     timing["compile_seconds"] = engine.COMPILE_STATS["seconds"] - compiles_before["seconds"]
@@ -228,11 +242,14 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
     programs = engine.plan(configs)
     ids = [identity(c) for c in configs]
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
-    work = engine.schedule(programs, set(), ids, auto_shard(options.shard),
-                           options.chunk_size, max_memory)
+    work = engine.schedule(
+        programs, set(), ids, auto_shard(options.shard), options.chunk_size, max_memory
+    )
     rate = engine.measured_flop_rate()
-    lines = [f"grid {grid.name!r}: {len(configs)} configurations, {len(programs)} program(s) "
-             f"to compile; devices: {jax.local_device_count()} x {jax.local_devices()[0].device_kind}"]
+    lines = [
+        f"grid {grid.name!r}: {len(configs)} configurations, {len(programs)} program(s) "
+        f"to compile; devices: {jax.local_device_count()} x {jax.local_devices()[0].device_kind}"
+    ]
     total_flops = 0.0
     for item in work:
         program = item.program
@@ -248,10 +265,12 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
             f"n padding waste {100 * waste:.0f}%, chunk {item.chunk} x {chunks} "
             f"(last-chunk waste {100 * chunk_waste:.0f}%), "
             f"{program.cost.bytes / 1e6:.3g} MB/configuration, "
-            f"{program.cost.flops:.3g} FLOP/configuration")
+            f"{program.cost.flops:.3g} FLOP/configuration"
+        )
     seconds = total_flops / rate
-    lines.append(f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
-                 f"(x{engine.EFFICIENCY} efficiency) about {seconds / 60:.3g} min "
-                 f"(+ compile, about 10-60 s per program)")
+    lines.append(
+        f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
+        f"(x{engine.EFFICIENCY} efficiency) about {seconds / 60:.3g} min "
+        f"(+ compile, about 10-60 s per program)"
+    )
     return "\n".join(lines)
-

@@ -100,10 +100,16 @@ def read_chunks(directory: Path, wanted: set[str] | None = None) -> dict[str, Ch
                 continue
             found[config_id] = ChunkRecord(
                 steps=data["steps"],
-                curves={k[len(CURVE_PREFIX):]: v[row] for k, v in data.items()
-                        if k.startswith(CURVE_PREFIX)},
-                scalars={k[len(SCALAR_PREFIX):]: v[row] for k, v in data.items()
-                         if k.startswith(SCALAR_PREFIX)},
+                curves={
+                    k[len(CURVE_PREFIX) :]: v[row]
+                    for k, v in data.items()
+                    if k.startswith(CURVE_PREFIX)
+                },
+                scalars={
+                    k[len(SCALAR_PREFIX) :]: v[row]
+                    for k, v in data.items()
+                    if k.startswith(SCALAR_PREFIX)
+                },
             )
     return found
 

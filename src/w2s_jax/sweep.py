@@ -46,12 +46,20 @@ def parser() -> argparse.ArgumentParser:
         description="Run a weak-to-strong grid (TOML) into DIR: summary.csv, curves.npz, "
         "manifest.json, figures/. Re-running resumes; an extended grid re-uses results.",
     )
-    p.add_argument("grid", nargs="?", default=str(DEFAULT_GRID),
-                   help="grid file (default: the built-in default grid)")
+    p.add_argument(
+        "grid",
+        nargs="?",
+        default=str(DEFAULT_GRID),
+        help="grid file (default: the built-in default grid)",
+    )
     p.add_argument("--out", help="output directory (default: runs/<name>)")
     p.add_argument("--chunk-size", type=_positive_int, help="configurations per chunk")
-    p.add_argument("--max-memory", type=_positive_float, metavar="GB",
-                   help="memory budget per chunk in GB (default: half the free memory)")
+    p.add_argument(
+        "--max-memory",
+        type=_positive_float,
+        metavar="GB",
+        help="memory budget per chunk in GB (default: half the free memory)",
+    )
     p.add_argument("--shard", type=_shard, metavar="I/N", help="run only part I of N")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     p.add_argument("--force", action="store_true", help="discard an incompatible run in DIR")
@@ -75,9 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("runs") / grid.name
-    options = RunOptions(chunk_size=args.chunk_size, max_memory_gb=args.max_memory,
-                         shard=args.shard, force=args.force, quiet=args.quiet,
-                         figures=not args.no_figures)
+    options = RunOptions(
+        chunk_size=args.chunk_size,
+        max_memory_gb=args.max_memory,
+        shard=args.shard,
+        force=args.force,
+        quiet=args.quiet,
+        figures=not args.no_figures,
+    )
     if args.dry_run:
         print(describe(grid, options))
         return 0
@@ -88,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished chunks are saved in {out}; run the same command "
-              "again to resume", file=sys.stderr)
+        print(
+            f"\ninterrupted: finished chunks are saved in {out}; run the same command "
+            "again to resume",
+            file=sys.stderr,
+        )
         return 130
     if complete:
         print(f"done: {out}/summary.csv, {out}/curves.npz, {out}/manifest.json, {out}/figures/")

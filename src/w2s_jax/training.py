@@ -8,7 +8,8 @@ step (under ``vmap`` a ``lax.cond`` would evaluate both branches at every step).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
