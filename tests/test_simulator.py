@@ -203,7 +203,7 @@ def test_pipeline_matches_numpy_float64_gd(x64):
 def test_vmapped_program_equals_loop_of_single_runs():
     configs = [
         tiny_config(**{"strong.n": n, "strong.lr": lr, "seed": s})
-        for n, lr, s in ((50, 1.0, 0), (64, 0.5, 0), (55, 1.0, 1), (60, 2.0, 2))
+        for n, lr, s in ((57, 1.0, 0), (64, 0.5, 0), (60, 1.0, 1), (62, 2.0, 2))
     ]
     static = config.split(configs[0])[0]
     assert all(config.split(c)[0] == static for c in configs)  # one program
@@ -249,7 +249,7 @@ def test_weak_model_is_a_coin_flip_on_hard_data(hard_sign):
 def test_padding_inside_a_larger_program_changes_nothing(backend):
     c = tiny_config(**{"strong.n": 37, "run.backend": backend, "data.d": 400})
     static, params = config.split(c)
-    assert static.n_pad == 48
+    assert static.n_pad == 40
     run = jax.jit(pipeline.run_configuration, static_argnums=0)
     key = jax.random.key(5)
     alone = run(static, params, key)

@@ -84,10 +84,11 @@ def plan(configs: list[dict]) -> list[Program]:
     """Group configurations by their static part (in order of first appearance)."""
     groups: dict[cfg.Static, list[int]] = defaultdict(list)
     for i, c in enumerate(configs):
-        groups[cfg.split(c)[0]].append(i)
+        groups[cfg.static_part(c)].append(i)
     programs = []
     for static, indices in groups.items():
-        indices.sort(key=lambda i: (teacher_identity(configs[i]), i))
+        teachers = {i: teacher_identity(configs[i]) for i in indices}
+        indices.sort(key=lambda i: (teachers[i], i))
         d = max(configs[i]["data.d"] for i in indices)
         programs.append(Program(static, indices, cost(static, d)))
     return programs

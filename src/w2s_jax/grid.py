@@ -13,9 +13,9 @@ the value; the CLI turns it into exit code 2 without a traceback.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import itertools
-import json
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -238,6 +238,8 @@ def _check_metrics(value: Any, bad) -> tuple:
 
 def stable_text(value: Any) -> str:
     """A process-independent text for a value: functions by module and name."""
+    if type(value) in (int, float, str, bool):
+        return repr(value)
     if callable(value) and hasattr(value, "__qualname__"):
         return f"{value.__module__}.{value.__qualname__}"
     if isinstance(value, (tuple, list)):
@@ -349,9 +351,15 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
 
 
 def identity(config: dict[str, Any], keys=None) -> str:
-    """A stable digest of a configuration's values (all keys, or the given subset)."""
-    items = sorted((k, stable_text(v)) for k, v in config.items() if keys is None or _in(k, keys))
-    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:24]
+    """A stable digest of a configuration's values (all keys, or those under ``keys``)."""
+    names = _selected(tuple(config), keys)
+    text = "\n".join(f"{k}={stable_text(config[k])}" for k in names)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=256)
+def _selected(names: tuple[str, ...], prefixes) -> tuple[str, ...]:
+    return tuple(sorted(k for k in names if prefixes is None or _in(k, prefixes)))
 
 
 def _in(key: str, prefixes) -> bool:
