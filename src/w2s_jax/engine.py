@@ -149,6 +149,8 @@ def _key(words):
 
 
 def _run_chunk(static, teacher_params, teacher_words, params, words, teacher_slot):
+    """Train each distinct teacher once, then every student with its teacher gathered by
+    ``teacher_slot``. Everything but ``static`` is batched along the leading axis."""
     teachers = jax.vmap(lambda p, w: pipeline.train_teacher(static, p, _key(w)))(
         teacher_params, teacher_words
     )
@@ -165,8 +167,9 @@ COMPILE_STATS = {"compiles": 0, "seconds": 0.0}
 
 
 def _compiled(static, args, sharding):
-    signature = (static, sharding, jax.tree.map(lambda a: (a.shape, a.dtype), args))
-    signature = (static, sharding, str(signature[2]))
+    """The compiled chunk program for these shapes, compiled on first use (and timed)."""
+    shapes = tuple((leaf.shape, str(leaf.dtype)) for leaf in jax.tree.leaves(args))
+    signature = (static, sharding, shapes)
     if signature not in _COMPILED:
         start = time.perf_counter()
         jitted = jax.jit(_run_chunk, static_argnums=0)
@@ -198,13 +201,15 @@ def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int
     """Run ``configs`` (all of one program) as one padded, sharded, compiled chunk."""
     n_real = len(configs)
     configs = _pad_to(list(configs), size)
-    teachers = list(dict.fromkeys(teacher_identity(c) for c in configs))
+    teacher_of = [teacher_identity(c) for c in configs]
+    first = dict(zip(reversed(teacher_of), reversed(configs)))  # a config of each teacher
+    teachers = list(dict.fromkeys(teacher_of))
     devices = jax.local_devices()
+    # Teacher batches are rounded up to a power of two: few distinct shapes to compile.
     teacher_count = len(devices) * per_device_batch(2 ** math.ceil(math.log2(len(teachers))))
-    representative = {t: c for c in reversed(configs) for t in [teacher_identity(c)]}
-    teacher_configs = _pad_to([representative[t] for t in teachers], teacher_count)
+    teacher_configs = _pad_to([first[t] for t in teachers], teacher_count)
     position = {t: i for i, t in enumerate(teachers)}
-    slot = np.array([position[teacher_identity(c)] for c in configs], np.int32)
+    slot = np.array([position[t] for t in teacher_of], np.int32)
     args = (
         cfg.stack([cfg.split(c)[1] for c in teacher_configs]),
         np.stack([key_words(base_seed, c) for c in teacher_configs]),

@@ -1,10 +1,10 @@
 """Figures from a saved run directory (NumPy + matplotlib only; never JAX).
 
-Plots read ``manifest.json``, ``summary.csv`` and ``curves.npz``; the only things
-computed here are seed statistics (mean, min–max band) and the measured boundary of
-SPEC §5 (:func:`w2s_jax.theory.boundary_report`). Figures go to ``DIR/figures`` as PNG
-and PDF, one paper column wide (3.5–4.5 in, fonts ≥ 7 pt), colour-blind-safe maps
-(viridis / cividis, RdBu centred at 0, Okabe–Ito for categories):
+Plots read ``manifest.json``, ``summary.csv`` and ``curves.npz`` through
+:mod:`w2s_jax.plot_layout`, which decides *which* data is drawn (grid layout, chosen
+points, the measured boundary of SPEC §5); this module decides *how*. Figures go to
+``DIR/figures`` as PNG and PDF, one paper column wide (3.5–4.5 in, fonts ≥ 7 pt),
+colour-blind-safe maps (viridis / cividis, RdBu centred at 0, Okabe–Ito for categories):
 
 * ``test_error``: strong test error vs step for up to 8 representative points, weak
   error dashed in the same colour (a second swept axis becomes panels).
@@ -21,7 +21,6 @@ module never switches the caller's backend.
 from __future__ import annotations
 
 import math
-import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -31,194 +30,39 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from w2s_jax import storage
+from w2s_jax.plot_layout import (
+    LABELS,
+    MAX_LINES,
+    Layout,
+    PlotError,
+    _all_num,
+    _boundary,
+    _edges,
+    _fmt,
+    _plane,
+    _score_fixed,
+    _slice,
+    _stats,
+    choose_points,
+    load_complete,
+    representative,
+    write_boundary,
+)
 from w2s_jax.storage import RunResults
-from w2s_jax.theory import N_KEY, SCORE_KEYS, boundary_report, theory_boundary_n
+from w2s_jax.theory import theory_boundary_n
 
-BOUNDARY_FRACTION = 0.5  # boundary threshold: this fraction of the mean weak error per x
-MAX_LINES, MAX_CHOSEN = 8, 4
-NEEDED = ("seed", "weak_test_error", "strong_test_error", "w2s_gain", "regime")
+__all__ = ["MAX_LINES", "Layout", "PlotError", "choose_points", "draw_run", "load_complete",
+           "representative", "write_boundary"]  # fmt: skip
+
 RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7,
       "ytick.labelsize": 7, "legend.fontsize": 7, "legend.frameon": False, "pdf.fonttype": 42,
       "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.2}  # fmt: skip
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 REGIME_COLOURS = {"benign": "#0072B2", "label_correction": "#009E73", "overtraining": "#CC79A7",
                   "harmful": "#D55E00", "underfit": "#F0E442", "diverged": "#000000"}  # fmt: skip
-LABELS = {"strong.n": "$n$", "data.nu_norm": r"$\|\nu\|$", "data.mu_norm": r"$\|\mu\|$",
-          "data.d": "$d$", "data.sigma_p": r"$\sigma_p$", "data.p_hard": r"$p_\mathrm{hard}$",
-          "data.p_easy": r"$p_\mathrm{easy}$", "strong.lr": r"$\eta$", "strong.m": "$m$",
-          "strong.sigma_0": r"$\sigma_0$", "weak.n": r"$n_\mathrm{weak}$"}  # fmt: skip
-
-
-class PlotError(ValueError):
-    """A run directory that cannot be drawn, or a bad point choice (one-line message)."""
-
-
-def load_complete(directory: str | Path) -> RunResults:
-    """:func:`storage.load_run`, refusing a missing, partial or inconsistent run."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise PlotError(f"{directory}: no such run directory")
-    for name in ("manifest.json", "summary.csv", "curves.npz"):
-        if not (directory / name).is_file():
-            raise PlotError(f"{directory}: not a complete run ({name} is missing)")
-    try:
-        run = storage.load_run(directory)
-        status = run.manifest.get("status", "complete")
-        rows = {len(run)} | {len(c) for c in run.curves.values()}
-        axes = run.manifest["grid"]["axes"]
-    except (OSError, ValueError, KeyError, IndexError, StopIteration) as error:
-        raise PlotError(f"{directory}: unreadable run ({type(error).__name__}: {error})") from None
-    if status != "complete":
-        raise PlotError(f"{directory}: run is {status!r}, not complete; resume it first")
-    if len(rows) != 1 or "test_error" not in run.curves:
-        raise PlotError(f"{directory}: summary.csv and curves.npz do not match")
-    missing = [k for k in [*axes, *NEEDED] if k not in run.summary]
-    if missing:
-        raise PlotError(f"{directory}: summary.csv lacks column(s) {', '.join(missing)}")
-    return run
-
-
-# ----------------------------------------------------------------- grid layout
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _positions(column: np.ndarray, values) -> np.ndarray:
-    """Index of each row's value in ``values`` (-1 where none matches)."""
-    out = np.full(len(column), -1)
-    for j, value in enumerate(values):
-        if _is_number(value) and column.dtype.kind in "fiu":
-            hit = np.isclose(column.astype(float), float(value), rtol=1e-6, atol=1e-12)
-        else:
-            hit = np.array([str(c).lower() == str(value).lower() for c in column], bool)
-        out[hit & (out < 0)] = j
-    return out
-
-
-def _fmt(value) -> str:
-    if _is_number(value) and float(value).is_integer() and abs(value) < 1e6:
-        return str(int(value))
-    return f"{value:.3g}" if _is_number(value) else str(value)
-
-
-class Layout:
-    """The swept axes of a run (zipped axes collapse to one, ``strong.n`` representing
-    its group) and each summary row's position on them: ``index (configs, A + 1)``,
-    seed last. A *point* is a tuple of ``A`` axis positions."""
-
-    def __init__(self, run: RunResults):
-        grid = run.manifest["grid"]
-        zipped = {k: tuple(z) for z in grid.get("zip", []) for k in z}
-        groups = list(dict.fromkeys(zipped.get(k, (k,)) for k in grid["axes"]))
-        self.keys = [N_KEY if N_KEY in g else g[0] for g in groups]
-        self.groups = [
-            (k, *(o for o in g if o != k)) for k, g in zip(self.keys, groups, strict=True)
-        ]
-        self.group_of = {k: a for a, g in enumerate(groups) for k in g}
-        self.all_values = {k: list(v) for k, v in grid["axes"].items()}
-        self.values = [self.all_values[k] for k in self.keys]
-        self.spacing = grid.get("spacing", {})
-        self.fixed = grid.get("parameters", {})
-        self.seeds = np.unique(run.summary["seed"])
-        columns = [
-            _positions(run.summary[k], v) for k, v in zip(self.keys, self.values, strict=True)
-        ]
-        self.index = np.stack([*columns, _positions(run.summary["seed"], self.seeds)], 1)
-        self.shape = tuple(len(v) for v in self.values)
-
-    def rows(self, point: tuple) -> np.ndarray:
-        return np.flatnonzero((self.index[:, :-1] == np.asarray(point, int)).all(1))
-
-    def cube(self, column: np.ndarray) -> np.ndarray:
-        """``column (configs,)`` as ``(*shape, seeds)``; NaN (or "") where missing."""
-        text = column.dtype.kind in "USO"
-        out = np.full(
-            (*self.shape, len(self.seeds)), "" if text else np.nan, object if text else float
-        )
-        ok = (self.index >= 0).all(1)
-        out[tuple(self.index[ok].T)] = column[ok]
-        return out
-
-    def label(self, point: tuple, skip: tuple = ()) -> str:
-        parts = [f"{LABELS.get(k, k)}={_fmt(self.all_values[k][i])}"  # point may be a prefix
-                 for a, i in enumerate(point) if a not in skip for k in self.groups[a]]  # fmt: skip
-        return ", ".join(parts) or "run"
-
-    def log_axis(self, a: int) -> bool:
-        values = self.values[a]
-        if not all(_is_number(v) and v > 0 for v in values) or len(values) < 2:
-            return False
-        spacing = self.spacing.get(self.keys[a], "list")
-        if spacing != "list":
-            return spacing == "geomspace"
-        v = np.sort(np.asarray(values, float))
-        cv = lambda d: np.std(d) / np.mean(d) if np.mean(d) > 0 else 0.0  # noqa: E731
-        if len(v) < 3:
-            return v[-1] / v[0] >= 4
-        return bool(cv(np.diff(np.log(v))) < cv(np.diff(v)))
-
-
-def _spread(count: int, k: int) -> list[int]:
-    return sorted({int(round(i)) for i in np.linspace(0, count - 1, min(k, count))})
-
-
-def representative(layout: Layout, cap: int = MAX_LINES) -> list[tuple]:
-    """Up to ``cap`` points: spread over the first axis, then the second; rest at 0."""
-    if not layout.keys:
-        return [()]
-    first = _spread(layout.shape[0], cap if len(layout.keys) == 1 else cap // 2)
-    second = _spread(layout.shape[1], cap // len(first)) if len(layout.keys) > 1 else [0]
-    rest = (0,) * max(len(layout.keys) - 2, 0)
-    return [(i, j, *rest)[: len(layout.keys)] for j in second for i in first]
-
-
-def choose_points(layout: Layout, filters: dict[str, list[str]] | None = None) -> list[tuple]:
-    """Points for the trajectory figures: those matching every ``KEY=VALUE`` filter (several
-    values of one key: any of them), at most 8; default up to 4 over the first axis."""
-    if not filters:
-        return [(i,) + (0,) * (len(layout.keys) - 1) for i in
-                _spread(layout.shape[0], MAX_CHOSEN)] if layout.keys else [()]  # fmt: skip
-    allowed = [set(range(n)) for n in layout.shape]
-    for key, texts in filters.items():
-        if key not in layout.group_of:
-            raise PlotError(
-                f"--points: {key!r} is not swept (swept: {', '.join(layout.all_values)})"
-            )
-        values = layout.all_values[key]
-        parsed = [float(t) if _looks_numeric(t) else t for t in texts]
-        found = set(_positions(np.asarray(parsed, float if _all_num(parsed) else str), values))
-        if -1 in found or not parsed:
-            raise PlotError(f"--points: {key} takes one of {', '.join(map(_fmt, values))}, "
-                            f"got {', '.join(texts)}")  # fmt: skip
-        allowed[layout.group_of[key]] &= found
-    points = [
-        p for p in np.ndindex(*layout.shape) if all(i in s for i, s in zip(p, allowed, strict=True))
-    ]
-    return [points[i] for i in _spread(len(points), MAX_LINES)]
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def _all_num(values) -> bool:
-    return all(_is_number(v) for v in values)
 
 
 # ----------------------------------------------------------------- drawing helpers
-
-
-def _stats(block: np.ndarray, axis: int = 0):
-    """Mean, min and max over ``axis`` ignoring NaN; NaN where nothing is finite."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(block, axis), np.nanmin(block, axis), np.nanmax(block, axis)
 
 
 def _step_x(steps: np.ndarray) -> np.ndarray:
@@ -315,38 +159,6 @@ def test_error_figure(run: RunResults, layout: Layout) -> Figure:
     return fig
 
 
-def _plane(layout: Layout) -> tuple[int, int] | None:
-    """The two axes of the phase maps: ``strong.n`` on y when swept."""
-    if len(layout.keys) < 2:
-        return None
-    if N_KEY in layout.keys:
-        y = layout.keys.index(N_KEY)
-        return next(a for a in range(len(layout.keys)) if a != y), y
-    return 0, 1
-
-
-def _slice(layout: Layout, cube: np.ndarray, x: int, y: int) -> np.ndarray:
-    """``cube (*shape, S)`` at the others' first values, as ``(X, Y, S)``."""
-    sub = cube[tuple(slice(None) if a in (x, y) else 0 for a in range(len(layout.keys)))]
-    return sub if x < y else np.swapaxes(sub, 0, 1)
-
-
-def _edges(layout: Layout, a: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Cell centres and edges of axis ``a`` (index positions if not numeric), log flag."""
-    values = layout.values[a]
-    if not _all_num(values):
-        centres = np.arange(len(values), dtype=float)
-        return centres, np.arange(len(values) + 1) - 0.5, False
-    log = layout.log_axis(a)
-    v = np.log(np.asarray(values, float)) if log else np.asarray(values, float)
-    order = np.argsort(v)
-    s = v[order]
-    half = np.diff(s) / 2 if len(s) > 1 else np.array([math.log(2) / 2 if log else 0.5])
-    edges = np.concatenate([[s[0] - half[0]], s[:-1] + half, [s[-1] + half[-1]]])
-    edges = np.exp(edges) if log else edges
-    return np.asarray(values, float), edges, log
-
-
 def _decorate(ax, layout: Layout, a: int, which: str) -> None:
     _, edges, log = _edges(layout, a)
     key, values = layout.keys[a], layout.values[a]
@@ -364,46 +176,6 @@ def _fixed_note(layout: Layout, plane: tuple[int, int]) -> str:
     return (
         ("\n(fixed: " + layout.label((0,) * len(layout.keys), skip=plane) + ")") if others else ""
     )
-
-
-def _score_fixed(layout: Layout, x_key: str) -> dict | None:
-    """The benign score's other parameters from the fixed ones (SPEC §5), or None."""
-    fixed = dict(layout.fixed)
-    if "data.nu_norm" not in fixed and "data.nu_norm_scaled" in fixed:
-        s, sp, d = (fixed.get(k) for k in ("data.nu_norm_scaled", "data.sigma_p", "data.d"))
-        fixed["data.nu_norm"] = s * sp * d**0.25 if None not in (s, sp, d) else None
-    need = [k for k in SCORE_KEYS if k != x_key]
-    if x_key not in SCORE_KEYS or any(not _is_number(fixed.get(k)) for k in need):
-        return None
-    return {k: fixed[k] for k in need}
-
-
-def _boundary(run: RunResults, layout: Layout, plane: tuple[int, int]) -> dict | None:
-    """``boundary_report`` on the plane ``(x, strong.n)``, threshold
-    ``BOUNDARY_FRACTION ×`` the mean weak error at each ``x``."""
-    x, y = plane
-    if layout.keys[y] != N_KEY or not _all_num(layout.values[x]) or layout.shape[y] < 2:
-        return None
-    errors = _slice(layout, layout.cube(run.summary["strong_test_error"]), x, y)
-    weak = _slice(layout, layout.cube(run.summary["weak_test_error"]), x, y)
-    threshold = BOUNDARY_FRACTION * _stats(weak.reshape(len(weak), -1), axis=1)[0]
-    key = layout.keys[x]
-    report = boundary_report(key, layout.values[x], layout.values[y], errors, threshold,
-                             fixed=_score_fixed(layout, key))  # fmt: skip
-    report["threshold_fraction"] = BOUNDARY_FRACTION
-    return report
-
-
-def write_boundary(run: RunResults) -> dict | None:
-    """Write ``DIR/boundary.json`` when ``strong.n`` is swept against exactly one other
-    axis; returns the report (``None``, writing nothing, otherwise)."""
-    layout = Layout(run)
-    if len(layout.keys) != 2 or N_KEY not in layout.keys:
-        return None
-    report = _boundary(run, layout, _plane(layout))
-    if report is not None:
-        storage.write_json(Path(run.path) / "boundary.json", report)
-    return report
 
 
 def _overlay_boundary(ax, report: dict, layout: Layout, x: int) -> None:
