@@ -336,7 +336,7 @@ def signal_noise_figure(run: RunResults, layout: Layout, points: list[tuple]) ->
                     _band(ax, run.steps, run.curves[name][rows], OKABE_ITO[offset + k],
                           label, ls=style)  # fmt: skip
             _step_axis(ax, run.steps)
-        row[0].set_ylabel(point_label, fontsize=7)
+        row[0].set_ylabel(point_label.replace(", ", "\n"), fontsize=7)
     for ax in axs[:-1].ravel():
         ax.set_xlabel("")
     axs[0, 0].set_title(r"signal $\mathrm{max}_r\langle w_{s,r}, \cdot\rangle$")
