@@ -90,22 +90,15 @@ def _subprocess_env(devices: int) -> dict:
     return env
 
 
+def sweep_command(grid: Path, out: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "w2s_jax.sweep", str(grid), "--out", str(out), *flags]
+
+
 def test_one_and_four_devices_give_identical_results(tmp_path):
     grid = write_grid(tmp_path)
     for devices in (1, 4):
         out = tmp_path / f"devices{devices}"
-        command = [
-            sys.executable,
-            "-m",
-            "w2s_jax.sweep",
-            str(grid),
-            "--out",
-            str(out),
-            "--quiet",
-            "--no-figures",
-            "--chunk-size",
-            "8",
-        ]
+        command = sweep_command(grid, out, "--quiet", "--no-figures", "--chunk-size", "8")
         subprocess.run(command, check=True, env=_subprocess_env(devices), timeout=600)
     manifest = json.loads((tmp_path / "devices4" / "manifest.json").read_text())
     assert manifest["device"]["local_devices"] == 4
@@ -130,17 +123,7 @@ def test_shards_then_merge_equal_a_single_run(tmp_path):
 def test_killed_run_resumes_and_computes_only_what_is_missing(tmp_path):
     grid = write_grid(tmp_path)
     out = tmp_path / "killed"
-    command = [
-        sys.executable,
-        "-m",
-        "w2s_jax.sweep",
-        str(grid),
-        "--out",
-        str(out),
-        "--no-figures",
-        "--chunk-size",
-        "2",
-    ]
+    command = sweep_command(grid, out, "--no-figures", "--chunk-size", "2")
     process = subprocess.Popen(
         command, env=_subprocess_env(1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

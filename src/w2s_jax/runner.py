@@ -128,7 +128,7 @@ def manifest(grid: Grid, programs, status: str, timing: dict, done: int) -> dict
         "status": status,
         "programs": [
             {
-                "static": {k: v for k, v in vars(p.static).items()},
+                "static": {k: _jsonable(v) for k, v in vars(p.static).items()},
                 "configurations": len(p.indices),
                 "bytes_per_configuration": p.cost.bytes,
                 "flops_per_configuration": p.cost.flops,
