@@ -28,8 +28,10 @@ def _cell(values: np.ndarray) -> str:
     if len(values) == 0:
         return "–"
     if len(values) == 1:
-        return f"{values[0]:.3g}"
-    return f"{values.mean():.3g} ± {values.std(ddof=1) / np.sqrt(len(values)):.2g}"
+        return f"{values[0]:.4g}"
+    digits = 0 if abs(values.mean()) >= 10 else 3
+    error = values.std(ddof=1) / np.sqrt(len(values))
+    return f"{values.mean():.{digits}f} ± {error:.{digits}f}"
 
 
 def table(run: RunResults, columns: tuple[str, ...] = COLUMNS) -> str:
