@@ -213,3 +213,25 @@ def test_layout_and_point_choice(phase_run):
         plots.choose_points(layout, {"data.d": ["1"]})
     with pytest.raises(plots.PlotError, match="strong.n takes one of"):
         plots.choose_points(layout, {"strong.n": ["31"]})
+
+
+def test_report_table_pools_seeds_per_point(phase_run, capsys):
+    from w2s_jax import report
+
+    directory = phase_run[0]
+    assert report.main([str(directory)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    run = storage.load_run(directory)
+    points = {tuple(run.summary[k][i] for k in run.axes if k != "seed") for i in range(len(run))}
+    assert len(lines) == 2 + len(points)  # header, rule, one row per swept point
+    first = lines[2].split(" | ")
+    rows = np.flatnonzero(
+        [
+            all(run.summary[k][i] == run.summary[k][0] for k in run.axes if k != "seed")
+            for i in range(len(run))
+        ]
+    )
+    mean = np.nanmean(run.summary["strong_test_error"][rows])
+    header = lines[0].split(" | ")
+    assert first[header.index("strong_test_error")].startswith(f"{mean:.3f}")
+    assert report.main([str(directory / "missing")]) == 2
