@@ -48,6 +48,7 @@ from w2s_jax.plot_layout import (
     representative,
     write_boundary,
 )
+from w2s_jax.results import labelled
 from w2s_jax.storage import RunResults
 from w2s_jax.theory import theory_boundary_n
 
@@ -349,6 +350,52 @@ def signal_noise_figure(run: RunResults, layout: Layout, points: list[tuple]) ->
     return fig
 
 
+def errors_along_figure(run: RunResults) -> Figure | None:
+    """Final (solid) and best (dashed) strong test error against the first swept axis,
+    one colour per value of the second, mean ± s.e. over seeds; the weak error dotted.
+    For one- or two-axis numeric grids (e.g. the d-limit sweep)."""
+    grid = run.manifest["grid"]
+    keys = list(grid["axes"])
+    if not 1 <= len(keys) <= 2 or grid.get("zip"):
+        return None
+    final = labelled(run.summary["strong_test_error"], grid)
+    if not np.issubdtype(np.asarray(final.coords[keys[0]]).dtype, np.number):
+        return None
+    best = labelled(run.summary["strong_best_test_error"], grid)
+    weak = labelled(run.summary["weak_test_error"], grid)
+    x = np.asarray(final.coords[keys[0]], float)
+    others = final.coords[keys[1]] if len(keys) == 2 else [None]
+    fig = Figure(figsize=(4.2, 3.0), layout="constrained")
+    ax = fig.subplots()
+    for k, value in enumerate(others):
+        select = {} if value is None else {keys[1]: value}
+        colour = OKABE_ITO[k % len(OKABE_ITO)]
+        label = "" if value is None else f"{keys[1]} = {_fmt(value)}"
+        for item, style, what in ((final, "-", "final"), (best, "--", "best")):
+            values = item.sel(**select).values  # (x, seed)
+            mean = np.nanmean(values, axis=1)
+            error = np.nanstd(values, axis=1, ddof=1) / np.sqrt(values.shape[1])
+            ax.errorbar(
+                x,
+                mean,
+                error,
+                ls=style,
+                color=colour,
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=f"{what}, {label}".rstrip(", "),
+            )
+        ax.plot(x, np.nanmean(weak.sel(**select).values, axis=1), ":", color=colour, lw=1)
+    if grid.get("spacing", {}).get(keys[0]) == "geomspace":
+        ax.set_xscale("log")
+    ax.set_xlabel(keys[0])
+    ax.set_ylabel("strong test error")
+    ax.set_title("final (solid), best (dashed), weak (dotted); ± s.e.", fontsize=7)
+    ax.legend(fontsize=6.5)
+    return fig
+
+
 def draw_run(directory: str | Path, points: dict[str, list[str]] | None = None) -> list[Path]:
     """Draw every figure that applies into ``DIR/figures`` (and write ``boundary.json``).
 
@@ -371,6 +418,9 @@ def draw_run(directory: str | Path, points: dict[str, list[str]] | None = None) 
             paths += _save(regimes_figure(run, layout), out, "regimes")
         paths += _save(trajectories_figure(run, layout, chosen), out, "trajectories")
         paths += _save(signal_noise_figure(run, layout, chosen), out, "signal_noise")
+        along = errors_along_figure(run)
+        if along is not None:
+            paths += _save(along, out, "errors_along_" + layout.keys[0].replace(".", "_"))
     if write_boundary(run) is not None:
         paths.append(Path(directory) / "boundary.json")
     return paths
