@@ -356,7 +356,8 @@ def errors_along_figure(run: RunResults) -> Figure | None:
     For one- or two-axis numeric grids (e.g. the d-limit sweep)."""
     grid = run.manifest["grid"]
     keys = list(grid["axes"])
-    if not 1 <= len(keys) <= 2 or grid.get("zip"):
+    needed = ("strong_test_error", "strong_best_test_error", "weak_test_error")
+    if not 1 <= len(keys) <= 2 or grid.get("zip") or not all(c in run.summary for c in needed):
         return None
     final = labelled(run.summary["strong_test_error"], grid)
     if not np.issubdtype(np.asarray(final.coords[keys[0]]).dtype, np.number):
