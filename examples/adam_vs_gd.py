@@ -26,8 +26,10 @@ COMMON = {
     "eval": {"n_test": 2000, "points": 15},
     "sweep": {"strong.n": [16, 64, 256, 1024], "data.nu_norm": [2.5, 4.0, 6.3, 10.0], "seeds": 2},
 }
-OPTIMIZERS = {"GD (lr = 1)": {"optimizer": "sgd", "lr": 1.0},
-              "Adam (lr = 0.01)": {"optimizer": "adam", "lr": 0.01}}
+OPTIMIZERS = {
+    "GD (lr = 1)": {"optimizer": "sgd", "lr": 1.0},
+    "Adam (lr = 0.01)": {"optimizer": "adam", "lr": 0.01},
+}
 
 
 def main() -> None:
@@ -37,8 +39,9 @@ def main() -> None:
         grid = w2s_jax.make_grid(COMMON, name=name, strong=strong)
         run = w2s_jax.run(grid, HERE / "runs" / name)
         error = run.column("strong_test_error").mean("seed")  # dims (strong.n, data.nu_norm)
-        image = ax.imshow(error.values, origin="lower", cmap="cividis", vmin=0, vmax=0.25,
-                          aspect="auto")
+        image = ax.imshow(
+            error.values, origin="lower", cmap="cividis", vmin=0, vmax=0.25, aspect="auto"
+        )
         ax.set_xticks(range(4), [f"{v:g}" for v in error.coords["data.nu_norm"]])
         ax.set_yticks(range(4), [f"{v:g}" for v in error.coords["strong.n"]])
         ax.set_xlabel("nu_norm")
