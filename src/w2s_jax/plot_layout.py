@@ -80,9 +80,17 @@ def _positions(column: np.ndarray, values) -> np.ndarray:
 
 
 def _fmt(value) -> str:
-    if _is_number(value) and float(value).is_integer() and abs(value) < 1e6:
-        return str(int(value))
-    return f"{value:.3g}" if _is_number(value) else str(value)
+    """Short tick/legend text: 2000, 16k, 1.28M, 3.97 (geomspace values are rarely exact
+    integers: 3999.9999 is written 4000)."""
+    if not _is_number(value):
+        return str(value)
+    v = float(value)
+    if abs(v - round(v)) > 1e-6 * max(1.0, abs(v)):
+        return f"{v:.3g}"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if abs(v) >= scale:
+            return f"{v / (1e3 if suffix == 'k' else scale):.3g}{suffix}"
+    return str(int(round(v)))
 
 
 class Layout:
