@@ -32,9 +32,12 @@ def preactivations(
     filters: Filters, patches: Float[Array, "n 2 4"], xi: Float[Array, "n D"]
 ) -> Float[Array, "n 3 F"]:
     """``<w_f, x_p>`` for the two signal patches and the noise patch of every sample."""
-    signal = jnp.einsum("npk,fk->npf", patches, filters.signal)
-    noise = xi @ filters.noise.T
-    return jnp.concatenate([signal, noise[:, None, :]], axis=1)
+    return _stack_preactivations(filters.signal, patches, xi @ filters.noise.T)
+
+
+def _stack_preactivations(signal_filters, patches, noise_preactivations):
+    signal = jnp.einsum("npk,fk->npf", patches, signal_filters)
+    return jnp.concatenate([signal, noise_preactivations[:, None, :]], axis=1)
 
 
 def cnn_output(
@@ -45,8 +48,23 @@ def cnn_output(
     xi: Float[Array, "n D"],
 ) -> Float[Array, " n"]:
     """``f(W, X_i)`` for every sample; ``activation`` maps preactivations elementwise."""
-    hidden = activation(preactivations(filters, patches, xi)).sum(axis=1)
-    return hidden @ second_layer
+    return cnn_output_from_noise(
+        filters.signal, second_layer, activation, patches, xi @ filters.noise.T
+    )
+
+
+def cnn_output_from_noise(
+    signal_filters: Float[Array, "F 4"],
+    second_layer: Float[Array, " F"],
+    activation: Callable,
+    patches: Float[Array, "n 2 4"],
+    noise_preactivations: Float[Array, "n F"],
+) -> Float[Array, " n"]:
+    """:func:`cnn_output` given the noise patches' preactivations ``xi @ noise.T``
+    instead of ``xi`` and the noise filters (the form :func:`training.train_in_span`
+    trains in)."""
+    pre = _stack_preactivations(signal_filters, patches, noise_preactivations)
+    return activation(pre).sum(axis=1) @ second_layer
 
 
 def strong_second_layer(m: int, dtype) -> Float[Array, " F"]:

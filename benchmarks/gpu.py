@@ -1,0 +1,141 @@
+"""One-table benchmark for an accelerator (GPU/TPU; runs on a CPU too, scaled down).
+
+Runs ``--configs`` configurations of one program through w2s_jax's sweep path
+(``engine.run_chunk``, chunks of ``--chunk``), times compilation apart from the run,
+measures the device's memory bandwidth in the same process (a donated in-place update
+of ``--copy-mib`` MiB), and prints one table: wall time, configuration-steps per
+second, achieved FLOP/s and bytes/s, and the fraction of the memory-bandwidth floor
+(the minimum bytes of the whole sweep, ``common.pipeline_counts``, divided by the
+measured bandwidth: no implementation could finish faster).
+
+The issue-6 grid, on one H200 (10^5 configurations of n = 200, d = 1000, m = 20,
+T = 1000, everything else at its default):
+
+    python benchmarks/gpu.py --configs 100000 --n 200 --d 1000 --m 20 --steps 1000 \
+        --chunk 4096 --precision default
+
+A CPU smoke test of the same command, scaled down:
+
+    python benchmarks/gpu.py --configs 64 --n 200 --d 1000 --m 20 --steps 50 --chunk 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+import jax
+import numpy as np
+
+import common
+from w2s_jax import config as cfg
+from w2s_jax import engine
+
+
+def main(argv=None) -> int:
+    defaults = cfg.defaults()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", type=int, default=100_000)
+    parser.add_argument("--n", type=int, default=200, help="strong.n")
+    parser.add_argument("--d", type=float, default=1000, help="data.d")
+    parser.add_argument("--m", type=int, default=20, help="strong.m")
+    parser.add_argument("--steps", type=int, default=1000, help="strong.steps")
+    parser.add_argument("--n-weak", type=int, default=defaults["weak.n"])
+    parser.add_argument("--weak-steps", type=int, default=defaults["weak.steps"])
+    parser.add_argument("--n-test", type=int, default=defaults["eval.n_test"])
+    parser.add_argument("--eval-points", type=int, default=defaults["eval.points"])
+    parser.add_argument("--backend", choices=("auto", "dense", "reduced"), default="auto")
+    parser.add_argument(
+        "--precision",
+        choices=("default", "high", "highest"),
+        default="highest",
+        help="matmul precision (GPU: default/high allow TF32, highest not)",
+    )
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="configurations per compiled chunk (default: engine's choice)",
+    )
+    parser.add_argument(
+        "--max-chunks",
+        type=int,
+        default=None,
+        help="run only this many chunks and extrapolate (marked in the table)",
+    )
+    parser.add_argument("--copy-mib", type=int, default=2048)
+    args = parser.parse_args(argv)
+    if args.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+
+    print(common.header("gpu"))
+    base = {
+        "data.d": args.d,
+        "strong.n": args.n,
+        "strong.m": args.m,
+        "strong.steps": args.steps,
+        "weak.n": args.n_weak,
+        "weak.steps": args.weak_steps,
+        "eval.n_test": args.n_test,
+        "eval.points": args.eval_points,
+        "run.precision": args.precision,
+        "run.dtype": args.dtype,
+    }
+    configs = common.configurations(base, args.configs, args.backend)
+    static = common.static_of(configs)
+    program = engine.plan(configs)[0]
+    chunk = args.chunk or engine.chunk_size(program, len(configs), None, None)
+    chunks = [configs[i : i + chunk] for i in range(0, len(configs), chunk)]
+    ran = chunks[: args.max_chunks] if args.max_chunks else chunks
+
+    bandwidth = common.copy_bandwidth(args.copy_mib)
+    start = time.perf_counter()
+    engine.run_chunk(static, ran[0][:chunk], 0, chunk)  # compile + one untimed chunk
+    first = time.perf_counter() - start
+    compile_seconds = engine.COMPILE_STATS["seconds"]
+    start = time.perf_counter()
+    errors = []
+    for part in ran:
+        result = engine.run_chunk(static, part, 0, chunk)  # np.asarray inside: waits
+        errors.append(result.curves["test_error"][:, -1])
+    seconds = time.perf_counter() - start
+    done = sum(len(p) for p in ran)
+    total = seconds * len(configs) / done  # extrapolated when --max-chunks cut the run
+
+    counts = common.pipeline_counts(static, args.d)
+    padded = math.ceil(len(configs) / chunk) * chunk  # the last chunk runs padded
+    floor = padded * counts["bytes"] / bandwidth
+    D, Dw = common.noise_dims(static, args.d)
+    row = {
+        "device": str(jax.devices()[0]).replace("|", "/"),
+        "configs": f"{len(configs):,}" + (f" ({done:,} run)" if done < len(configs) else ""),
+        "backend (D strong, D weak)": f"{static.backend} ({D}, {Dw})",
+        "n_pad": static.n_pad,
+        "chunk": chunk,
+        "precision": static.precision,
+        "compile s": f"{compile_seconds:.1f}",
+        "first chunk s": f"{first:.1f}",
+        "sweep s": f"{total:.1f}" + (" (extrapolated)" if done < len(configs) else ""),
+        "config-steps/s": f"{len(configs) * static.strong_steps / total:.3g}",
+        "TFLOP/s": f"{padded * counts['flops'] / total / 1e12:.2f}",
+        "GB/s (min bytes)": f"{padded * counts['bytes'] / total / 1e9:.0f}",
+        "bandwidth GB/s": f"{bandwidth / 1e9:.0f}",
+        "floor s": f"{floor:.1f}",
+        "floor / sweep": f"{floor / total:.1%}",
+    }
+    print()
+    print(common.table([row], list(row)))
+    print(
+        f"\nper configuration: {counts['flops'] / 1e9:.2f} GFLOP, {counts['bytes'] / 1e9:.3f} GB "
+        f"minimum traffic (common.pipeline_counts); mean final test error "
+        f"{np.mean(np.concatenate(errors)):.3f}"
+    )
+    print(f"# load at end: {common.load_now()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
