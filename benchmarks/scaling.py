@@ -70,6 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024, 4096])
     parser.add_argument("--dense-max", type=int, default=1024)
     parser.add_argument("--ns", type=int, nargs="+", default=[64, 128, 256, 512, 1024, 2048])
+    parser.add_argument("--d-ns", type=int, nargs="+", help="n values of the d axis")
     parser.add_argument("--n-d", type=float, default=4000, help="d of the n axis")
     parser.add_argument(
         "--ds", type=float, nargs="+", default=[250, 500, 1000, 2000, 4000, 8000, 16000]
@@ -97,10 +98,12 @@ def main(argv=None) -> int:
                     )
                 )
     else:
-        for backend in args.backends:
-            ds = args.ds + (args.reduced_ds if backend == "reduced" else [])
-            for d in ds:
-                points.append(({**base, "run.backend": backend, "data.d": d}, args.batch))
+        for n in args.d_ns or [base["strong.n"]]:
+            for backend in args.backends:
+                ds = args.ds + (args.reduced_ds if backend == "reduced" else [])
+                for d in ds:
+                    point = {**base, "run.backend": backend, "data.d": d, "strong.n": n}
+                    points.append((point, args.batch))
 
     rows = []
     for point, count in points:
