@@ -22,7 +22,13 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from w2s_jax import backends, registry
 from w2s_jax.config import Params, Static, eval_steps
 from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
-from w2s_jax.models import Filters, cnn_output, sign, strong_second_layer
+from w2s_jax.models import (
+    Filters,
+    cnn_output,
+    cnn_output_from_noise,
+    sign,
+    strong_second_layer,
+)
 from w2s_jax.training import mean_loss, train
 
 # Independent random streams of a configuration.
@@ -199,12 +205,14 @@ def run_student(
         return lambda f: mean_loss(loss, forward(f, train_patches, train_set.xi), labels, mask)
 
     def metrics(f: Filters) -> dict:
-        out_train = forward(f, train_patches, train_set.xi)
+        noise_inner = train_set.xi @ f.noise.T  # (n_pad, 2m), read once for both uses
+        out_train = cnn_output_from_noise(
+            f.signal, second_layer, activation, train_patches, noise_inner
+        )
         pred_train = sign(out_train)
         test_errors = _errors_by_kind(sign(forward(f, test_patches, test_set.xi)), test_set)
         margins = pseudo * out_train
         grad_weight = jnp.abs(jax.vmap(jax.grad(loss))(margins))
-        noise_inner = train_set.xi @ f.noise.T  # (n_pad, 2m)
         noise_own = jnp.where(pseudo > 0, noise_inner[:, :m].max(1), noise_inner[:, m:].max(1))
         # f.signal[:m, 0] is <w_{+1,r}, e1>; mu_{+1} = mu_norm e1, and so on.
         own_mu = jnp.stack([f.signal[:m, 0], f.signal[m:, 1]])
