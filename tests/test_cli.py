@@ -125,6 +125,7 @@ BAD_INPUTS = {
     "bad choice": ('[data]\nhard_sign = "sometimes"', "data.hard_sign"),
     "unknown activation": ('[strong]\nactivation = "gelu"', "strong.activation"),
     "unknown section": ("[dat]\nd = 10", "dat"),
+    "dual form with adam": ('[strong]\noptimizer = "adam"\ngd_form = "dual"', "strong.gd_form"),
 }
 
 

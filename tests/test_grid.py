@@ -93,3 +93,18 @@ def test_flat_dotted_keys_are_accepted_from_python():
     assert grid.fixed["data.d"] == 500 and grid.fixed["strong.n"] == 10
     with pytest.raises(GridError, match="strong.nn"):
         grid_from_dict({"strong.nn": 10})
+
+
+def test_auto_gd_form_is_dual_only_where_exact_and_cheaper():
+    from w2s_jax.pipeline import use_dual_form
+
+    def dual(n, dim, **overrides):
+        c = grid_from_dict({"strong.steps": 500, **overrides}).configurations()[0]
+        return use_dual_form(config.static_part(c), n, dim, segments=20)
+
+    assert dual(128, 1000)  # small n: 2 n^2 F per step instead of 4 n D F
+    assert dual(128, 1000, **{"strong.optimizer": "momentum"})
+    assert not dual(128, 1000, **{"strong.optimizer": "adam"})  # not exact for Adam
+    assert not dual(4000, 1000)  # n > 2D: the primal products are smaller
+    assert not dual(128, 1000, **{"strong.gd_form": "primal"})
+    assert dual(4000, 1000, **{"strong.gd_form": "dual"})

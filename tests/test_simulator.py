@@ -94,10 +94,13 @@ def _reference_trajectory(filters, layer, relu, patches, xi, labels, mask, lr, s
     )
 
 
-def test_pipeline_matches_numpy_float64_gd(x64):
-    """Teacher and student trajectories equal a plain NumPy float64 GD on the same data."""
+@pytest.mark.parametrize("gd_form", ["primal", "dual"])
+def test_pipeline_matches_numpy_float64_gd(gd_form, x64):
+    """Teacher and student trajectories equal a plain NumPy float64 GD on the same data,
+    with the student trained in either form (primal filters or dual coefficients)."""
     c = tiny_config(
         **{
+            "strong.gd_form": gd_form,
             "run.dtype": "float64",
             "strong.n": 30,
             "strong.steps": 25,

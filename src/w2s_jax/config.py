@@ -90,6 +90,15 @@ FIELDS: tuple[Field, ...] = (
     _f("strong.loss", "logistic", "static", str, "student training loss"),
     _f("strong.optimizer", "sgd", "static", str, "student optimizer"),
     _f("strong.momentum", 0.9, "traced", float, "momentum / Adam b1", low=0, high=1),
+    _f(
+        "strong.gd_form",
+        "auto",
+        "static",
+        str,
+        "train the filters (primal) or their coefficients on the training noise (dual, "
+        "exact for sgd/momentum); auto: the one with fewer FLOPs",
+        choices=("auto", "primal", "dual"),
+    ),
     _f("eval.n_test", 4000, "static", int, "test samples per configuration", low=1),
     _f("eval.points", 40, "static", int, "evaluation steps (log-spaced, 0 and last)", low=2),
     _f(
@@ -187,6 +196,7 @@ class Static:
     activation: str
     loss: str
     optimizer: str
+    gd_form: str
     n_test: int
     eval_points: int
     metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
@@ -202,6 +212,7 @@ class Static:
             activation="",
             loss="",
             optimizer="",
+            gd_form="",
             n_test=0,
             eval_points=0,
             metrics=(),
@@ -266,6 +277,7 @@ def static_part(config: dict[str, Any]) -> Static:
         activation=c["strong.activation"],
         loss=c["strong.loss"],
         optimizer=c["strong.optimizer"],
+        gd_form=c["strong.gd_form"],
         n_test=int(c["eval.n_test"]),
         eval_points=int(c["eval.points"]),
         metrics=tuple(c["run.metrics"]),

@@ -342,6 +342,13 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
             f"{where}: key 'weak.model' = {config['weak.model']!r} needs "
             f"run.backend = 'dense' (the reduced backend carries one teacher filter)"
         )
+    linear = registry.LINEAR_OPTIMIZERS
+    if config["strong.gd_form"] == "dual" and config["strong.optimizer"] not in linear:
+        raise GridError(
+            f"{where}: key 'strong.gd_form' = 'dual' needs a linear optimizer "
+            f"({', '.join(sorted(linear))}), got strong.optimizer = "
+            f"{stable_text(config['strong.optimizer'])}"
+        )
     if cfg.resolve_backend(config) == "dense" and config["data.d"] > 2**31:
         raise GridError(
             f"{where}: key 'data.d' = {config['data.d']:g} is too large for the "

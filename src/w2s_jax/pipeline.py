@@ -29,7 +29,7 @@ from w2s_jax.models import (
     sign,
     strong_second_layer,
 )
-from w2s_jax.training import mean_loss, train
+from w2s_jax.training import dual_is_cheaper, mean_loss, train, train_in_span
 
 # Independent random streams of a configuration.
 WEAK_LABELS, WEAK_NOISE, STRONG_NOISE, STRONG_LABELS, TEST_LABELS, STRONG_INIT, WEAK_INIT = range(7)
@@ -200,9 +200,22 @@ def run_student(
     optimizer = registry.optimizer(static.optimizer)(strong.lr, strong.momentum)
     steps = eval_steps(static.strong_steps, static.eval_points)
 
-    def objective_for(labels):
+    dual = use_dual_form(static, *train_set.xi.shape, len(steps) - 1)
+
+    def fit(labels, metrics):
+        """Train ``init`` on ``labels``; ``(final filters, curves)``."""
         labels = labels.astype(dtype)
-        return lambda f: mean_loss(loss, forward(f, train_patches, train_set.xi), labels, mask)
+
+        def objective(signal, noise_preactivations):
+            out = cnn_output_from_noise(
+                signal, second_layer, activation, train_patches, noise_preactivations
+            )
+            return mean_loss(loss, out, labels, mask)
+
+        if dual:
+            return train_in_span(init, train_set.xi, objective, optimizer, steps, metrics)
+        primal = lambda f: objective(f.signal, train_set.xi @ f.noise.T)  # noqa: E731
+        return train(init, primal, optimizer, steps, metrics)
 
     def metrics(f: Filters) -> dict:
         noise_inner = train_set.xi @ f.noise.T  # (n_pad, 2m), read once for both uses
@@ -240,14 +253,14 @@ def run_student(
         finite &= jnp.isfinite(values["train_loss"])
         return {k: jnp.where(finite, v.astype(dtype), jnp.nan) for k, v in values.items()}
 
-    _, curves = train(init, objective_for(pseudo), optimizer, steps, metrics)
+    _, curves = fit(pseudo, metrics)
     if static.ceiling:
 
         def ceiling_metrics(f):
             wrong = sign(forward(f, test_patches, test_set.xi)) != test_set.y
             return {"ceiling_test_error": jnp.mean(wrong).astype(dtype)}
 
-        _, ceiling = train(init, objective_for(train_set.y), optimizer, steps, ceiling_metrics)
+        _, ceiling = fit(train_set.y, ceiling_metrics)
         curves.update(ceiling)
     scalars = {
         "weak_test_error": weak_errors[""],
@@ -258,6 +271,16 @@ def run_student(
         "diverged": jnp.any(jnp.isnan(curves["train_loss"])),
     }
     return curves, scalars
+
+
+def use_dual_form(static: Static, n: int, dim: int, segments: int) -> bool:
+    """Whether the student trains in the dual form (``strong.gd_form``; ``auto``: when
+    the optimizer allows it and it needs fewer FLOPs). A static decision: one program,
+    one form."""
+    if static.gd_form != "auto":
+        return static.gd_form == "dual"
+    linear = static.optimizer in registry.LINEAR_OPTIMIZERS
+    return linear and dual_is_cheaper(n, dim, 2 * static.m, static.strong_steps, segments)
 
 
 def run_configuration(static: Static, params: Params, key: PRNGKeyArray) -> tuple[dict, dict]:

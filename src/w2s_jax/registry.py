@@ -67,6 +67,10 @@ OPTIMIZERS: dict[str, Callable] = {
     "momentum": lambda lr, momentum: optax.sgd(lr, momentum=momentum),
     "adam": lambda lr, momentum: optax.adam(lr, b1=momentum),
 }
+# Optimizers whose update is a linear function of the past gradients alone (no
+# dependence on the parameters): the dual form of GD (training.train_in_span) is exact
+# for these and only these.
+LINEAR_OPTIMIZERS = frozenset({"sgd", "momentum"})
 
 
 def _lookup(table: dict, name, what: str):

@@ -93,6 +93,19 @@ def _with_first(final: Filters | None, start: Filters, curves, metrics) -> tuple
     return final, curves
 
 
+def dual_is_cheaper(n: int, dim: int, num_filters: int, steps: int, segments: int) -> bool:
+    """Whether :func:`train_in_span` needs fewer FLOPs than :func:`train` for a run of
+    ``steps`` steps in ``segments`` evaluation segments on an ``(n, dim)`` noise matrix
+    with ``num_filters`` filters (the products only: everything else is the same).
+
+    primal: ``4 n D F`` per step (forward and gradient products); dual: the Gram matrix
+    ``2 n^2 D`` once, ``2 n^2 F`` per step, and ``4 n D F`` per segment to rebuild the
+    filters and their preactivations."""
+    primal = 4 * n * dim * num_filters * steps
+    dual = 2 * n * n * dim + 2 * n * n * num_filters * steps + 4 * n * dim * num_filters * segments
+    return dual < primal
+
+
 class SpanState(NamedTuple):
     """The carry of :func:`train_in_span`: noise filters ``anchor + coef @ xi``.
 
