@@ -163,11 +163,13 @@ def static_of(configs: list[dict]) -> cfg.Static:
 
 
 class Vmapped:
-    """w2s_jax's sweep path: one compiled chunk of ``len(configs)`` (``engine.run_chunk``)."""
+    """w2s_jax's sweep path (``engine.run_chunk``): the configurations in compiled chunks
+    of ``chunk`` (default: the size the sweep command picks, ``engine.chunk_size``)."""
 
     def __init__(self, configs: list[dict], chunk: int | None = None):
         self.configs, self.static = configs, static_of(configs)
-        self.chunk = chunk or len(configs)
+        program = engine.plan(configs)[0]
+        self.chunk = chunk or engine.chunk_size(program, len(configs), None, None)
 
     def compile(self) -> float:
         """Compile (not timed with the runs); returns the compile seconds."""

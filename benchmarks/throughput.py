@@ -1,8 +1,10 @@
 """Throughput: the same configurations run four ways, side by side, in one process.
 
-(a) w2s_jax's vmapped sweep (``engine.run_chunk``: one compiled chunk of many
-    configurations), in the dense backend and in the backend ``auto`` picks (reduced
-    where it is smaller than ``d``, SPEC §8);
+(a) w2s_jax's vmapped sweep (``engine.run_chunk``: compiled chunks of many
+    configurations, of the size the sweep command picks unless ``--chunk``), in the
+    dense backend and in the backend ``auto`` picks (reduced where it is smaller than
+    ``d``, SPEC §8); ``--primal`` adds the same with the student's GD forced into the
+    primal form (``strong.gd_form = "primal"``), to show what the dual form buys;
 (b) a Python loop calling a jitted single-configuration w2s_jax run
     (``jax.jit(pipeline.run_configuration)``), same two backends;
 (c) a per-configuration loop in PyTorch (``baselines.run_torch``: float32, autograd);
@@ -31,6 +33,7 @@ import numpy as np
 
 import baselines
 import common
+from w2s_jax import grid
 
 
 def run_case(name: str, base: dict, args) -> dict:
@@ -45,11 +48,20 @@ def run_case(name: str, base: dict, args) -> dict:
 
     methods: dict = {}  # name -> (kind, runner, backend); kind "all" or "loop"
     compile_seconds = {}
+    reference = {}  # backend -> the method the ratios are taken against
     for backend in configs:
         label = f"{backend} ({static[backend].backend})"
-        for chunk in [args.chunk, *args.chunks]:
-            vmapped = common.Vmapped(configs[backend], chunk)
-            method = f"w2s_jax vmapped, {label}" + (f", chunk {chunk}" if chunk else "")
+        variants = [(chunk, "") for chunk in [args.chunk, *args.chunks]]
+        if args.primal:
+            variants.append((args.chunk, "primal"))
+        for chunk, form in variants:
+            part = configs[backend]
+            if form:
+                part = [grid.resolve({**c, "strong.gd_form": form}) for c in part]
+            vmapped = common.Vmapped(part, chunk)
+            method = f"w2s_jax vmapped, {label}, chunk {vmapped.chunk}"
+            method += f", {form} GD" if form else ""
+            reference.setdefault(backend, method)
             compile_seconds[method] = vmapped.compile()
             methods[method] = ("all", vmapped, backend)
         loop = common.JittedLoop(configs[backend])
@@ -104,11 +116,6 @@ def run_case(name: str, base: dict, args) -> dict:
         return timed
 
     times = common.interleaved({m: task(m) for m in methods}, args.repeats, common.log)
-    reference = {
-        b: f"w2s_jax vmapped, {b} ({static[b].backend})"
-        + (f", chunk {args.chunk}" if args.chunk else "")
-        for b in configs
-    }
     rows = []
     for method, values in times.items():
         per_config = float(np.median(values))
@@ -170,7 +177,7 @@ def main(argv=None) -> int:
         "--chunk",
         type=int,
         default=None,
-        help="vmapped chunk size (default: all configurations at once)",
+        help="vmapped chunk size (default: what the sweep command picks)",
     )
     parser.add_argument("--skip", nargs="*", default=[], choices=("torch", "numpy"))
     parser.add_argument(
@@ -185,6 +192,11 @@ def main(argv=None) -> int:
         nargs="*",
         default=[],
         help="extra vmapped rows with these chunk sizes (dense and auto)",
+    )
+    parser.add_argument(
+        "--primal",
+        action="store_true",
+        help="extra vmapped rows with the student's GD in the primal form",
     )
     parser.add_argument("--json", help="also write every measurement to this file")
     args = parser.parse_args(argv)

@@ -14,9 +14,11 @@ or order.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -32,15 +34,38 @@ DEFAULT_MAX_CHUNK = 1024
 MEMORY_SAFETY = 3.0  # XLA temporaries on top of the arrays counted in `cost`
 
 
+def one_cpu_device_per_core() -> None:
+    """Expose one JAX CPU device per core (unless the user chose a count).
+
+    XLA:CPU runs a small configuration's operations on one core, so a jitted program
+    leaves the other cores idle; with a device per core, a chunk's shards run in
+    parallel (benchmarks/RESULTS.md: the small grid's strong steps 1.7x faster on 2
+    cores). Results do not depend on the device count. Only possible before JAX's
+    backends start; afterwards the caller's devices are kept.
+    """
+    chosen = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    if chosen or jax.config.jax_num_cpu_devices != -1:
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", len(os.sched_getaffinity(0)))
+    except (RuntimeError, AttributeError):  # backends already started; no affinity API
+        pass
+
+
+one_cpu_device_per_core()
+
+
 # ------------------------------------------------------------------ planning
 
 
 @dataclass(frozen=True)
 class Cost:
-    """Per-configuration estimate: peak bytes and FLOPs of one run."""
+    """Per-configuration estimate: peak bytes and FLOPs of one run, and the bytes its
+    training loops read at every step (the largest noise matrix and Gram matrix)."""
 
     bytes: float
     flops: float
+    hot_bytes: float = 0.0
 
 
 def cost(static: cfg.Static, d: float) -> Cost:
@@ -60,7 +85,8 @@ def cost(static: cfg.Static, d: float) -> Cost:
         static.strong_steps * 6 * static.n_pad * d_strong * filters
         + evals * 2 * samples * d_strong * filters
     ) + static.weak_steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1)
-    return Cost(bytes=item * (student + teacher) * MEMORY_SAFETY, flops=float(flops))
+    hot = max(static.weak_n * d_weak, static.n_pad * (d_strong + static.n_pad))
+    return Cost(item * (student + teacher) * MEMORY_SAFETY, float(flops), float(item * hot))
 
 
 @dataclass
@@ -113,28 +139,52 @@ def available_memory() -> float:
 def chunk_size(
     program: Program, pending: int, requested: int | None, max_memory: float | None
 ) -> int:
-    """Configurations per chunk: the request, or what fits in memory (a multiple of the
-    device count, at most ``DEFAULT_MAX_CHUNK`` and not more than the work pending)."""
+    """Configurations per chunk: the request, or what fits in memory (at most
+    ``DEFAULT_MAX_CHUNK`` and not more than the work pending) and, on CPU devices, in
+    the cache: every operation of a batched step streams the whole batch's matrices,
+    so a batch larger than the cache is memory-bound (chunks of 8 ran 1.1-1.35x faster
+    than one of 256 on the small benchmark grid)."""
     devices = jax.local_device_count()
     if requested:
         size = requested
     else:
         budget = max_memory if max_memory else 0.5 * available_memory() * devices
         size = max(1, int(budget // program.cost.bytes))
+        if jax.local_devices()[0].platform == "cpu":
+            per_device = cache_bytes() / (2 * devices * max(program.cost.hot_bytes, 1.0))
+            size = min(size, devices * max(2, int(per_device)))
         size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
         size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
-    return per_device_batch(size) * devices
+    return chunk_size_for(size)
 
 
 def chunk_size_for(configurations: int) -> int:
-    return per_device_batch(configurations) * jax.local_device_count()
+    """The chunk that holds ``configurations``: a multiple of the devices it runs on,
+    at least 2 per device (XLA compiles a batch of one differently, the vmapped axis
+    squeezed away, which would change results in the last bits; from 2 up every batch
+    size gives bitwise the same numbers, so results do not depend on chunking)."""
+    devices = max(1, min(jax.local_device_count(), configurations // 2))
+    return max(2, math.ceil(configurations / devices)) * devices
 
 
-def per_device_batch(size: int) -> int:
-    """At least 2 per device: XLA compiles a batch of one differently (the vmapped axis
-    is squeezed away), which would change results in the last bits; from 2 up, every
-    batch size gives bitwise the same numbers, so results do not depend on chunking."""
-    return max(2, math.ceil(size / jax.local_device_count()))
+def devices_for(size: int) -> int:
+    """How many local devices a chunk of ``size`` runs on: the most that divide it with
+    at least 2 configurations each (so small chunks are not padded to every device)."""
+    most = max(1, min(jax.local_device_count(), size // 2))
+    return max(k for k in range(1, most + 1) if size % k == 0)
+
+
+def cache_bytes() -> float:
+    """The last-level cache of the host CPU (Linux sysfs; 8 MiB when unknown)."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    for level in (3, 2):
+        try:
+            text = Path(f"/sys/devices/system/cpu/cpu0/cache/index{level}/size").read_text()
+        except OSError:
+            continue
+        text = text.strip()
+        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    return 8.0 * 2**20
 
 
 # ------------------------------------------------------------------ compiled chunk
@@ -204,9 +254,10 @@ def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int
     teacher_of = [teacher_identity(c) for c in configs]
     first = dict(zip(reversed(teacher_of), reversed(configs)))  # a config of each teacher
     teachers = list(dict.fromkeys(teacher_of))
-    devices = jax.local_devices()
+    devices = jax.local_devices()[: devices_for(size)]
     # Teacher batches are rounded up to a power of two: few distinct shapes to compile.
-    teacher_count = len(devices) * per_device_batch(2 ** math.ceil(math.log2(len(teachers))))
+    per_device = 2 ** math.ceil(math.log2(len(teachers))) / len(devices)
+    teacher_count = len(devices) * max(2, math.ceil(per_device))
     teacher_configs = _pad_to([first[t] for t in teachers], teacher_count)
     position = {t: i for i, t in enumerate(teachers)}
     slot = np.array([position[t] for t in teacher_of], np.int32)
