@@ -13,6 +13,7 @@ or order.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -31,6 +32,7 @@ from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 from w2s_jax.grid import identity, teacher_identity
 
 DEFAULT_MAX_CHUNK = 1024
+AXIS = "configs"  # the mesh axis a chunk's configurations are split along
 MEMORY_SAFETY = 3.0  # XLA temporaries on top of the arrays counted in `cost`
 
 
@@ -198,12 +200,27 @@ def _key(words):
     return key
 
 
-def _run_chunk(static, teacher_params, teacher_words, params, words, teacher_slot):
+def _run_chunk(static, mesh, *args):
+    """:func:`_run_shard` on one device, or on every device of ``mesh`` (each its own
+    slice of every argument, as independent programs: a program partitioned by XLA
+    instead synchronises the devices at every step of every training loop)."""
+    if mesh is None:
+        return _run_shard(static, None, *args)
+    spec = PartitionSpec(AXIS)
+    shard = functools.partial(_run_shard, static, AXIS)
+    run = jax.shard_map(shard, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+    return run(*args)
+
+
+def _run_shard(static, axis, teacher_params, teacher_words, params, words, teacher_slot):
     """Train each distinct teacher once, then every student with its teacher gathered by
-    ``teacher_slot``. Everything but ``static`` is batched along the leading axis."""
+    ``teacher_slot`` (an index into the teachers of all devices along ``axis``).
+    Everything but ``static`` and ``axis`` is batched along the leading axis."""
     teachers = jax.vmap(lambda p, w: pipeline.train_teacher(static, p, _key(w)))(
         teacher_params, teacher_words
     )
+    if axis is not None:
+        teachers = jax.lax.all_gather(teachers, axis, tiled=True)
 
     def student(p, w, slot):
         teacher = jax.tree.map(lambda x: x[slot], teachers)
@@ -216,15 +233,15 @@ _COMPILED: dict[Any, Any] = {}
 COMPILE_STATS = {"compiles": 0, "seconds": 0.0}
 
 
-def _compiled(static, args, sharding):
+def _compiled(static, args, mesh):
     """The compiled chunk program for these shapes, compiled on first use (and timed)."""
     shapes = tuple((leaf.shape, str(leaf.dtype)) for leaf in jax.tree.leaves(args))
-    signature = (static, sharding, shapes)
+    signature = (static, mesh, shapes)
     if signature not in _COMPILED:
         start = time.perf_counter()
-        jitted = jax.jit(_run_chunk, static_argnums=0)
+        jitted = jax.jit(_run_chunk, static_argnums=(0, 1))
         with jax.default_matmul_precision(static.precision):
-            _COMPILED[signature] = jitted.lower(static, *args).compile()
+            _COMPILED[signature] = jitted.lower(static, mesh, *args).compile()
         COMPILE_STATS["compiles"] += 1
         COMPILE_STATS["seconds"] += time.perf_counter() - start
     return _COMPILED[signature]
@@ -268,12 +285,11 @@ def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int
         np.stack([key_words(base_seed, c) for c in configs]),
         slot,
     )
-    sharding = None
+    mesh = None
     if len(devices) > 1:
-        mesh = Mesh(np.array(devices), ("configs",))
-        sharding = NamedSharding(mesh, PartitionSpec("configs"))
-        args = jax.device_put(args, sharding)
-    compiled = _compiled(static, args, sharding)
+        mesh = Mesh(np.array(devices), (AXIS,))
+        args = jax.device_put(args, NamedSharding(mesh, PartitionSpec(AXIS)))
+    compiled = _compiled(static, args, mesh)
     curves, scalars = compiled(*args)
     curves = {k: np.asarray(v)[:n_real] for k, v in curves.items()}
     scalars = {k: np.asarray(v)[:n_real] for k, v in scalars.items()}
