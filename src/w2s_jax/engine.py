@@ -83,9 +83,14 @@ def cost(static: cfg.Static, d: float) -> Cost:
         student += 2 * (filters + static.n_pad) ** 2
         teacher += 2 * static.weak_n**2
     evals = len(cfg.eval_steps(static.strong_steps, static.eval_points))
+    n = static.n_pad
+    if pipeline.use_dual_form(static, n, d_strong, evals - 1):  # Gram, steps, re-anchoring
+        student_steps = 2 * n * n * d_strong + static.strong_steps * 3 * n * n * filters
+        student_steps += (evals - 1) * 4 * n * d_strong * filters
+    else:
+        student_steps = static.strong_steps * 6 * n * d_strong * filters
     flops = runs * (
-        static.strong_steps * 6 * static.n_pad * d_strong * filters
-        + evals * 2 * samples * d_strong * filters
+        student_steps + evals * 2 * samples * d_strong * filters
     ) + static.weak_steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1)
     hot = max(static.weak_n * d_weak, static.n_pad * (d_strong + static.n_pad))
     return Cost(item * (student + teacher) * MEMORY_SAFETY, float(flops), float(item * hot))

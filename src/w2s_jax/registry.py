@@ -70,7 +70,7 @@ OPTIMIZERS: dict[str, Callable] = {
 # Optimizers whose update is a linear function of the past gradients alone (no
 # dependence on the parameters): the dual form of GD (training.train_in_span) is exact
 # for these and only these.
-LINEAR_OPTIMIZERS = frozenset({"sgd", "momentum"})
+LINEAR_OPTIMIZERS: set = {"sgd", "momentum"}
 
 
 def _lookup(table: dict, name, what: str):
