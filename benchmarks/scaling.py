@@ -6,9 +6,9 @@ Every point is the whole pipeline of its configurations through ``engine.run_chu
 benchmark configuration shortened (``SCALING`` below) so that each axis finishes in a
 few minutes on 2 cores; override with ``--steps``.
 
-* ``--axis configs``: 1, 4, ..., 4096 configurations; chunks of at most ``--chunk``
-  (default 256), as a sweep would run them, so compiles happen at 1, 4, 16, 64, 256 and
-  the larger counts re-use the 256-program (dense stops at ``--dense-max``).
+* ``--axis configs``: 1, 4, ..., 4096 configurations in chunks of the size the sweep
+  command would pick (``engine.chunk_size``; ``--chunk`` caps it instead), so the
+  larger counts re-use the compiled chunk (dense stops at ``--dense-max``).
 * ``--axis n``: ``n`` = 64 ... 2048 at ``d = 4000``, ``--batch`` configurations each.
 * ``--axis d``: ``d`` = 250 ... 16000 (dense) and up to 10^9 (reduced), ``n = 128``.
 
@@ -38,7 +38,7 @@ SCALING = {
 
 
 def measure(configs: list[dict], chunk: int, repeats: int) -> dict:
-    runner = common.Vmapped(configs, min(chunk, len(configs)))
+    runner = common.Vmapped(configs, min(chunk, len(configs)) if chunk else None)
     compile_seconds = runner.compile()
     times = common.interleaved({"run": lambda r: runner()[0]}, repeats)["run"]
     seconds = float(np.median(times))
@@ -65,7 +65,9 @@ def main(argv=None) -> int:
     parser.add_argument("--axis", choices=("configs", "n", "d"), required=True)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=SCALING["strong.steps"])
-    parser.add_argument("--chunk", type=int, default=256)
+    parser.add_argument(
+        "--chunk", type=int, default=None, help="default: the sweep's own (engine.chunk_size)"
+    )
     parser.add_argument("--batch", type=int, default=8, help="configurations per point (n, d)")
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024, 4096])
     parser.add_argument("--dense-max", type=int, default=1024)

@@ -33,6 +33,7 @@ from w2s_jax.grid import identity, teacher_identity
 
 DEFAULT_MAX_CHUNK = 1024
 AXIS = "configs"  # the mesh axis a chunk's configurations are split along
+CPU_MAX_PER_DEVICE = 8  # configurations per CPU device and chunk (see chunk_size)
 MEMORY_SAFETY = 3.0  # XLA temporaries on top of the arrays counted in `cost`
 
 
@@ -149,8 +150,10 @@ def chunk_size(
     """Configurations per chunk: the request, or what fits in memory (at most
     ``DEFAULT_MAX_CHUNK`` and not more than the work pending) and, on CPU devices, in
     the cache: every operation of a batched step streams the whole batch's matrices,
-    so a batch larger than the cache is memory-bound (chunks of 8 ran 1.1-1.35x faster
-    than one of 256 on the small benchmark grid)."""
+    so a batch larger than the cache is memory-bound, and at most
+    ``CPU_MAX_PER_DEVICE`` per device (benchmarks/RESULTS.md, scaling against the
+    number of configurations: chunks of 16 on 2 devices ran 1.6-2x faster per
+    configuration than chunks of 64-104 of the same small configurations)."""
     devices = jax.local_device_count()
     if requested:
         size = requested
@@ -159,7 +162,7 @@ def chunk_size(
         size = max(1, int(budget // program.cost.bytes))
         if jax.local_devices()[0].platform == "cpu":
             per_device = cache_bytes() / (2 * devices * max(program.cost.hot_bytes, 1.0))
-            size = min(size, devices * max(2, int(per_device)))
+            size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(2, int(per_device))))
         size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
         size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
     return chunk_size_for(size)
