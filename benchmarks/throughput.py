@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -68,31 +69,42 @@ def run_case(name: str, base: dict, args) -> dict:
         compile_seconds[f"jitted loop, {label}"] = loop.compile()
         methods[f"jitted loop, {label}"] = ("loop", loop, backend)
     if args.baseline_threads == "auto":
-        threads = common.pick_baseline_threads(configs["dense"][0])
+        thread_counts = [common.pick_baseline_threads(configs["dense"][0])]
+    elif args.baseline_threads == "both":  # one row per setting, interleaved
+        thread_counts = sorted({1, os.cpu_count() or 1})
     else:
-        threads = int(args.baseline_threads)
-        common.set_baseline_threads(threads)
-    if "torch" not in args.skip:
-        baselines.run_torch(
-            {
-                **common.baseline_config(configs["dense"][0]),
-                "steps": 1,
-                "eval_steps": [0, 1],
-                "weak_steps": 1,
-            },
-            seed=0,
-        )  # warm-up
-        methods[f"PyTorch loop (float32, {threads} thr.)"] = (
-            "loop",
-            lambda cs: common.baseline_loop(baselines.run_torch, cs),
-            "dense",
-        )
-    if "numpy" not in args.skip:
-        methods[f"NumPy loop (float64, {threads} thr.)"] = (
-            "loop",
-            lambda cs: common.baseline_loop(baselines.run_numpy, cs),
-            "dense",
-        )
+        thread_counts = [int(args.baseline_threads)]
+
+    def baseline(function, threads):
+        def run(cs):
+            common.set_baseline_threads(threads)
+            return common.baseline_loop(function, cs)
+
+        return run
+
+    for threads in thread_counts:
+        if "torch" not in args.skip:
+            common.set_baseline_threads(threads)
+            baselines.run_torch(
+                {
+                    **common.baseline_config(configs["dense"][0]),
+                    "steps": 1,
+                    "eval_steps": [0, 1],
+                    "weak_steps": 1,
+                },
+                seed=0,
+            )  # warm-up
+            methods[f"PyTorch loop (float32, {threads} thr.)"] = (
+                "loop",
+                baseline(baselines.run_torch, threads),
+                "dense",
+            )
+        if "numpy" not in args.skip:
+            methods[f"NumPy loop (float64, {threads} thr.)"] = (
+                "loop",
+                baseline(baselines.run_numpy, threads),
+                "dense",
+            )
     for method, seconds in compile_seconds.items():
         common.log(f"  compile {method}: {seconds:.1f} s")
 
@@ -183,8 +195,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--baseline-threads",
         default="auto",
-        help="threads of PyTorch and OpenBLAS: a number, or auto (the faster "
-        "of 1 and all cores, probed per case)",
+        help="threads of PyTorch and OpenBLAS: a number, auto (the faster "
+        "of 1 and all cores, probed per case), or both (a row for each)",
     )
     parser.add_argument(
         "--chunks",

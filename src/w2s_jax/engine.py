@@ -149,11 +149,11 @@ def chunk_size(
 ) -> int:
     """Configurations per chunk: the request, or what fits in memory (at most
     ``DEFAULT_MAX_CHUNK`` and not more than the work pending) and, on CPU devices, in
-    the cache: every operation of a batched step streams the whole batch's matrices,
-    so a batch larger than the cache is memory-bound, and at most
-    ``CPU_MAX_PER_DEVICE`` per device (benchmarks/RESULTS.md, scaling against the
-    number of configurations: chunks of 16 on 2 devices ran 1.6-2x faster per
-    configuration than chunks of 64-104 of the same small configurations)."""
+    a core's L2 cache: every operation of a batched step streams the whole batch's
+    matrices (``Cost.hot_bytes`` each), so a device's batch is at most what its core's
+    L2 holds, between 2 and ``CPU_MAX_PER_DEVICE`` (benchmarks/RESULTS.md: on the small
+    benchmark grid 2 configurations per device ran 1.18x faster than 8; chunks of 16
+    on 2 devices 1.5x faster than chunks of 86-104 at 1024 configurations)."""
     devices = jax.local_device_count()
     if requested:
         size = requested
@@ -161,7 +161,7 @@ def chunk_size(
         budget = max_memory if max_memory else 0.5 * available_memory() * devices
         size = max(1, int(budget // program.cost.bytes))
         if jax.local_devices()[0].platform == "cpu":
-            per_device = cache_bytes() / (2 * devices * max(program.cost.hot_bytes, 1.0))
+            per_device = cache_bytes(level=2) / max(program.cost.hot_bytes, 1.0)
             size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(2, int(per_device))))
         size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
         size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
@@ -184,17 +184,21 @@ def devices_for(size: int) -> int:
     return max(k for k in range(1, most + 1) if size % k == 0)
 
 
-def cache_bytes() -> float:
-    """The last-level cache of the host CPU (Linux sysfs; 8 MiB when unknown)."""
+def cache_bytes(level: int = 2) -> float:
+    """Size of the host CPU's cache of this ``level`` as seen by core 0 (Linux sysfs;
+    512 KiB per level-2 cache and 8 MiB otherwise when unknown)."""
     units = {"K": 2**10, "M": 2**20, "G": 2**30}
-    for level in (3, 2):
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
         try:
-            text = Path(f"/sys/devices/system/cpu/cpu0/cache/index{level}/size").read_text()
-        except OSError:
+            if int((index / "level").read_text()) != level:
+                continue
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip()
+        except (OSError, ValueError):
             continue
-        text = text.strip()
         return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    return 8.0 * 2**20
+    return 512.0 * 2**10 if level == 2 else 8.0 * 2**20
 
 
 # ------------------------------------------------------------------ compiled chunk
