@@ -34,6 +34,7 @@ from w2s_jax.grid import identity, teacher_identity
 DEFAULT_MAX_CHUNK = 1024
 AXIS = "configs"  # the mesh axis a chunk's configurations are split along
 CPU_MAX_PER_DEVICE = 8  # configurations per CPU device and chunk (see chunk_size)
+CPU_L2_FACTOR = 4  # a CPU device's batch reads at most this many L2 caches per step
 MEMORY_SAFETY = 3.0  # XLA temporaries on top of the arrays counted in `cost`
 
 
@@ -149,11 +150,12 @@ def chunk_size(
 ) -> int:
     """Configurations per chunk: the request, or what fits in memory (at most
     ``DEFAULT_MAX_CHUNK`` and not more than the work pending) and, on CPU devices, in
-    a core's L2 cache: every operation of a batched step streams the whole batch's
-    matrices (``Cost.hot_bytes`` each), so a device's batch is at most what its core's
-    L2 holds, between 2 and ``CPU_MAX_PER_DEVICE`` (benchmarks/RESULTS.md: on the small
-    benchmark grid 2 configurations per device ran 1.18x faster than 8; chunks of 16
-    on 2 devices 1.5x faster than chunks of 86-104 at 1024 configurations)."""
+    the cache: every operation of a batched step streams the whole batch's matrices
+    (``Cost.hot_bytes`` per configuration), so a device's batch is what
+    ``CPU_L2_FACTOR`` times its core's L2 cache holds, between 2 and
+    ``CPU_MAX_PER_DEVICE``. The factor is empirical (benchmarks/RESULTS.md, "CPU chunk
+    size"): it picks the fastest measured chunk for both small benchmark cases, 2 per
+    device at 1 MB per configuration and 8 at 160 kB."""
     devices = jax.local_device_count()
     if requested:
         size = requested
@@ -161,7 +163,7 @@ def chunk_size(
         budget = max_memory if max_memory else 0.5 * available_memory() * devices
         size = max(1, int(budget // program.cost.bytes))
         if jax.local_devices()[0].platform == "cpu":
-            per_device = cache_bytes(level=2) / max(program.cost.hot_bytes, 1.0)
+            per_device = CPU_L2_FACTOR * cache_bytes(level=2) / max(program.cost.hot_bytes, 1.0)
             size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(2, int(per_device))))
         size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
         size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
