@@ -3,8 +3,9 @@
 This is the one place where the batch axis is added (``jax.vmap``) and where ``jax.jit``
 sits. Configurations that share their :class:`~w2s_jax.config.Static` part form one
 *program*; a program runs in chunks of a fixed size (the last one padded), each chunk
-sharded over the local devices along its configuration axis. Inside a chunk the weak
-teachers are trained once per distinct teacher identity and shared by the students.
+split over the local devices along its configuration axis (``jax.shard_map``). Inside
+a chunk the weak teachers are trained once per distinct teacher identity and shared by
+the students.
 
 A configuration's PRNG key is ``fold_in`` of the grid's base seed, its ``seed`` and the
 digest of its teacher identity, so results do not depend on chunking, devices, process
@@ -69,7 +70,7 @@ class Cost:
 
     bytes: float
     flops: float
-    hot_bytes: float = 0.0
+    hot_bytes: float
 
 
 def cost(static: cfg.Static, d: float) -> Cost:
@@ -163,7 +164,7 @@ def chunk_size(
         budget = max_memory if max_memory else 0.5 * available_memory() * devices
         size = max(1, int(budget // program.cost.bytes))
         if jax.local_devices()[0].platform == "cpu":
-            per_device = CPU_L2_FACTOR * cache_bytes(level=2) / max(program.cost.hot_bytes, 1.0)
+            per_device = CPU_L2_FACTOR * l2_cache_bytes() / max(program.cost.hot_bytes, 1.0)
             size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(2, int(per_device))))
         size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
         size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
@@ -186,13 +187,13 @@ def devices_for(size: int) -> int:
     return max(k for k in range(1, most + 1) if size % k == 0)
 
 
-def cache_bytes(level: int = 2) -> float:
-    """Size of the host CPU's cache of this ``level`` as seen by core 0 (Linux sysfs;
-    512 KiB per level-2 cache and 8 MiB otherwise when unknown)."""
+def l2_cache_bytes() -> float:
+    """Size of the host CPU's level-2 (data or unified) cache as seen by core 0 (Linux
+    sysfs; 512 KiB when unknown)."""
     units = {"K": 2**10, "M": 2**20, "G": 2**30}
     for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
         try:
-            if int((index / "level").read_text()) != level:
+            if int((index / "level").read_text()) != 2:
                 continue
             if (index / "type").read_text().strip() == "Instruction":
                 continue
@@ -200,7 +201,7 @@ def cache_bytes(level: int = 2) -> float:
         except (OSError, ValueError):
             continue
         return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    return 512.0 * 2**10 if level == 2 else 8.0 * 2**20
+    return 512.0 * 2**10
 
 
 # ------------------------------------------------------------------ compiled chunk
