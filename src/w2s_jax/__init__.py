@@ -19,9 +19,9 @@ Pieces (one configuration, unbatched; vmap happens only in ``engine``)
     pipeline.train_teacher / pipeline.run_student / pipeline.run_configuration
     registry.ACTIVATIONS / LOSSES / OPTIMIZERS
     theory.benign_score / classify_regimes / boundary_report
-    plots.draw_run(out)
+    figures.draw_run(out)
 
-Attributes are imported lazily, so ``import w2s_jax.plots`` never imports JAX.
+Attributes are imported lazily, so ``import w2s_jax.figures`` never imports JAX.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ _MODULES = (
     "runner",
     "summary",
     "theory",
-    "plots",
+    "figures",
     "grid",
     "results",
     "api",

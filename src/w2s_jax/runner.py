@@ -194,9 +194,9 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     status = "complete" if complete else "partial"
     storage.write_json(out / "manifest.json", manifest(grid, programs, status, timing, len(done)))
     if complete and options.figures:
-        from w2s_jax import plots  # matplotlib only when figures are wanted
+        from w2s_jax import figures  # matplotlib only when figures are wanted
 
-        plots.draw_run(out)
+        figures.draw_run(out)
     return complete
 
 

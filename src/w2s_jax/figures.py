@@ -1,7 +1,7 @@
 """Figures from a saved run directory (NumPy + matplotlib only; never JAX).
 
 Plots read ``manifest.json``, ``summary.csv`` and ``curves.npz`` through
-:mod:`w2s_jax.plot_layout`, which decides *which* data is drawn (grid layout, chosen
+:mod:`w2s_jax.figure_plan`, which decides *which* data is drawn (grid layout, chosen
 points, the measured boundary of SPEC §5); this module decides *how*. Figures go to
 ``DIR/figures`` as PNG and PDF, one paper column wide (3.5–4.5 in, fonts ≥ 7 pt),
 colour-blind-safe maps (viridis / cividis, RdBu centred at 0, Okabe–Ito for categories):
@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from w2s_jax.plot_layout import (
+from w2s_jax.figure_plan import (
     LABELS,
     MAX_LINES,
     Layout,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import w2s_jax.plots as plots
+import w2s_jax.figures as figures
 from w2s_jax import storage
 from w2s_jax.plot import main
 from w2s_jax.theory import benign_score
@@ -97,7 +97,7 @@ def phase_run(tmp_path_factory):
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib'))\n"
         "assert not loaded, loaded\n"
     )
-    src = str(Path(plots.__file__).resolve().parents[1])
+    src = str(Path(figures.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     return directory, result
@@ -145,7 +145,7 @@ def test_boundary_json_recovers_the_synthetic_boundary(phase_run):
     assert np.allclose(report["threshold"], 0.5 * WEAK, atol=0.01)
     truth_c = benign_score(crossing_n(2.0), 0.35, 2.0, 1.0, 8000.0)
     assert report["C_fit"] == pytest.approx(float(truth_c), rel=0.3)
-    assert plots.write_boundary(storage.load_run(directory)) == report
+    assert figures.write_boundary(storage.load_run(directory)) == report
 
 
 def test_cli_on_one_axis_grid_draws_a_strip_and_no_boundary(tmp_path, capsys):
@@ -154,7 +154,7 @@ def test_cli_on_one_axis_grid_draws_a_strip_and_no_boundary(tmp_path, capsys):
     assert "trajectories" in capsys.readouterr().out
     assert_figures(run, ["test_error", "regimes", "trajectories", "signal_noise"])
     assert not list((run / "figures").glob("phase_*")) and not (run / "boundary.json").exists()
-    assert plots.write_boundary(storage.load_run(run)) is None
+    assert figures.write_boundary(storage.load_run(run)) is None
 
 
 def test_cli_refuses_missing_or_incomplete_runs(tmp_path, capsys):
@@ -172,7 +172,7 @@ def test_cli_refuses_missing_or_incomplete_runs(tmp_path, capsys):
 
 def test_no_axis_grid_still_gets_curves(tmp_path):
     run = make_run(tmp_path, {}, seeds=2)
-    plots.draw_run(run)
+    figures.draw_run(run)
     assert_figures(run, ["test_error", "trajectories", "signal_noise"])
     assert not (run / "figures" / "regimes.png").exists()
 
@@ -180,7 +180,7 @@ def test_no_axis_grid_still_gets_curves(tmp_path):
 def test_three_axes_fix_the_third_and_survive_nan(tmp_path):
     axes = {"data.nu_norm": NU_AXIS[:2], "strong.lr": [1.0, 10.0], "strong.n": N_AXIS[::4]}
     run = make_run(tmp_path, axes, spacing={"strong.lr": "list", "strong.n": "list"})
-    plots.draw_run(run)
+    figures.draw_run(run)
     assert_figures(run, ["phase_data_nu_norm_strong_n", "regimes", "test_error"])
     assert not (run / "boundary.json").exists()  # strong.n against two other axes
 
@@ -189,30 +189,30 @@ def test_zipped_and_categorical_axes_with_an_all_diverged_slice(tmp_path):
     axes = {"strong.activation": ["gelu", "relu"], "strong.n": N_AXIS[::3],
             "strong.lr": [0.1, 0.2, 0.5, 1.0]}  # fmt: skip
     run = make_run(tmp_path, axes, seeds=2, zipped=[("strong.n", "strong.lr")])
-    layout = plots.Layout(storage.load_run(run))
+    layout = figures.Layout(storage.load_run(run))
     assert layout.keys == ["strong.activation", "strong.n"] and layout.shape == (2, 4)
-    plots.draw_run(run, points={"strong.lr": ["0.5"]})  # a zipped key picks its group
+    figures.draw_run(run, points={"strong.lr": ["0.5"]})  # a zipped key picks its group
     assert_figures(run, ["phase_strong_activation_strong_n", "regimes", "trajectories"])
     assert not (run / "boundary.json").exists()  # a categorical x has no boundary slope
 
 
 def test_layout_and_point_choice(phase_run):
     run = storage.load_run(phase_run[0])
-    layout = plots.Layout(run)
+    layout = figures.Layout(run)
     assert layout.shape == (10, 4) and len(layout.seeds) == 3
     cube = layout.cube(run.summary["strong_test_error"])
     i, j = 7, 2
     rows = layout.rows((i, j))
     assert np.allclose(np.sort(cube[i, j]), np.sort(run.summary["strong_test_error"][rows]))
     assert np.all(run.summary["strong.n"][rows] == N_AXIS[i])
-    assert len(plots.representative(layout)) <= plots.MAX_LINES
-    assert plots.choose_points(layout) == [(0, 0), (3, 0), (6, 0), (9, 0)]
-    chosen = plots.choose_points(layout, {"strong.n": ["30", "30000"], "data.nu_norm": ["2"]})
+    assert len(figures.representative(layout)) <= figures.MAX_LINES
+    assert figures.choose_points(layout) == [(0, 0), (3, 0), (6, 0), (9, 0)]
+    chosen = figures.choose_points(layout, {"strong.n": ["30", "30000"], "data.nu_norm": ["2"]})
     assert chosen == [(0, 0), (9, 0)]
-    with pytest.raises(plots.PlotError, match="data.d"):
-        plots.choose_points(layout, {"data.d": ["1"]})
-    with pytest.raises(plots.PlotError, match="strong.n takes one of"):
-        plots.choose_points(layout, {"strong.n": ["31"]})
+    with pytest.raises(figures.PlotError, match="data.d"):
+        figures.choose_points(layout, {"data.d": ["1"]})
+    with pytest.raises(figures.PlotError, match="strong.n takes one of"):
+        figures.choose_points(layout, {"strong.n": ["31"]})
 
 
 def test_report_table_pools_seeds_per_point(phase_run, capsys):
