@@ -1,5 +1,7 @@
 """A strict, fast test environment.
 
+* A persistent compilation cache in a fresh temporary directory, shared by the tests
+  and their subprocesses.
 * XLA's LLVM backend at optimisation level 0: compiles take a third of the time and the
   test sizes are tiny (set before JAX is imported).
 * ``jax_numpy_rank_promotion = "raise"``: no silent broadcasting between ranks.
@@ -9,7 +11,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
+# A fresh persistent compilation cache for this session (never the user's): programs
+# compiled by one test, or by a CLI subprocess, are read back by the others.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="w2s_jax-test-cache-")
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
 ).strip()

@@ -100,7 +100,7 @@ def test_auto_gd_form_is_dual_only_where_exact_and_cheaper():
 
     def dual(n, dim, **overrides):
         c = grid_from_dict({"strong.steps": 500, **overrides}).configurations()[0]
-        return use_dual_form(config.static_part(c), n, dim, segments=20)
+        return use_dual_form(config.static_part(c), n, dim)
 
     assert dual(128, 1000)  # small n: 2 n^2 F per step instead of 4 n D F
     assert dual(128, 1000, **{"strong.optimizer": "momentum"})

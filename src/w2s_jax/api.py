@@ -59,6 +59,7 @@ def run_one(
     "summary": {column: value}}``."""
     from w2s_jax.engine import run_configuration
     from w2s_jax.grid import check_value
+    from w2s_jax.storage import unique_steps
     from w2s_jax.summary import summarize
 
     given = {**(parameters or {}), **dotted}
@@ -68,12 +69,12 @@ def run_one(
     config["seed"] = seed
     config = resolve(config, "<run_one>")
     result = run_configuration(config, base_seed)
-    summary = summarize(
-        result.curves, result.scalars, result.steps, np.array([config["strong.steps"]])
-    )
+    steps, keep = unique_steps(result.steps, 0)
+    curves = {k: v[:, keep] for k, v in result.curves.items()}
+    summary = summarize(curves, result.scalars, steps, np.array([config["strong.steps"]]))
     return {
-        "steps": result.steps,
-        "curves": {k: v[0] for k, v in result.curves.items()},
+        "steps": steps,
+        "curves": {k: v[0] for k, v in curves.items()},
         "scalars": {k: v[0].item() for k, v in result.scalars.items()},
         "summary": {k: np.asarray(v)[0].item() for k, v in summary.items()},
     }

@@ -60,7 +60,15 @@ FIELDS: tuple[Field, ...] = (
     ),
     _f("weak.n", 2000, "static", int, "weak training set size", low=1),
     _f("weak.lr", 0.2, "traced", float, "weak step size", low=0, low_open=True),
-    _f("weak.steps", 200, "static", int, "weak GD steps", low=0),
+    _f("weak.steps", 200, "traced", int, "weak GD steps (the cap with weak.stop_loss)", low=0),
+    _f(
+        "weak.stop_loss",
+        0.0,
+        "traced",
+        float,
+        "stop the teacher at the first step whose training loss is <= this (0: off)",
+        low=0,
+    ),
     _f(
         "weak.model",
         "linear",
@@ -77,7 +85,23 @@ FIELDS: tuple[Field, ...] = (
     _f("strong.m", 20, "static", int, "filters per sign", low=1),
     _f("strong.sigma_0", 0.01, "traced", float, "initial filter scale", low=0),
     _f("strong.lr", 1.0, "traced", float, "strong step size", low=0, low_open=True),
-    _f("strong.steps", 2000, "static", int, "strong GD steps", low=1),
+    _f(
+        "strong.steps",
+        2000,
+        "traced",
+        int,
+        "strong GD steps (the cap with strong.stop_loss)",
+        low=1,
+    ),
+    _f(
+        "strong.stop_loss",
+        0.0,
+        "traced",
+        float,
+        "stop the student at the first step whose training loss on the pseudo-labels is "
+        "<= this (0: off); strong.steps is then a cap",
+        low=0,
+    ),
     _f("strong.ceiling", False, "static", bool, "also train on true labels (PGR)"),
     _f("strong.activation", "relu", "static", str, "student activation"),
     _f(
@@ -111,6 +135,15 @@ FIELDS: tuple[Field, ...] = (
     ),
     _f("run.dtype", "float32", "static", str, "float dtype", choices=("float32", "float64")),
     _f(
+        "run.compile",
+        "auto",
+        "static",
+        str,
+        "XLA optimisation: fast (quick compile, slower run), full, or auto (fast on CPU "
+        "when one configuration is small)",
+        choices=("auto", "fast", "full"),
+    ),
+    _f(
         "run.metrics",
         (),
         "static",
@@ -127,6 +160,18 @@ FIELDS: tuple[Field, ...] = (
     ),
 )
 FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
+
+# Keys added after results were first published: at their default they are left out of
+# a configuration's identity (and so of its random key), so that earlier runs keep
+# their identities and random streams.
+OMITTED_AT_DEFAULT = ("weak.stop_loss", "strong.stop_loss", "run.compile")
+
+# run.compile = "auto": XLA's fast (unoptimised) compile when one configuration needs
+# fewer FLOPs than this (about 0.05 s on one CPU core): such programs spend longer
+# compiling (~10 s at full optimisation, ~4 s fast) than a few hundred configurations
+# take to run even 1.5x slower. The choice changes results in the last bits, so it
+# depends on the configuration alone (never on the grid) and is part of the program.
+FAST_COMPILE_FLOPS = 2e9
 
 # Theory-normalised aliases (SPEC §5 "Sweeping d"): key -> (raw key, converter).
 SCALED_KEYS: dict[str, str] = {
@@ -184,13 +229,11 @@ class Static:
     d: int  # the dense dimension; 0 in the reduced backend (d is traced there)
     hard_sign: str
     weak_n: int
-    weak_steps: int
     weak_model: str
     weak_m: int
     weak_loss: str
     weak_optimizer: str
     m: int
-    strong_steps: int
     n_pad: int
     ceiling: bool
     activation: str
@@ -199,6 +242,7 @@ class Static:
     gd_form: str
     n_test: int
     eval_points: int
+    compile: str  # "fast" or "full" (run.compile resolved)
     metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
 
     def teacher(self) -> Static:
@@ -206,7 +250,6 @@ class Static:
         return dataclasses.replace(
             self,
             m=0,
-            strong_steps=0,
             n_pad=0,
             ceiling=False,
             activation="",
@@ -231,6 +274,8 @@ class DataParams(NamedTuple):
 class WeakParams(NamedTuple):
     lr: Any
     sigma_0: Any
+    steps: Any  # int32: GD steps (a cap when stop_loss > 0)
+    stop_loss: Any
 
 
 class StrongParams(NamedTuple):
@@ -239,6 +284,9 @@ class StrongParams(NamedTuple):
     lr: Any
     activation_param: Any
     momentum: Any
+    steps: Any  # int32: GD steps (a cap when stop_loss > 0)
+    stop_loss: Any
+    eval_steps: Any  # (eval.points,) int32: evaluation steps, the last repeated as padding
 
 
 class Params(NamedTuple):
@@ -265,13 +313,11 @@ def static_part(config: dict[str, Any]) -> Static:
         d=int(c["data.d"]) if backend == "dense" else 0,
         hard_sign=c["data.hard_sign"],
         weak_n=int(c["weak.n"]),
-        weak_steps=int(c["weak.steps"]),
         weak_model=c["weak.model"],
         weak_m=int(c["weak.m"]),
         weak_loss=c["weak.loss"],
         weak_optimizer=c["weak.optimizer"],
         m=int(c["strong.m"]),
-        strong_steps=int(c["strong.steps"]),
         n_pad=bucket(int(c["strong.n"])),
         ceiling=bool(c["strong.ceiling"]),
         activation=c["strong.activation"],
@@ -280,8 +326,31 @@ def static_part(config: dict[str, Any]) -> Static:
         gd_form=c["strong.gd_form"],
         n_test=int(c["eval.n_test"]),
         eval_points=int(c["eval.points"]),
+        compile=resolve_compile(c, backend),
         metrics=tuple(c["run.metrics"]),
     )
+
+
+def configuration_flops(config: dict[str, Any], backend: str) -> float:
+    """A rough count of one configuration's FLOPs (training products only), for
+    :func:`resolve_compile`; ``engine.cost`` has the careful one."""
+    c = config
+    n, m, n_weak = bucket(int(c["strong.n"])), int(c["strong.m"]), int(c["weak.n"])
+    if backend == "reduced":
+        d_strong, d_weak = 1 + 2 * m + n, n_weak
+    else:
+        d_strong = d_weak = c["data.d"] - 4
+    strong = c["strong.steps"] * 4 * n * 2 * m * min(d_strong, n)
+    weak = c["weak.steps"] * 4 * n_weak * d_weak
+    return float(strong + weak)
+
+
+def resolve_compile(config: dict[str, Any], backend: str) -> str:
+    """``run.compile`` as ``"fast"`` or ``"full"`` (see :data:`FAST_COMPILE_FLOPS`)."""
+    choice = config["run.compile"]
+    if choice != "auto":
+        return choice
+    return "fast" if configuration_flops(config, backend) < FAST_COMPILE_FLOPS else "full"
 
 
 def traced_part(config: dict[str, Any]) -> Params:
@@ -291,13 +360,21 @@ def traced_part(config: dict[str, Any]) -> Params:
     scalar = lambda key: np.asarray(c[key], dtype)  # noqa: E731
     params = Params(
         data=DataParams(*(scalar(f"data.{k}") for k in DataParams._fields)),
-        weak=WeakParams(lr=scalar("weak.lr"), sigma_0=scalar("weak.sigma_0")),
+        weak=WeakParams(
+            lr=scalar("weak.lr"),
+            sigma_0=scalar("weak.sigma_0"),
+            steps=np.asarray(c["weak.steps"], np.int32),
+            stop_loss=scalar("weak.stop_loss"),
+        ),
         strong=StrongParams(
             n=np.asarray(c["strong.n"], np.int32),
             sigma_0=scalar("strong.sigma_0"),
             lr=scalar("strong.lr"),
             activation_param=scalar("strong.activation_param"),
             momentum=scalar("strong.momentum"),
+            steps=np.asarray(c["strong.steps"], np.int32),
+            stop_loss=scalar("strong.stop_loss"),
+            eval_steps=padded_eval_steps(int(c["strong.steps"]), int(c["eval.points"])),
         ),
     )
     return params
@@ -311,8 +388,17 @@ def stack(params: list[Params]) -> Params:
 
 
 def eval_steps(steps: int, points: int) -> np.ndarray:
-    """Evaluation steps: log-uniform over ``1..steps`` plus 0 (duplicates merged)."""
+    """Evaluation steps: log-uniform over ``1..steps`` plus 0 (duplicates merged; at
+    most ``points`` of them)."""
     if steps == 0:
         return np.zeros(1, int)
     grid = np.rint(np.geomspace(1, steps, max(points - 1, 1))).astype(int)
     return np.unique(np.concatenate([[0], grid, [steps]]))
+
+
+def padded_eval_steps(steps: int, points: int) -> np.ndarray:
+    """:func:`eval_steps` padded to exactly ``points`` entries by repeating the last:
+    the step count is traced, so every configuration of a program evaluates ``points``
+    times (a repeated step repeats its values; storage drops the repeats)."""
+    unique = eval_steps(steps, points)
+    return np.concatenate([unique, np.full(points - len(unique), unique[-1])]).astype(np.int32)

@@ -27,8 +27,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from w2s_jax import compile_cache, pipeline, training
 from w2s_jax import config as cfg
-from w2s_jax import pipeline
 from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 from w2s_jax.grid import identity, teacher_identity
 
@@ -73,8 +73,9 @@ class Cost:
     hot_bytes: float
 
 
-def cost(static: cfg.Static, d: float) -> Cost:
-    """Memory and FLOPs of one configuration, counted from the shapes (not guessed)."""
+def cost(static: cfg.Static, d: float, steps: int, weak_steps: int) -> Cost:
+    """Memory and FLOPs of one configuration of ``steps`` strong and ``weak_steps`` weak
+    steps, counted from the shapes (not guessed)."""
     item = np.dtype(static.dtype).itemsize
     d_strong = noise_dim_strong(static.backend, int(d), static.m, static.n_pad)
     d_weak = noise_dim_weak(static.backend, int(d), static.weak_n)
@@ -85,16 +86,17 @@ def cost(static: cfg.Static, d: float) -> Cost:
     if static.backend == "reduced":
         student += 2 * (filters + static.n_pad) ** 2
         teacher += 2 * static.weak_n**2
-    evals = len(cfg.eval_steps(static.strong_steps, static.eval_points))
+    evals = static.eval_points
     n = static.n_pad
-    if pipeline.use_dual_form(static, n, d_strong, evals - 1):  # Gram, steps, re-anchoring
-        student_steps = 2 * n * n * d_strong + static.strong_steps * 3 * n * n * filters
-        student_steps += (evals - 1) * 4 * n * d_strong * filters
+    if pipeline.use_dual_form(static, n, d_strong):  # Gram, steps, re-anchoring
+        anchors = steps // training.ANCHOR_EVERY + evals
+        student_steps = 2 * n * n * d_strong + steps * 3 * n * n * filters
+        student_steps += anchors * 4 * n * d_strong * filters
     else:
-        student_steps = static.strong_steps * 6 * n * d_strong * filters
+        student_steps = steps * 6 * n * d_strong * filters
     flops = runs * (
         student_steps + evals * 2 * samples * d_strong * filters
-    ) + static.weak_steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1)
+    ) + weak_steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1)
     hot = max(static.weak_n * d_weak, static.n_pad * (d_strong + static.n_pad))
     return Cost(item * (student + teacher) * MEMORY_SAFETY, float(flops), float(item * hot))
 
@@ -105,14 +107,15 @@ class Program:
 
     static: cfg.Static
     indices: list[int]  # into the grid's configuration list, sorted by teacher
-    cost: Cost
+    cost: Cost  # of its most expensive configuration (the longest run)
+    steps: int  # the most strong steps of its configurations (a chunk runs that long)
 
     @property
     def label(self) -> str:
         s = self.static
         return (
             f"{s.backend} d={s.d or 'traced'} n_pad={s.n_pad} m={s.m} "
-            f"steps={s.strong_steps} n_weak={s.weak_n} n_test={s.n_test}"
+            f"steps<={self.steps} n_weak={s.weak_n} n_test={s.n_test} compile={s.compile}"
         )
 
 
@@ -126,7 +129,9 @@ def plan(configs: list[dict]) -> list[Program]:
         teachers = {i: teacher_identity(configs[i]) for i in indices}
         indices.sort(key=lambda i: (teachers[i], i))
         d = max(configs[i]["data.d"] for i in indices)
-        programs.append(Program(static, indices, cost(static, d)))
+        steps = max(int(configs[i]["strong.steps"]) for i in indices)
+        weak_steps = max(int(configs[i]["weak.steps"]) for i in indices)
+        programs.append(Program(static, indices, cost(static, d, steps, weak_steps), steps))
     return programs
 
 
@@ -246,19 +251,43 @@ def _run_shard(static, axis, teacher_params, teacher_words, params, words, teach
 
 _COMPILED: dict[Any, Any] = {}
 COMPILE_STATS = {"compiles": 0, "seconds": 0.0}
+COMPILE_LOG: list[dict] = []  # one entry per program compiled (or loaded) in this process
+# run.compile = "fast": XLA's backend (LLVM) optimisation off: compiles 2-3x faster,
+# runs ~1.5x slower, and changes results in the last bits (so it is part of Static).
+FAST_OPTIONS = {"xla_backend_optimization_level": 0}
+
+
+def _signature(static, args, mesh):
+    shapes = tuple((leaf.shape, str(leaf.dtype)) for leaf in jax.tree.leaves(args))
+    return (static, mesh, shapes)
 
 
 def _compiled(static, args, mesh):
-    """The compiled chunk program for these shapes, compiled on first use (and timed)."""
-    shapes = tuple((leaf.shape, str(leaf.dtype)) for leaf in jax.tree.leaves(args))
-    signature = (static, mesh, shapes)
+    """The compiled chunk program for these shapes: compiled on first use (and timed),
+    or read from the persistent compilation cache."""
+    signature = _signature(static, args, mesh)
     if signature not in _COMPILED:
         start = time.perf_counter()
         jitted = jax.jit(_run_chunk, static_argnums=(0, 1))
-        with jax.default_matmul_precision(static.precision):
-            _COMPILED[signature] = jitted.lower(static, mesh, *args).compile()
+        options = FAST_OPTIONS if static.compile == "fast" else {}
+
+        def compile_now():
+            with jax.default_matmul_precision(static.precision):
+                return jitted.lower(static, mesh, *args).compile(compiler_options=options)
+
+        _COMPILED[signature], cached = compile_cache.compile_and_check(compile_now)
+        seconds = time.perf_counter() - start
         COMPILE_STATS["compiles"] += 1
-        COMPILE_STATS["seconds"] += time.perf_counter() - start
+        COMPILE_STATS["seconds"] += seconds
+        COMPILE_LOG.append(
+            {
+                "static": static,
+                "compile": static.compile,
+                "configurations_per_chunk": int(len(args[3])),
+                "seconds": round(seconds, 3),
+                "from_cache": cached,
+            }
+        )
     return _COMPILED[signature]
 
 
@@ -273,16 +302,36 @@ def _pad_to(items: list, size: int) -> list:
 
 @dataclass
 class ChunkResult:
+    """``steps (C, E)``: each configuration's evaluation steps (its last repeated as
+    padding); ``curves`` name -> ``(C, E)``; ``scalars`` name -> ``(C,)``."""
+
     ids: list[str]
     steps: np.ndarray
     curves: dict[str, np.ndarray]
     scalars: dict[str, np.ndarray]
 
 
-def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int) -> ChunkResult:
-    """Run ``configs`` (all of one program) as one padded, sharded, compiled chunk."""
-    n_real = len(configs)
-    configs = _pad_to(list(configs), size)
+@dataclass
+class PreparedChunk:
+    """A chunk's arguments, placed on its devices, ready to compile and run."""
+
+    static: cfg.Static
+    args: tuple
+    mesh: Mesh | None
+    configs: list[dict]  # the real ones (without the padding)
+
+    def compile(self):
+        return _compiled(self.static, self.args, self.mesh)
+
+
+def prepare_chunk(
+    static: cfg.Static, configs: list[dict], base_seed: int, size: int
+) -> PreparedChunk:
+    """Pad ``configs`` (all of one program) to ``size`` and lay out the arguments: the
+    distinct teachers, every configuration's parameters and key words, and which
+    teacher each student uses."""
+    real = list(configs)
+    configs = _pad_to(real, size)
     teacher_of = [teacher_identity(c) for c in configs]
     first = dict(zip(reversed(teacher_of), reversed(configs)))  # a config of each teacher
     teachers = list(dict.fromkeys(teacher_of))
@@ -304,12 +353,22 @@ def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int
     if len(devices) > 1:
         mesh = Mesh(np.array(devices), (AXIS,))
         args = jax.device_put(args, NamedSharding(mesh, PartitionSpec(AXIS)))
-    compiled = _compiled(static, args, mesh)
-    curves, scalars = compiled(*args)
+    return PreparedChunk(static, args, mesh, real)
+
+
+def run_prepared(chunk: PreparedChunk) -> ChunkResult:
+    """Compile (or find) the chunk's program and run it."""
+    curves, scalars = chunk.compile()(*chunk.args)
+    n_real = len(chunk.configs)
     curves = {k: np.asarray(v)[:n_real] for k, v in curves.items()}
     scalars = {k: np.asarray(v)[:n_real] for k, v in scalars.items()}
-    steps = cfg.eval_steps(static.strong_steps, static.eval_points)
-    return ChunkResult([identity(c) for c in configs[:n_real]], steps, curves, scalars)
+    steps = np.asarray(chunk.args[2].strong.eval_steps)[:n_real]
+    return ChunkResult([identity(c) for c in chunk.configs], steps, curves, scalars)
+
+
+def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int) -> ChunkResult:
+    """Run ``configs`` (all of one program) as one padded, sharded, compiled chunk."""
+    return run_prepared(prepare_chunk(static, configs, base_seed, size))
 
 
 def run_configuration(configuration: dict, base_seed: int = 0) -> ChunkResult:
@@ -356,9 +415,10 @@ def schedule(
     return work
 
 
-def union_steps(programs: list[Program]) -> np.ndarray:
-    steps = [cfg.eval_steps(p.static.strong_steps, p.static.eval_points) for p in programs]
-    return np.unique(np.concatenate(steps))
+def union_steps(configs: list[dict]) -> np.ndarray:
+    """Every evaluation step of any configuration, sorted."""
+    pairs = {(int(c["strong.steps"]), int(c["eval.points"])) for c in configs}
+    return np.unique(np.concatenate([cfg.eval_steps(*pair) for pair in pairs]))
 
 
 EFFICIENCY = 0.8  # achieved fraction of the matmul rate (measured on CPU), for estimates only

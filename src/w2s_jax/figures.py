@@ -3,7 +3,7 @@
 Plots read ``manifest.json``, ``summary.csv`` and ``curves.npz`` through
 :mod:`w2s_jax.figure_plan`, which decides *which* data is drawn (grid layout, chosen
 points, the measured boundary of SPEC §5); this module decides *how*. Figures go to
-``DIR/figures`` as PNG and PDF, one paper column wide (3.5–4.5 in, fonts ≥ 7 pt),
+``DIR/figures`` as PNG (PDF or SVG on request), one paper column wide (3.5–4.5 in, fonts ≥ 7 pt),
 colour-blind-safe maps (viridis / cividis, RdBu centred at 0, Okabe–Ito for categories):
 
 * ``test_error``: strong test error vs step for up to 8 representative points, weak
@@ -20,6 +20,7 @@ module never switches the caller's backend.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -30,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import NullFormatter, NullLocator
 
+from w2s_jax import storage
 from w2s_jax.figure_plan import (
     LABELS,
     MAX_LINES,
@@ -123,11 +125,11 @@ def _seeds_note(layout: Layout) -> str:
     return f"; band: min–max over {len(layout.seeds)} seeds" if len(layout.seeds) > 1 else ""
 
 
-def _save(fig: Figure, directory: Path, name: str) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / f"{name}.{ext}" for ext in ("png", "pdf")]
+def _save(fig: Figure, directory: Path, name: str, formats: tuple[str, ...]) -> list[Path]:
+    paths = [directory / f"{name}.{ext}" for ext in formats]
     for path in paths:
-        fig.savefig(path, dpi=200)
+        kind = path.suffix[1:]
+        storage.atomic_write(path, lambda f, kind=kind: fig.savefig(f, format=kind, dpi=150))
     return paths
 
 
@@ -397,31 +399,59 @@ def errors_along_figure(run: RunResults) -> Figure | None:
     return fig
 
 
-def draw_run(directory: str | Path, points: dict[str, list[str]] | None = None) -> list[Path]:
+FORMATS = ("png", "pdf", "svg")
+
+
+def draw_run(
+    directory: str | Path,
+    points: dict[str, list[str]] | None = None,
+    formats: tuple[str, ...] = ("png",),
+) -> list[Path]:
     """Draw every figure that applies into ``DIR/figures`` (and write ``boundary.json``).
 
     ``points``: ``KEY -> [VALUE, ...]`` filters choosing the trajectory points (see
-    :func:`choose_points`). Returns the paths written. Raises :class:`PlotError`.
+    :func:`choose_points`); ``formats``: any of :data:`FORMATS` (PNG by default: a
+    vector format costs several times longer to write). Every file is written to a
+    temporary name and renamed. Returns the paths written. Raises :class:`PlotError`.
     """
     run = load_complete(directory)
     layout = Layout(run)
     chosen = choose_points(layout, points)
     out = Path(directory) / "figures"
+    save = lambda fig, name: _save(fig, out, name, formats)  # noqa: E731
     paths: list[Path] = []
     with matplotlib.rc_context(RC):
-        paths += _save(test_error_figure(run, layout), out, "test_error")
+        paths += save(test_error_figure(run, layout), "test_error")
         plane = _plane(layout)
         if plane is not None:
             name = "phase_" + "_".join(layout.keys[a].replace(".", "_") for a in plane)
-            paths += _save(phase_figure(run, layout, "error"), out, name)
-            paths += _save(phase_figure(run, layout, "gain"), out, name + "_gain")
+            paths += save(phase_figure(run, layout, "error"), name)
+            paths += save(phase_figure(run, layout, "gain"), name + "_gain")
         if layout.keys:
-            paths += _save(regimes_figure(run, layout), out, "regimes")
-        paths += _save(trajectories_figure(run, layout, chosen), out, "trajectories")
-        paths += _save(signal_noise_figure(run, layout, chosen), out, "signal_noise")
+            paths += save(regimes_figure(run, layout), "regimes")
+        paths += save(trajectories_figure(run, layout, chosen), "trajectories")
+        paths += save(signal_noise_figure(run, layout, chosen), "signal_noise")
         along = errors_along_figure(run)
         if along is not None:
-            paths += _save(along, out, "errors_along_" + layout.keys[0].replace(".", "_"))
+            paths += save(along, "errors_along_" + layout.keys[0].replace(".", "_"))
     if write_boundary(run) is not None:
         paths.append(Path(directory) / "boundary.json")
+    return paths
+
+
+def draw_if_changed(directory: str | Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """:func:`draw_run`, unless ``DIR/figures`` already holds these formats drawn from
+    the same results (a finished grid run again draws nothing). Returns the paths
+    written."""
+    directory = Path(directory)
+    stamp_path = directory / "figures" / storage.FIGURES_STAMP
+    digest = storage.results_digest(directory)
+    stamp = storage.figures_stamp(directory)
+    if storage.figures_current(directory, formats, digest):
+        return []
+    paths = draw_run(directory, formats=formats)
+    kept = set(stamp.get("formats", ())) if stamp.get("results") == digest else set()
+    done = sorted(kept | set(formats))
+    text = json.dumps({"results": digest, "formats": done}) + "\n"
+    storage.atomic_write(stamp_path, lambda f: f.write(text.encode()))
     return paths

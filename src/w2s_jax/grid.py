@@ -360,8 +360,13 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
 def identity(config: dict[str, Any], keys=None) -> str:
     """A stable digest of a configuration's values (all keys, or those under ``keys``)."""
     names = _selected(tuple(config), keys)
+    names = [k for k in names if not (k in cfg.OMITTED_AT_DEFAULT and _is_default(k, config[k]))]
     text = "\n".join(f"{k}={stable_text(config[k])}" for k in names)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _is_default(key: str, value: Any) -> bool:
+    return value == cfg.FIELD_BY_KEY[key].default
 
 
 @functools.lru_cache(maxsize=256)

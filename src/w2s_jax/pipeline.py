@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from w2s_jax import backends, registry
-from w2s_jax.config import Params, Static, eval_steps
+from w2s_jax.config import Params, Static
 from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
 from w2s_jax.models import (
     Filters,
@@ -119,8 +119,8 @@ def train_teacher(static: Static, params: Params, key: PRNGKeyArray) -> Filters:
         return mean_loss(loss, cnn_output(f, second_layer, activation, patches, xi), labels, mask)
 
     optimizer = registry.optimizer(static.weak_optimizer)(params.weak.lr, 0.9)
-    final, _ = train(filters, objective, optimizer, eval_steps(static.weak_steps, 2)[[0, -1]])
-    return final
+    final, _ = train(filters, objective, optimizer, params.weak.steps[None], params.weak.stop_loss)
+    return final.filters
 
 
 def _masked_mean(values, where):
@@ -198,12 +198,11 @@ def run_student(
     init_signal = strong.sigma_0 * jax.random.normal(_stream(key, STRONG_INIT), (2 * m, 4), dtype)
     init = Filters(init_signal, noise.init_noise)
     optimizer = registry.optimizer(static.optimizer)(strong.lr, strong.momentum)
-    steps = eval_steps(static.strong_steps, static.eval_points)
-
-    dual = use_dual_form(static, *train_set.xi.shape, len(steps) - 1)
+    steps = strong.eval_steps
+    dual = use_dual_form(static, *train_set.xi.shape)
 
     def fit(labels, metrics):
-        """Train ``init`` on ``labels``; ``(final filters, curves)``."""
+        """Train ``init`` on ``labels``; ``(final TrainState, curves)``."""
         labels = labels.astype(dtype)
 
         def objective(signal, noise_preactivations):
@@ -213,9 +212,11 @@ def run_student(
             return mean_loss(loss, out, labels, mask)
 
         if dual:
-            return train_in_span(init, train_set.xi, objective, optimizer, steps, metrics)
+            return train_in_span(
+                init, train_set.xi, objective, optimizer, steps, strong.stop_loss, metrics
+            )
         primal = lambda f: objective(f.signal, train_set.xi @ f.noise.T)  # noqa: E731
-        return train(init, primal, optimizer, steps, metrics)
+        return train(init, primal, optimizer, steps, strong.stop_loss, metrics)
 
     def metrics(f: Filters) -> dict:
         noise_inner = train_set.xi @ f.noise.T  # (n_pad, 2m), read once for both uses
@@ -253,7 +254,7 @@ def run_student(
         finite &= jnp.isfinite(values["train_loss"])
         return {k: jnp.where(finite, v.astype(dtype), jnp.nan) for k, v in values.items()}
 
-    _, curves = fit(pseudo, metrics)
+    final, curves = fit(pseudo, metrics)
     if static.ceiling:
 
         def ceiling_metrics(f):
@@ -269,18 +270,20 @@ def run_student(
         "weak_both_error": weak_errors["_both"],
         "flip_rate": _masked_mean(pseudo != train_set.y, mask),
         "diverged": jnp.any(jnp.isnan(curves["train_loss"])),
+        "strong_stop_step": final.step,
+        "stopped": final.stopped,
     }
     return curves, scalars
 
 
-def use_dual_form(static: Static, n: int, dim: int, segments: int) -> bool:
+def use_dual_form(static: Static, n: int, dim: int) -> bool:
     """Whether the student trains in the dual form (``strong.gd_form``; ``auto``: when
-    the optimizer allows it and it needs fewer FLOPs). A static decision: one program,
-    one form."""
+    the optimizer allows it and a step needs fewer FLOPs). A static decision: one
+    program, one form."""
     if static.gd_form != "auto":
         return static.gd_form == "dual"
     linear = static.optimizer in registry.LINEAR_OPTIMIZERS
-    return linear and dual_is_cheaper(n, dim, 2 * static.m, static.strong_steps, segments)
+    return linear and dual_is_cheaper(n, dim, 2 * static.m)
 
 
 def run_configuration(static: Static, params: Params, key: PRNGKeyArray) -> tuple[dict, dict]:

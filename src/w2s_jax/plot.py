@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from w2s_jax.sweep import formats
+
 
 def _point(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
@@ -21,7 +23,8 @@ def _point(text: str) -> tuple[str, str]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m w2s_jax.plot",
-        description="Draw DIR/figures (PNG + PDF) and DIR/boundary.json from a finished run.",
+        description="Draw DIR/figures (PNG; --format for PDF/SVG) and DIR/boundary.json "
+        "from a finished run.",
     )
     p.add_argument("run_dir", help="a run directory written by python -m w2s_jax.sweep")
     p.add_argument(
@@ -34,6 +37,13 @@ def parser() -> argparse.ArgumentParser:
         help="points for the trajectory figures: swept KEY=VALUE filters; "
         "repeat a key for several values (default: up to 4 over the first axis)",
     )
+    p.add_argument(
+        "--format",
+        type=formats,
+        default=("png",),
+        metavar="FMT[,FMT]",
+        help="figure formats: png (default), pdf, svg, e.g. --format png,pdf",
+    )
     return p
 
 
@@ -45,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in args.points:
         filters.setdefault(key, []).append(value)
     try:
-        paths = draw_run(args.run_dir, points=filters or None)
+        paths = draw_run(args.run_dir, points=filters or None, formats=args.format)
     except PlotError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -10,9 +10,11 @@ resume and the merge of ``--shard`` parts.
 from __future__ import annotations
 
 import math
+import os
 import platform
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -20,8 +22,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from w2s_jax import compile_cache, engine, report, storage
 from w2s_jax import config as cfg
-from w2s_jax import engine, storage
 from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
 from w2s_jax.summary import summarize
@@ -40,7 +42,10 @@ class RunOptions:
     force: bool = False  # discard an existing, incompatible run in DIR
     quiet: bool = False
     figures: bool = True
+    figure_formats: tuple[str, ...] = ("png",)  # any of figures.FORMATS
+    compile_cache: str | None = None  # a directory; None: the default one; "off": none
     thresholds: RegimeThresholds = RegimeThresholds()
+    request: dict | None = None  # what the CLI was asked (its grid file's digest)
 
 
 def _jsonable(value):
@@ -116,22 +121,34 @@ def prepare_directory(out: Path, force: bool) -> None:
             (out / name).unlink(missing_ok=True)
 
 
-def manifest(grid: Grid, programs, status: str, timing: dict, done: int) -> dict:
+def manifest(
+    grid: Grid, programs, status: str, timing: dict, done: int, options: RunOptions
+) -> dict:
     configs = grid.configurations()
     grid_json = grid.to_json()
     grid_json["parameters"] = {k: _jsonable(v) for k, v in grid_json["parameters"].items()}
+    compiles = timing.get("compile_log", [])
     return {
         "grid": grid_json,
         "source": grid.source,
+        "fingerprint": storage.fingerprint([identity(c) for c in configs]),
+        "request": options.request,
         "configurations": len(configs),
         "completed": done,
         "status": status,
+        "compile_cache": timing.get("compile_cache"),
         "programs": [
             {
                 "static": {k: _jsonable(v) for k, v in vars(p.static).items()},
                 "configurations": len(p.indices),
+                "steps": p.steps,
                 "bytes_per_configuration": p.cost.bytes,
                 "flops_per_configuration": p.cost.flops,
+                "compiles": [
+                    {k: v for k, v in c.items() if k != "static"}
+                    for c in compiles
+                    if c["static"] == p.static
+                ],
             }
             for p in programs
         ],
@@ -152,16 +169,21 @@ def auto_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
 
 def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) -> bool:
     """Run (or resume) ``grid`` into ``out``. Returns True when the whole grid is done and
-    the outputs are assembled; False when only this shard's part was run."""
+    the outputs are assembled; False when only this shard's part was run. A grid whose
+    outputs are already assembled runs nothing, and redraws only stale figures."""
     out = Path(out)
     start = time.perf_counter()
     prepare_directory(out, options.force)
     check_compatible(out, grid)
     configs = grid.configurations()
-    engine.enable_dtype(configs)
     ids = [identity(c) for c in configs]
-    programs = engine.plan(configs)
     done = storage.completed_ids(out) & set(ids)
+    if len(done) == len(ids) and storage.assembled(out, storage.fingerprint(ids)):
+        finish(out, options)
+        return True
+    cache = compile_cache.configure(options.compile_cache)
+    engine.enable_dtype(configs)
+    programs = engine.plan(configs)
     shard = auto_shard(options.shard)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
     work = engine.schedule(programs, done, ids, shard, options.chunk_size, max_memory)
@@ -173,31 +195,62 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
         + (f" (shard {shard[0]}/{shard[1]})" if shard else "")
     )
     compiles_before = dict(engine.COMPILE_STATS)
-    timing = {"wall_seconds": 0.0, "compile_seconds": 0.0}
-    storage.write_json(
-        out / "manifest.json", manifest(grid, programs, "running", timing, len(done))
+    log_before = len(engine.COMPILE_LOG)
+    timing = {"wall_seconds": 0.0, "compile_seconds": 0.0, "compile_cache": _text(cache)}
+    write_manifest = lambda status, count: storage.write_json(  # noqa: E731
+        out / "manifest.json", manifest(grid, programs, status, timing, count, options)
     )
-    for item in work:
-        for chunk in item.chunks:
-            result = engine.run_chunk(
-                item.program.static, [configs[i] for i in chunk], grid.seed, item.chunk
-            )
-            storage.write_chunk(out, result.ids, result.steps, result.curves, result.scalars)
-            progress.update(len(chunk))
+    write_manifest("running", len(done))
+    run_work(work, configs, grid.seed, out, progress)
     timing["compile_seconds"] = engine.COMPILE_STATS["seconds"] - compiles_before["seconds"]
     timing["compiles"] = engine.COMPILE_STATS["compiles"] - compiles_before["compiles"]
+    timing["compile_log"] = engine.COMPILE_LOG[log_before:]
     done = storage.completed_ids(out) & set(ids)
     complete = len(done) == len(ids)
     if complete:
-        assemble(out, grid, programs, options.thresholds)
+        assemble(out, grid, options.thresholds)
     timing["wall_seconds"] = time.perf_counter() - start
-    status = "complete" if complete else "partial"
-    storage.write_json(out / "manifest.json", manifest(grid, programs, status, timing, len(done)))
-    if complete and options.figures:
+    write_manifest("complete" if complete else "partial", len(done))
+    if complete:
+        finish(out, options)
+    return complete
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def run_work(work: list, configs: list[dict], base_seed: int, out: Path, progress) -> None:
+    """Run every chunk of ``work`` and save it. Each program's first chunk is compiled
+    ahead, in parallel with the running of the programs before it (XLA compiles outside
+    Python's lock): on a grid of several programs the compiles overlap each other and
+    the runs."""
+    prepare = lambda item, chunk: engine.prepare_chunk(  # noqa: E731
+        item.program.static, [configs[i] for i in chunk], base_seed, item.chunk
+    )
+    items = [item for item in work if item.chunks]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1)))
+    try:
+        ahead = [prepare(item, item.chunks[0]) for item in items]
+        futures = [pool.submit(prepared.compile) for prepared in ahead]
+        for item, first, future in zip(items, ahead, futures):
+            future.result()
+            for k, chunk in enumerate(item.chunks):
+                result = engine.run_prepared(first if k == 0 else prepare(item, chunk))
+                storage.write_chunk(out, result.ids, result.steps, result.curves, result.scalars)
+                progress.update(len(chunk))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def finish(out: Path, options: RunOptions) -> None:
+    """What follows a complete run: the report (``report.md``) and the figures, each
+    only when the results changed."""
+    report.write_report(out, options.thresholds)
+    if options.figures:
         from w2s_jax import figures  # matplotlib only when figures are wanted
 
-        figures.draw_run(out)
-    return complete
+        figures.draw_if_changed(out, options.figure_formats)
 
 
 def result_table(grid: Grid, configs: list[dict]) -> dict[str, list]:
@@ -212,12 +265,12 @@ def result_table(grid: Grid, configs: list[dict]) -> dict[str, list]:
     return columns
 
 
-def assemble(out: Path, grid: Grid, programs, thresholds: RegimeThresholds) -> None:
+def assemble(out: Path, grid: Grid, thresholds: RegimeThresholds) -> None:
     """Build ``summary.csv`` and ``curves.npz`` from the chunk files, in grid order."""
     configs = grid.configurations()
     ids = [identity(c) for c in configs]
     records = storage.read_chunks(out, set(ids))
-    steps = engine.union_steps(programs)
+    steps = engine.union_steps(configs)
     names = sorted({name for r in records.values() for name in r.curves})
     curves = {name: np.full((len(ids), len(steps)), np.nan, np.float64) for name in names}
     scalar_names = sorted({name for r in records.values() for name in r.scalars})

@@ -98,10 +98,11 @@ def read_chunks(directory: Path, wanted: set[str] | None = None) -> dict[str, Ch
         for row, config_id in enumerate(data["ids"].tolist()):
             if wanted is not None and config_id not in wanted:
                 continue
+            steps, keep = unique_steps(data["steps"], row)
             found[config_id] = ChunkRecord(
-                steps=data["steps"],
+                steps=steps,
                 curves={
-                    k[len(CURVE_PREFIX) :]: v[row]
+                    k[len(CURVE_PREFIX) :]: v[row][keep]
                     for k, v in data.items()
                     if k.startswith(CURVE_PREFIX)
                 },
@@ -114,6 +115,14 @@ def read_chunks(directory: Path, wanted: set[str] | None = None) -> dict[str, Ch
     return found
 
 
+def unique_steps(steps: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
+    """A configuration's evaluation steps without the repeats that pad them to
+    ``eval.points``, and where they are in its curves. ``steps`` is ``(C, E)``, or
+    ``(E,)`` for all rows (chunk files written before step counts were traced)."""
+    own = steps[row] if steps.ndim == 2 else steps
+    return np.unique(own, return_index=True)
+
+
 def completed_ids(directory: Path) -> set[str]:
     done: set[str] = set()
     for path in (Path(directory) / "chunks").glob("*.npz"):
@@ -123,6 +132,68 @@ def completed_ids(directory: Path) -> set[str]:
         except (OSError, ValueError, EOFError, KeyError):
             continue
     return done
+
+
+# ------------------------------------------------------------------ up to date?
+
+FIGURES_STAMP = ".drawn.json"  # in DIR/figures: the results and formats drawn there
+
+
+def fingerprint(ids: list[str]) -> str:
+    """A run's identity: its configurations' identities in grid order."""
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:24]
+
+
+def assembled(directory: Path, expected: str) -> bool:
+    """Whether ``DIR`` holds the assembled outputs of the grid with this fingerprint."""
+    directory = Path(directory)
+    try:
+        manifest = read_json(directory / "manifest.json")
+    except (OSError, ValueError):
+        return False
+    outputs = all((directory / name).is_file() for name in ("summary.csv", "curves.npz"))
+    return (
+        outputs and manifest.get("status") == "complete" and manifest.get("fingerprint") == expected
+    )
+
+
+def results_digest(directory: Path) -> str:
+    """A digest of what the figures show: ``summary.csv`` and ``curves.npz``."""
+    digest = hashlib.sha256()
+    for name in ("summary.csv", "curves.npz"):
+        digest.update((Path(directory) / name).read_bytes())
+    return digest.hexdigest()
+
+
+def figures_stamp(directory: Path) -> dict:
+    try:
+        return json.loads((Path(directory) / "figures" / FIGURES_STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def figures_current(directory: Path, formats: tuple[str, ...], digest: str | None = None) -> bool:
+    """Whether ``DIR/figures`` holds ``formats`` drawn from the current results."""
+    stamp = figures_stamp(directory)
+    digest = digest or results_digest(directory)
+    return stamp.get("results") == digest and set(formats) <= set(stamp.get("formats", ()))
+
+
+def up_to_date(directory: Path, request: dict, formats: tuple[str, ...] | None) -> bool:
+    """Whether the CLI's request (``request``: its grid file's digest and the package
+    version) was already carried out completely in ``DIR``, figures in ``formats``
+    included (None: no figures wanted). Reads no configuration and imports no JAX, so
+    a finished grid run again returns at once."""
+    directory = Path(directory)
+    try:
+        manifest = read_json(directory / "manifest.json")
+    except (OSError, ValueError):
+        return False
+    if manifest.get("status") != "complete" or manifest.get("request") != request:
+        return False
+    if not all((directory / n).is_file() for n in ("summary.csv", "curves.npz", "report.md")):
+        return False
+    return formats is None or figures_current(directory, formats)
 
 
 # ------------------------------------------------------------------ outputs

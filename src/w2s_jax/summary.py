@@ -2,7 +2,9 @@
 
 Everything here reads arrays that the compiled program produced; nothing is
 recomputed. Curves are on the run's union of evaluation steps; a configuration's
-own last evaluation step is its ``strong.steps``.
+own last evaluation step is its ``strong.steps``. A run that stopped at its target
+loss (``strong.stop_loss``) is frozen from its stop on: its curves repeat the stopped
+state, and its best step is reported no later than its stop.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ SUMMARY_COLUMNS = (
     "strong_best_test_error", "strong_best_step", "train_acc_pseudo", "label_correction",
     "label_correction_at_best", "w2s_gain", "pgr", "regime", "diverged",
     "weak_easy_error", "weak_both_error", "strong_hard_error", "train_acc_true",
-    "ceiling_test_error",
+    "ceiling_test_error", "strong_stop_step", "stopped",
 )  # fmt: skip
 
 
@@ -38,6 +40,7 @@ def summarize(
     """
     error = curves["test_error"]
     last = np.searchsorted(steps, final_steps)
+    stop_step = scalars.get("strong_stop_step", final_steps)
     diverged = scalars["diverged"].astype(bool)
     with np.errstate(invalid="ignore"):
         filled = np.where(np.isnan(error), np.inf, error)
@@ -53,7 +56,9 @@ def summarize(
             "flip_rate": scalars["flip_rate"],
             "strong_test_error": final,
             "strong_best_test_error": best_error,
-            "strong_best_step": np.where(np.isnan(best_error), -1, steps[best]),
+            "strong_best_step": np.where(
+                np.isnan(best_error), -1, np.minimum(steps[best], stop_step)
+            ),
             "strong_hard_error": _at(curves["test_error_hard"], last),
             "train_acc_pseudo": _at(curves["train_acc_pseudo"], last),
             "train_acc_true": _at(curves["train_acc_true"], last),
@@ -61,6 +66,8 @@ def summarize(
             "label_correction_at_best": _at(curves["label_correction"], best),
             "w2s_gain": weak - final,
             "diverged": diverged,
+            "strong_stop_step": stop_step,
+            "stopped": scalars.get("stopped", np.zeros(len(final), bool)).astype(bool),
         }
         if "ceiling_test_error" in curves:
             ceiling = _at(curves["ceiling_test_error"], last)

@@ -7,11 +7,26 @@ grid, calls the library and reports. User mistakes exit with code 2 and one line
 from __future__ import annotations
 
 import argparse
+import hashlib
 import signal
 import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 DEFAULT_GRID = Path(__file__).parent / "default_grid.toml"
+FORMATS = ("png", "pdf", "svg")  # as figures.FORMATS (not imported: matplotlib is slow)
+
+
+def formats(text: str) -> tuple[str, ...]:
+    """``--format png,pdf`` -> ("png", "pdf")."""
+    chosen = tuple(dict.fromkeys(x.strip().lower() for x in text.split(",") if x.strip()))
+    bad = [x for x in chosen if x not in FORMATS]
+    if bad or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"--format takes a comma-separated list of {', '.join(FORMATS)}, got {text!r}"
+        )
+    return chosen
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -64,6 +79,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     p.add_argument("--force", action="store_true", help="discard an incompatible run in DIR")
     p.add_argument("--no-figures", action="store_true", help="skip drawing figures")
+    p.add_argument(
+        "--format",
+        type=formats,
+        default=("png",),
+        metavar="FMT[,FMT]",
+        help="figure formats: png (default), pdf, svg, e.g. --format png,pdf",
+    )
+    p.add_argument(
+        "--compile-cache",
+        metavar="DIR|off",
+        help="persistent compilation cache (default: $XDG_CACHE_HOME/w2s_jax or "
+        "~/.cache/w2s_jax; 'off' to compile every program afresh)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
@@ -72,8 +100,55 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+def request(path: str) -> dict | None:
+    """What this command asks for, as recorded in the manifest: the grid file's digest
+    and the package version (None when the file cannot be read: the full path reports
+    it)."""
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        version = metadata.version("w2s_jax")
+    except (OSError, metadata.PackageNotFoundError):
+        return None
+    return {"grid_sha256": digest, "w2s_jax": version}
+
+
+def default_out(path: str) -> Path | None:
+    """``runs/<name>``, the grid's ``name`` (default: the file's stem), without
+    validating the rest of the grid (that imports JAX)."""
+    try:
+        name = tomllib.loads(Path(path).read_text()).get("name", Path(path).stem)
+    except (OSError, ValueError):
+        return None
+    return Path("runs") / str(name)
+
+
+def finished(args) -> Path | None:
+    """The output directory when this exact request was already run to completion
+    (figures included): then there is nothing to do, and JAX is never imported."""
+    if args.dry_run or args.force or args.shard:
+        return None
+    asked = request(args.grid)
+    out = Path(args.out) if args.out else default_out(args.grid)
+    if asked is None or out is None:
+        return None
+    from w2s_jax import storage
+
+    wanted = None if args.no_figures else args.format
+    return out if storage.up_to_date(out, asked, wanted) else None
+
+
+def _report(out: Path, quiet: bool) -> None:
+    if not quiet:
+        print((out / "report.md").read_text().rstrip())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    done = finished(args)
+    if done is not None:
+        _report(done, args.quiet)
+        print(f"up to date: {done} (nothing to run; --force to start over)")
+        return 0
     from w2s_jax.grid import GridError, load_grid  # after argparse: --help stays instant
     from w2s_jax.runner import RunError, RunOptions, describe, run_grid
 
@@ -90,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         quiet=args.quiet,
         figures=not args.no_figures,
+        figure_formats=args.format,
+        compile_cache=args.compile_cache,
+        request=request(args.grid),
     )
     if args.dry_run:
         print(describe(grid, options))
@@ -108,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     if complete:
+        _report(out, args.quiet)
         print(f"done: {out}/summary.csv, {out}/curves.npz, {out}/manifest.json, {out}/figures/")
     else:
         print(f"part done: chunks in {out}/chunks; run without --shard to assemble")

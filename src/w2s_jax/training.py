@@ -1,9 +1,12 @@
 """Full-batch gradient descent as ``init`` + ``step``, looped by ``jax.lax.scan`` (SPEC §3).
 
-The trajectory is cut into segments between evaluation steps: an outer ``lax.scan``
-over segments records the metrics, an inner ``lax.fori_loop`` runs the segment's
-steps. Metrics are therefore computed only at the evaluation steps, never at every
-step (under ``vmap`` a ``lax.cond`` would evaluate both branches at every step).
+The trajectory is cut at the evaluation steps: an outer ``lax.scan`` over them records
+the metrics, an inner ``lax.while_loop`` runs the steps up to the next one. Metrics are
+therefore computed only at the evaluation steps, never at every step (under ``vmap`` a
+``lax.cond`` would evaluate both branches at every step). The step counts and the
+evaluation steps are traced values, so configurations that differ only in their number
+of steps share one program, and a run may stop early at a target training loss
+(``stop_loss``): from then on it is frozen.
 """
 
 from __future__ import annotations
@@ -13,18 +16,22 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jaxtyping import Array, Float
 
 from w2s_jax.models import Filters
 
+ANCHOR_EVERY = 128  # the dual form re-anchors its filters every this many steps
+
 
 class TrainState(NamedTuple):
-    """The scan carry: current filters and the optimizer's state."""
+    """The scan carry: current filters, the optimizer's state, the number of steps taken
+    (int32) and whether the run has stopped at its target loss (bool)."""
 
     filters: Filters
     opt_state: optax.OptState
+    step: Array
+    stopped: Array
 
 
 def mean_loss(
@@ -36,73 +43,85 @@ def mean_loss(
 
 
 def init(filters: Filters, optimizer: optax.GradientTransformation) -> TrainState:
-    return TrainState(filters, optimizer.init(filters))
+    return TrainState(filters, optimizer.init(filters), jnp.int32(0), jnp.bool_(False))
+
+
+def reached(loss: Array, stop_loss: Array) -> Array:
+    """Whether a run stops here: ``stop_loss > 0`` and the loss is at or below it."""
+    return (stop_loss > 0) & (loss <= stop_loss)
+
+
+def _keep_if(stop: Array, old, new):
+    """``old`` where the run stops at this step, else ``new`` (a stopped run is frozen)."""
+    return jax.tree.map(lambda a, b: jnp.where(stop, a, b), old, new)
 
 
 def step(
     state: TrainState,
     objective: Callable[[Filters], Float[Array, ""]],
     optimizer: optax.GradientTransformation,
+    stop_loss: Array,
 ) -> TrainState:
-    """One full-batch step on ``objective`` (filters -> scalar loss)."""
-    grads = jax.grad(objective)(state.filters)
+    """One full-batch step on ``objective`` (filters -> scalar loss), unless the loss at
+    the current filters is already at ``stop_loss``: then the state is kept, marked
+    stopped."""
+    loss, grads = jax.value_and_grad(objective)(state.filters)
+    stop = reached(loss, stop_loss)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.filters)
-    return TrainState(optax.apply_updates(state.filters, updates), opt_state)
+    moved = TrainState(
+        optax.apply_updates(state.filters, updates), opt_state, state.step + 1, state.stopped
+    )
+    return _keep_if(stop, state._replace(stopped=jnp.bool_(True)), moved)
+
+
+def _running(state, end) -> Array:
+    return (state.step < end) & ~state.stopped
 
 
 def train(
     filters: Filters,
     objective: Callable[[Filters], Float[Array, ""]],
     optimizer: optax.GradientTransformation,
-    evaluation_steps: np.ndarray,
+    evaluation_steps: Array,
+    stop_loss: Array,
     metrics: Callable[[Filters], dict] | None = None,
-) -> tuple[Filters, dict]:
-    """Run ``evaluation_steps[-1]`` steps; return the final filters and the metrics.
+) -> tuple[TrainState, dict]:
+    """GD until ``evaluation_steps[-1]`` or the first step whose loss is ``<= stop_loss``.
 
-    ``evaluation_steps`` is a static, increasing integer array starting at 0; the
-    metrics dict holds arrays of shape ``(E,)`` (empty dict when ``metrics`` is None).
+    ``evaluation_steps (E,)`` is a traced, non-decreasing integer array starting at 0
+    (repeats allowed): the number of steps is data, so runs of different lengths share
+    one compiled program (under ``vmap`` the loops run to the longest and finished runs
+    are frozen). Returns the final :class:`TrainState` and the metrics, arrays of shape
+    ``(E,)`` taken after ``evaluation_steps[k]`` steps (or at the stop, if earlier);
+    ``{}`` when ``metrics`` is None.
     """
 
-    def run_segment(state: TrainState, length):
-        state = jax.lax.fori_loop(0, length, lambda _, s: step(s, objective, optimizer), state)
+    def advance(state: TrainState, end):
+        state = jax.lax.while_loop(
+            lambda s: _running(s, end), lambda s: step(s, objective, optimizer, stop_loss), state
+        )
         return state, (metrics(state.filters) if metrics else {})
 
-    final, curves = _segments(run_segment, init(filters, optimizer), evaluation_steps)
-    return _with_first(None if final is None else final.filters, filters, curves, metrics)
+    return _over_evaluations(advance, init(filters, optimizer), evaluation_steps, metrics)
 
 
-def _segments(run_segment: Callable, state, evaluation_steps: np.ndarray):
-    """``run_segment`` over the gaps between evaluation steps; ``(final state, curves)``
-    (``final`` is None when there is no step to run)."""
-    lengths = np.diff(np.asarray(evaluation_steps))
-    if len(lengths) == 0:
-        return None, None
-    if len(lengths) == 1:  # no intermediate evaluation: one plain loop
-        final, last = run_segment(state, int(lengths[0]))
-        return final, jax.tree.map(lambda x: x[None], last)
-    return jax.lax.scan(run_segment, state, jnp.asarray(lengths))
+def _over_evaluations(advance: Callable, state, evaluation_steps: Array, metrics):
+    """``advance`` to each evaluation step in turn (one traced copy of the metrics); with
+    no metrics, straight to the last step."""
+    if metrics is None:
+        return advance(state, evaluation_steps[-1])
+    return jax.lax.scan(advance, state, evaluation_steps)
 
 
-def _with_first(final: Filters | None, start: Filters, curves, metrics) -> tuple[Filters, dict]:
-    """Prepend the metrics at step 0 to the curves."""
-    if final is None:
-        return start, jax.tree.map(lambda x: x[None], metrics(start)) if metrics else {}
-    if metrics:
-        first = metrics(start)
-        curves = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, curves)
-    return final, curves
-
-
-def dual_is_cheaper(n: int, dim: int, num_filters: int, steps: int, segments: int) -> bool:
-    """Whether :func:`train_in_span` needs fewer FLOPs than :func:`train` for a run of
-    ``steps`` steps in ``segments`` evaluation segments on an ``(n, dim)`` noise matrix
-    with ``num_filters`` filters (the products only: everything else is the same).
-
-    primal: ``4 n D F`` per step (forward and gradient products); dual: the Gram matrix
-    ``2 n^2 D`` once, ``2 n^2 F`` per step, and ``4 n D F`` per segment to rebuild the
-    filters and their preactivations."""
-    primal = 4 * n * dim * num_filters * steps
-    dual = 2 * n * n * dim + 2 * n * n * num_filters * steps + 4 * n * dim * num_filters * segments
+def dual_is_cheaper(n: int, dim: int, num_filters: int) -> bool:
+    """Whether a step of :func:`train_in_span` needs fewer FLOPs than one of
+    :func:`train` on an ``(n, dim)`` noise matrix with ``num_filters`` filters (the
+    products only: everything else is the same). Per step, primal: ``4 n D F``; dual:
+    ``2 n^2 F``, plus ``4 n D F`` every ``ANCHOR_EVERY`` steps to re-anchor. The number
+    of steps is not part of the choice: it is traced, and a result must not depend on
+    the other configurations of its program."""
+    primal = 4 * n * dim * num_filters
+    dual = 2 * n * n * num_filters + 4 * n * dim * num_filters / ANCHOR_EVERY
     return dual < primal
 
 
@@ -110,13 +129,16 @@ class SpanState(NamedTuple):
     """The carry of :func:`train_in_span`: noise filters ``anchor + coef @ xi``.
 
     ``signal (F, 4)``, ``anchor (F, D)``, ``anchor_preactivations (n, F)`` (``xi @
-    anchor.T``), ``coef (F, n)`` and the optimizer's state (over ``(signal, coef)``)."""
+    anchor.T``), ``coef (F, n)``, the optimizer's state (over ``(signal, coef)``), the
+    number of steps taken and whether the run has stopped."""
 
     signal: Array
     anchor: Array
     anchor_preactivations: Array
     coef: Array
     opt_state: optax.OptState
+    step: Array
+    stopped: Array
 
 
 def train_in_span(
@@ -124,9 +146,10 @@ def train_in_span(
     xi: Float[Array, "n D"],
     objective: Callable[[Array, Array], Float[Array, ""]],
     optimizer: optax.GradientTransformation,
-    evaluation_steps: np.ndarray,
+    evaluation_steps: Array,
+    stop_loss: Array,
     metrics: Callable[[Filters], dict] | None = None,
-) -> tuple[Filters, dict]:
+) -> tuple[TrainState, dict]:
     """:func:`train` for an objective that sees the noise filters only through
     ``xi @ noise.T``, run in the dual ("kernel") form: the same trajectory at
     ``2 n^2 F`` FLOPs per step instead of ``4 n D F``, a gain whenever ``n < 2 D``
@@ -138,35 +161,59 @@ def train_in_span(
     preactivations are ``xi W_a^T + K A^T`` with the Gram matrix ``K = xi xi^T`` (once per
     run); the optimizer runs on ``A`` with ``G^T``. Exact only for optimizers whose
     update is linear in past gradients and ignores the parameters (GD, momentum; NOT
-    Adam or weight decay). At every evaluation step the filters are rebuilt for the
-    metrics and become the new anchor (``A = 0``): a float32 error in ``K`` then acts
-    within one segment only, not over the whole run.
+    Adam or weight decay). Every ``ANCHOR_EVERY`` steps the filters are rebuilt and
+    become the new anchor (``A = 0``), so a float32 error in ``K`` acts within a block
+    of steps only. The anchors sit at fixed steps, not at the evaluation steps, so the
+    trajectory does not depend on where (or how often) it is evaluated, nor on the cap:
+    a run stopped at step ``s`` ends in the state of the same run capped at ``s``.
     """
     gram = jnp.matmul(xi, xi.T, precision=jax.lax.Precision.HIGHEST)
-    gradient = jax.grad(objective, argnums=(0, 1))
+    value_and_gradient = jax.value_and_grad(objective, argnums=(0, 1))
 
-    def step_in_span(_, state: SpanState) -> SpanState:
+    def step_in_span(state: SpanState) -> SpanState:
         preactivations = state.anchor_preactivations + gram @ state.coef.T
-        grad_signal, grad_preactivations = gradient(state.signal, preactivations)
+        loss, (grad_signal, grad_preactivations) = value_and_gradient(state.signal, preactivations)
+        stop = reached(loss, stop_loss)
         coords = Filters(state.signal, state.coef)
         updates, opt_state = optimizer.update(
             Filters(grad_signal, grad_preactivations.T), state.opt_state, coords
         )
         coords = optax.apply_updates(coords, updates)
-        return state._replace(signal=coords.signal, coef=coords.noise, opt_state=opt_state)
+        moved = state._replace(
+            signal=coords.signal, coef=coords.noise, opt_state=opt_state, step=state.step + 1
+        )
+        return _keep_if(stop, state._replace(stopped=jnp.bool_(True)), moved)
 
-    def anchored(signal, noise, coef, opt_state) -> SpanState:
-        return SpanState(signal, noise, xi @ noise.T, jnp.zeros_like(coef), opt_state)
+    def current(state: SpanState) -> Filters:
+        return Filters(state.signal, state.anchor + state.coef @ xi)
 
-    def run_segment(state: SpanState, length):
-        state = jax.lax.fori_loop(0, length, step_in_span, state)
-        current = Filters(state.signal, state.anchor + state.coef @ xi)
-        state = anchored(current.signal, current.noise, state.coef, state.opt_state)
-        return state, (metrics(current) if metrics else {})
+    def reanchor(state: SpanState) -> SpanState:
+        noise = current(state).noise
+        return state._replace(
+            anchor=noise, anchor_preactivations=xi @ noise.T, coef=jnp.zeros_like(state.coef)
+        )
+
+    def block(end):
+        """Steps up to the next anchor (or ``end``), then re-anchor there."""
+
+        def run(state: SpanState) -> SpanState:
+            anchor_step = jnp.minimum(end, (state.step // ANCHOR_EVERY + 1) * ANCHOR_EVERY)
+            state = jax.lax.while_loop(lambda s: _running(s, anchor_step), step_in_span, state)
+            at_anchor = state.step % ANCHOR_EVERY == 0
+            return _keep_if(at_anchor, reanchor(state), state)
+
+        return run
+
+    def advance(state: SpanState, end):
+        state = jax.lax.while_loop(lambda s: _running(s, end), block(end), state)
+        return state, (metrics(current(state)) if metrics else {})
 
     coef = jnp.zeros((filters.noise.shape[0], xi.shape[0]), xi.dtype)
     opt_state = optimizer.init(Filters(filters.signal, coef))
-    state = anchored(filters.signal, filters.noise, coef, opt_state)
-    final, curves = _segments(run_segment, state, evaluation_steps)
-    final = None if final is None else Filters(final.signal, final.anchor)
-    return _with_first(final, filters, curves, metrics)
+    state = SpanState(
+        filters.signal, filters.noise, xi @ filters.noise.T, coef, opt_state,
+        jnp.int32(0), jnp.bool_(False),
+    )  # fmt: skip
+    final, curves = _over_evaluations(advance, state, evaluation_steps, metrics)
+    filters = current(final)
+    return TrainState(filters, final.opt_state, final.step, final.stopped), curves

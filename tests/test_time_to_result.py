@@ -1,0 +1,124 @@
+"""What makes a result fast to get: the persistent compilation cache (on, off, shared,
+broken), figures drawn only when the results changed, and a finished grid re-run that
+does nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GRID = """
+name = "cached"
+seed = 3
+[data]
+d = 200
+[weak]
+n = 60
+steps = 30
+[strong]
+m = 3
+steps = 40
+[eval]
+n_test = 300
+points = 8
+[run]
+backend = "dense"
+[sweep]
+"strong.n" = [20, 24]
+seeds = 2
+"""
+
+
+def sweep(tmp: Path, out: str, *options: str, wait: bool = True):
+    command = [sys.executable, "-m", "w2s_jax.sweep", str(tmp / "grid.toml"), "--out"]
+    command += [str(tmp / out), "--quiet", *options]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ
+    )
+    if not wait:
+        return process
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    return stdout, stderr
+
+
+def compiles(tmp: Path, out: str) -> list[dict]:
+    manifest = json.loads((tmp / out / "manifest.json").read_text())
+    return [c for p in manifest["programs"] for c in p["compiles"]]
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ttr")
+    (path / "grid.toml").write_text(GRID)
+    return path
+
+
+def test_cache_serves_a_second_process_with_identical_results(tmp):
+    cache = str(tmp / "cache")
+    # Two processes start together on an empty cache: both compile, both succeed.
+    first = [sweep(tmp, f"first{k}", "--compile-cache", cache, wait=False) for k in (0, 1)]
+    for process in first:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+    sweep(tmp, "warm", "--compile-cache", cache)
+    sweep(tmp, "off", "--compile-cache", "off")
+    assert [c["from_cache"] for c in compiles(tmp, "warm")] == [True, True]
+    assert [c["from_cache"] for c in compiles(tmp, "off")] == [False, False]
+    reference = (tmp / "first0" / "summary.csv").read_bytes()
+    for out in ("first1", "warm", "off"):
+        assert (tmp / out / "summary.csv").read_bytes() == reference, out
+        assert (tmp / out / "curves.npz").read_bytes() == (
+            tmp / "first0" / "curves.npz"
+        ).read_bytes()
+
+
+def test_a_broken_cache_costs_a_compile_and_one_warning(tmp):
+    cache = tmp / "broken"
+    sweep(tmp, "before", "--compile-cache", str(cache))
+    entries = [p for p in cache.iterdir() if p.name.endswith("-cache")]
+    assert entries
+    for entry in entries:
+        entry.write_bytes(b"not an executable")
+    _, stderr = sweep(tmp, "corrupt", "--compile-cache", str(cache))
+    assert stderr.count("warning:") == 1 and "Traceback" not in stderr
+    assert compiles(tmp, "corrupt")[0]["from_cache"] is False
+    # A path under a regular file cannot be a directory.
+    _, stderr = sweep(tmp, "unusable", "--compile-cache", str(tmp / "grid.toml" / "cache"))
+    assert stderr.count("warning:") == 1 and "not usable" in stderr
+    for out in ("corrupt", "unusable"):
+        assert (tmp / out / "summary.csv").read_bytes() == (
+            tmp / "before" / "summary.csv"
+        ).read_bytes()
+
+
+def test_a_finished_grid_rerun_does_nothing_and_draws_nothing(tmp):
+    sweep(tmp, "again")
+    figures = tmp / "again" / "figures"
+    drawn = {p.name: p.stat().st_mtime_ns for p in figures.iterdir()}
+    assert {Path(n).suffix for n in drawn} == {".png", ".json"}  # PNG only by default
+    stdout, _ = sweep(tmp, "again")
+    assert "up to date" in stdout
+    assert {p.name: p.stat().st_mtime_ns for p in figures.iterdir()} == drawn
+    # Asking for PDF draws PDF (the PNGs stay as they were).
+    sweep(tmp, "again", "--format", "pdf")
+    pdfs = sorted(figures.glob("*.pdf"))
+    assert pdfs and all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    assert all(
+        figures.joinpath(n).stat().st_mtime_ns == t for n, t in drawn.items() if n.endswith(".png")
+    )
+    assert not list(figures.glob(".*.tmp"))
+
+
+def test_bad_format_exits_2(tmp):
+    result = subprocess.run(
+        [sys.executable, "-m", "w2s_jax.sweep", str(tmp / "grid.toml"), "--format", "gif"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "--format" in result.stderr
