@@ -137,6 +137,9 @@ def test_boundary_json_recovers_the_synthetic_boundary(phase_run):
     assert {"x", "y", "slope", "slope_ci", "theory_slope", "points"} <= set(report)
     assert (report["x"], report["y"], report["theory_slope"]) == ("data.nu_norm", "strong.n", -4)
     assert report["slope"] == pytest.approx(-4.0, abs=0.4)
+    # The joint fit, with one parameter of the law swept, is the same slope.
+    assert report["exponents"]["data.nu_norm"] == pytest.approx(report["slope"], abs=1e-6)
+    assert report["theory_exponents"] == {"data.nu_norm": -4.0}
     lo, hi = report["slope_ci"]
     assert lo <= report["slope"] <= hi
     measured = np.array([p["n"] for p in report["points"]])

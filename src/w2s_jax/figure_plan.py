@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from w2s_jax import storage
+from w2s_jax.boundary_law import cells_from_summary, joint_boundary, raw_parameters
 from w2s_jax.storage import RunResults
-from w2s_jax.theory import N_KEY, SCORE_KEYS, boundary_report
+from w2s_jax.theory import N_KEY, SCORE_KEYS, benign_score, boundary_report
 
 BOUNDARY_FRACTION = 0.5  # boundary threshold: this fraction of the mean weak error per x
 MAX_LINES, MAX_CHOSEN = 8, 4
@@ -270,13 +271,43 @@ def _boundary(run: RunResults, layout: Layout, plane: tuple[int, int]) -> dict |
     return report
 
 
-def write_boundary(run: RunResults) -> dict | None:
-    """Write ``DIR/boundary.json`` when ``strong.n`` is swept against exactly one other
-    axis; returns the report (``None``, writing nothing, otherwise)."""
-    layout = Layout(run)
-    if len(layout.keys) != 2 or N_KEY not in layout.keys:
+def benign_scores(run: RunResults) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every configuration's benign score ``B`` and its ``d`` (for the collapse figure),
+    when ``strong.n`` and a parameter of the score are swept; None otherwise."""
+    grid = run.manifest["grid"]
+    swept = list(grid["axes"])
+    if N_KEY not in swept or not any(k.startswith("data.") for k in swept):
         return None
-    report = _boundary(run, layout, _plane(layout))
+    raw = raw_parameters(run.summary, grid.get("parameters", {}))
+    if not all(k in raw for k in SCORE_KEYS):
+        return None
+    p_both = 1 - raw["data.p_easy"] - raw["data.p_hard"]
+    n = np.asarray(run.summary[N_KEY], float)
+    score = benign_score(n, p_both, raw["data.nu_norm"], raw["data.sigma_p"], raw["data.d"])
+    return score, raw["data.d"]
+
+
+def boundary_law(run: RunResults) -> dict | None:
+    """The joint fit of the boundary law (:mod:`w2s_jax.boundary_law`) when ``strong.n``
+    is swept with any of its parameters; None otherwise."""
+    grid = run.manifest["grid"]
+    cells = cells_from_summary(
+        run.summary, list(grid["axes"]), grid.get("parameters", {}), BOUNDARY_FRACTION
+    )
+    return None if cells is None else joint_boundary(*cells)
+
+
+def write_boundary(run: RunResults) -> dict | None:
+    """Write ``DIR/boundary.json`` when ``strong.n`` is swept against one other axis (the
+    two-axis slope) or against any parameters of the boundary law (their exponents,
+    fitted jointly); returns the report (``None``, writing nothing, otherwise)."""
+    layout = Layout(run)
+    report = None
+    if len(layout.keys) == 2 and N_KEY in layout.keys:
+        report = _boundary(run, layout, _plane(layout))
+    law = boundary_law(run)
+    if law is not None:
+        report = {**(report or {}), **law, "threshold_fraction": BOUNDARY_FRACTION}
     if report is not None:
         storage.write_json(Path(run.path) / "boundary.json", report)
     return report

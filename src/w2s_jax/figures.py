@@ -45,6 +45,7 @@ from w2s_jax.figure_plan import (
     _score_fixed,
     _slice,
     _stats,
+    benign_scores,
     choose_points,
     load_complete,
     representative,
@@ -119,6 +120,26 @@ def _ncol(labels: list[str], most: int, fig: Figure) -> int:
     """Legend columns that fit the figure width (about 4.5 pt per character at 7 pt)."""
     longest = max((len(t) - 2 * t.count("$") - 3 * t.count("\\") for t in labels), default=1)
     return max(1, min(most, len(labels), int(fig.get_figwidth() * 72 // (4.5 * longest + 30))))
+
+
+def collapse_figure(run: RunResults, score: np.ndarray, d: np.ndarray) -> Figure:
+    """Final error against the benign score ``B`` for every configuration, coloured by
+    ``d``: where the theory holds, all dimensions fall on one curve in ``B``."""
+    fig = Figure(figsize=(3.6, 2.8), layout="constrained")
+    ax = fig.subplots()
+    final = run.summary["strong_test_error"]
+    colour = np.log10(d)
+    dots = ax.scatter(score, final, c=colour, s=9, cmap="viridis", alpha=0.8, linewidths=0)
+    weak = np.nanmean(run.summary["weak_test_error"])
+    ax.axhline(weak, color="0.4", ls=":", lw=1, label=f"weak ({weak:.3f})")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"benign score $B = n\,p_b^2\|\nu\|^4/(\sigma_p^4 d)$")
+    ax.set_ylabel("final test error")
+    if np.unique(d).size > 1:
+        fig.colorbar(dots, ax=ax, label=r"$\log_{10} d$")
+    ax.legend(loc="upper right")
+    ax.set_title("collapse: one curve in B = theory's scaling", fontsize=7)
+    return fig
 
 
 def _seeds_note(layout: Layout) -> str:
@@ -431,6 +452,9 @@ def draw_run(
             paths += save(regimes_figure(run, layout), "regimes")
         paths += save(trajectories_figure(run, layout, chosen), "trajectories")
         paths += save(signal_noise_figure(run, layout, chosen), "signal_noise")
+        scores = benign_scores(run)
+        if scores is not None:
+            paths += save(collapse_figure(run, *scores), "collapse")
         along = errors_along_figure(run)
         if along is not None:
             paths += save(along, "errors_along_" + layout.keys[0].replace(".", "_"))
