@@ -185,7 +185,10 @@ def test_three_axes_fix_the_third_and_survive_nan(tmp_path):
     run = make_run(tmp_path, axes, spacing={"strong.lr": "list", "strong.n": "list"})
     figures.draw_run(run)
     assert_figures(run, ["phase_data_nu_norm_strong_n", "regimes", "test_error"])
-    assert not (run / "boundary.json").exists()  # strong.n against two other axes
+    # strong.n against two other axes: no two-axis slope, but the boundary law's fit
+    # over the cells (each (nu_norm, lr) pair a cell).
+    report = json.loads((run / "boundary.json").read_text())
+    assert "slope" not in report and set(report["exponents"]) == {"data.nu_norm"}
 
 
 def test_zipped_and_categorical_axes_with_an_all_diverged_slice(tmp_path):
