@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from w2s_jax import config as cfg
-from w2s_jax import engine, grid, pipeline
+from w2s_jax import engine, grid, pipeline, training
 
 # ---------------------------------------------------------------------- the machine
 
@@ -365,15 +365,15 @@ def dual_step_counts(n: int, F: int, itemsize: int = 4) -> dict[str, float]:
     }
 
 
-def pipeline_counts(static: cfg.Static, d: float) -> dict[str, float]:
+def pipeline_counts(static: cfg.Static, d: float, steps: int, weak_steps: int) -> dict[str, float]:
     """FLOPs and minimum bytes of a whole configuration (teacher, student, evaluations).
 
     Teacher: ``weak_steps`` steps of a 1-filter model on ``n_weak x D_w``: ``4 n_w D_w``
     FLOPs and ``4 n_w D_w`` bytes (one read) each. Student: ``strong_steps`` x
     :func:`step_counts`, or in the dual form (``pipeline.use_dual_form``) the Gram
     matrix (``2 n^2 D`` FLOPs, ``xi`` read once), ``strong_steps`` x
-    :func:`dual_step_counts` and, per evaluation segment, the filters rebuilt and
-    re-anchored (``4 n D F``, ``xi`` read twice). Evaluations (E steps): forward on the
+    :func:`dual_step_counts` and, per evaluation and per anchor, the filters rebuilt
+    (``4 n D F``, ``xi`` read twice). Evaluations (E steps): forward on the
     test and training sets ``2 (n_test + n) D F`` FLOPs, reading both noise matrices
     once. Data: every noise matrix written once when drawn (RNG arithmetic not counted).
     """
@@ -381,22 +381,23 @@ def pipeline_counts(static: cfg.Static, d: float) -> dict[str, float]:
     item = np.dtype(static.dtype).itemsize
     F, n, t = 2 * static.m, static.n_pad, static.n_test
     runs = 2 if static.ceiling else 1
-    evals = len(cfg.eval_steps(static.strong_steps, static.eval_points))
-    if pipeline.use_dual_form(static, n, D, evals - 1):
+    evals = len(cfg.eval_steps(steps, static.eval_points))
+    if pipeline.use_dual_form(static, n, D):
+        anchors = steps // training.ANCHOR_EVERY
         step = dual_step_counts(n, F, item)
-        fixed_flops = 2 * n * n * D + (evals - 1) * 4 * n * D * F
-        fixed_bytes = item * n * D * (1 + 2 * (evals - 1))
+        fixed_flops = 2 * n * n * D + (anchors + evals - 1) * 4 * n * D * F
+        fixed_bytes = item * n * D * (1 + 2 * (anchors + evals - 1))
     else:
         step = step_counts(n, D, F, item)
         fixed_flops = fixed_bytes = 0
-    flops = static.weak_steps * 4 * static.weak_n * Dw + runs * (
-        fixed_flops + static.strong_steps * step["flops"] + evals * 2 * (t + n) * D * F
+    flops = weak_steps * 4 * static.weak_n * Dw + runs * (
+        fixed_flops + steps * step["flops"] + evals * 2 * (t + n) * D * F
     )
     data_bytes = item * (static.weak_n * Dw + (n + t + F) * D)
     bytes_ = (
         data_bytes
-        + static.weak_steps * item * static.weak_n * Dw
-        + runs * (fixed_bytes + static.strong_steps * step["bytes"] + evals * item * (t + n) * D)
+        + weak_steps * item * static.weak_n * Dw
+        + runs * (fixed_bytes + steps * step["bytes"] + evals * item * (t + n) * D)
     )
     return {"flops": float(flops), "bytes": float(bytes_)}
 

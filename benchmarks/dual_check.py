@@ -56,13 +56,13 @@ def run(form, optimizer, evaluation_steps, m, init, patches, xi, labels, n, test
         def objective(f):
             return mean_loss(loss, cnn_output(f, layer, jax.nn.relu, patches, xi), labels, mask)
 
-        return train(init, objective, optimizer, evaluation_steps, metrics)
+        return train(init, objective, optimizer, evaluation_steps, 0.0, metrics)
 
     def objective_dual(signal, noise_preactivations):
         out = cnn_output_from_noise(signal, layer, jax.nn.relu, patches, noise_preactivations)
         return mean_loss(loss, out, labels, mask)
 
-    return train_in_span(init, xi, objective_dual, optimizer, evaluation_steps, metrics)
+    return train_in_span(init, xi, objective_dual, optimizer, evaluation_steps, 0.0, metrics)
 
 
 def batched(form, make, m, params, evaluation_steps, inputs):

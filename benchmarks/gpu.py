@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     done = sum(len(p) for p in ran)
     total = seconds * len(configs) / done  # extrapolated when --max-chunks cut the run
 
-    counts = common.pipeline_counts(static, args.d)
+    counts = common.pipeline_counts(static, args.d, args.steps, args.weak_steps)
     padded = math.ceil(len(configs) / chunk) * chunk  # the last chunk runs padded
     floor = padded * counts["bytes"] / bandwidth
     D, Dw = common.noise_dims(static, args.d)
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         "compile s": f"{compile_seconds:.1f}",
         "first chunk s": f"{first:.1f}",
         "sweep s": f"{total:.1f}" + (" (extrapolated)" if done < len(configs) else ""),
-        "config-steps/s": f"{len(configs) * static.strong_steps / total:.3g}",
+        "config-steps/s": f"{len(configs) * args.steps / total:.3g}",
         "TFLOP/s": f"{padded * counts['flops'] / total / 1e12:.2f}",
         "GB/s (min bytes)": f"{padded * counts['bytes'] / total / 1e9:.0f}",
         "bandwidth GB/s": f"{bandwidth / 1e9:.0f}",

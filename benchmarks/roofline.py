@@ -90,8 +90,8 @@ def step_program_run(init, patches, xi, labels, lr, n, steps: int, m: int, cnn=c
     def objective(f):
         return mean_loss(loss, cnn(f, layer, jax.nn.relu, patches, xi), labels, mask)
 
-    final, _ = train(init, objective, optax.sgd(lr), np.array([0, steps]))
-    return final
+    final, _ = train(init, objective, optax.sgd(lr), jnp.array([0, steps]), 0.0)
+    return final.filters
 
 
 def batch_inputs(configs: list[dict]):

@@ -43,7 +43,9 @@ def measure(configs: list[dict], chunk: int, repeats: int) -> dict:
     times = common.interleaved({"run": lambda r: runner()[0]}, repeats)["run"]
     seconds = float(np.median(times))
     s = runner.static
-    counts = common.pipeline_counts(s, configs[0]["data.d"])
+    counts = common.pipeline_counts(
+        s, configs[0]["data.d"], configs[0]["strong.steps"], configs[0]["weak.steps"]
+    )
     return {
         "configs": len(configs),
         "backend": s.backend,
@@ -55,7 +57,7 @@ def measure(configs: list[dict], chunk: int, repeats: int) -> dict:
         "run s": f"{seconds:.3g}",
         "range": common.spread(times),
         "ms / config": f"{1e3 * seconds / len(configs):.3g}",
-        "config-steps/s": f"{len(configs) * s.strong_steps / seconds:,.0f}",
+        "config-steps/s": f"{len(configs) * configs[0]['strong.steps'] / seconds:,.0f}",
         "GFLOP/s": f"{len(configs) * counts['flops'] / seconds / 1e9:.1f}",
     }
 

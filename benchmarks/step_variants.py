@@ -140,8 +140,8 @@ def dual(init, patches, xi, labels, lr, n, steps, m, block):
         out = cnn_output_from_noise(signal, layer, jax.nn.relu, patches, noise_preactivations)
         return mean_loss(loss, out, labels, mask)
 
-    final, _ = train_in_span(init, xi, objective, optax.sgd(lr), np.array([0, steps]))
-    return final
+    final, _ = train_in_span(init, xi, objective, optax.sgd(lr), jnp.array([0, steps]), 0.0)
+    return final.filters
 
 
 VARIANTS = {

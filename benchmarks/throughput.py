@@ -44,7 +44,7 @@ def run_case(name: str, base: dict, args) -> dict:
     static = {b: common.static_of(c) for b, c in configs.items()}
     if static["auto"].backend == "dense":  # auto kept the dense backend: no second column
         del configs["auto"], static["auto"]
-    steps = static["dense"].strong_steps
+    steps = int(base["strong.steps"])
     common.log(f"[{name}] {count} configurations, base {base}")
 
     methods: dict = {}  # name -> (kind, runner, backend); kind "all" or "loop"
@@ -155,7 +155,7 @@ def run_case(name: str, base: dict, args) -> dict:
     text = (
         f"\n### {name}: {count} configurations, d={s.d}, n={base['strong.n']} "
         f"(n_pad={s.n_pad}), m={s.m}, strong steps={steps}, n_weak={s.weak_n}, "
-        f"weak steps={s.weak_steps}, n_test={s.n_test}, eval points={s.eval_points}; "
+        f"weak steps={base['weak.steps']}, n_test={s.n_test}, eval points={s.eval_points}; "
         f"{args.repeats} interleaved repeats\n\n"
         + common.table(rows, columns)
         + "\n\n`× vs vmapped X` = (method's seconds per configuration) / (vmapped X's): "

@@ -1,0 +1,223 @@
+"""Time to result: what a user waits for, as whole processes, side by side in one run.
+
+For three grids — ``tiny`` (24 small configurations, two programs), ``small`` (the 256
+configurations of the throughput benchmark's small case) and ``default`` (the built-in
+default grid) — the wall time of ``python -m w2s_jax.sweep GRID --out DIR``:
+
+* ``cold``: an empty compilation cache and an empty output directory;
+* ``warm``: the compilation cache from the cold run, a new output directory;
+* ``no-op``: the warm run's directory again (nothing to do);
+* ``extend`` (tiny only): the finished grid of 4 seeds extended to 5, warm cache;
+
+against the floor, JAX's own start-up (``python -c "import jax;
+jax.numpy.zeros(1).block_until_ready()"``), and against a NumPy and a PyTorch loop over
+the same configurations (``baselines.run_numpy`` / ``run_torch``), each also a whole
+process started afresh (they import neither JAX nor w2s_jax). A loop over a grid whose
+loop would take longer than ``--loop-budget`` seconds runs its first configurations
+only and is extrapolated linearly (marked). Every figure is a median of ``--repeats``.
+
+    python benchmarks/time_to_result.py                     # all three, ~20 minutes
+    python benchmarks/time_to_result.py --grids tiny --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TINY = """
+name = "tiny"
+[data]
+d = 400
+[weak]
+n = 200
+steps = 50
+[strong]
+m = 8
+steps = 120
+[eval]
+n_test = 500
+points = 12
+[sweep]
+"strong.n" = [40, 100]
+"data.nu_norm" = [4.0, 5.0, 6.0]
+seeds = {seeds}
+"""
+SMALL = """
+name = "small"
+[data]
+d = 1000
+[weak]
+n = 500
+steps = 100
+[strong]
+n = 128
+m = 20
+steps = 500
+[eval]
+n_test = 1000
+points = 20
+[sweep]
+"data.nu_norm" = [3.0, 4.0, 5.0, 6.0]
+seeds = 64
+"""
+
+
+def wall(command: list[str], env: dict | None = None) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return seconds
+
+
+def median(function, repeats: int) -> float:
+    return statistics.median(function() for _ in range(repeats))
+
+
+def sweep(grid: Path, out: Path, cache: Path) -> list[str]:
+    return [sys.executable, "-m", "w2s_jax.sweep", str(grid), "--out", str(out), "--quiet",
+            "--compile-cache", str(cache)]  # fmt: skip
+
+
+def loop_process(kind: str, configs: list[dict], budget: float, work: Path) -> tuple[float, str]:
+    """A fresh process running the loop; past the budget, extrapolated from a prefix."""
+    path = work / f"{kind}.json"
+    path.write_text(json.dumps(configs))
+    command = [sys.executable, str(Path(__file__)), "--loop", kind, str(path)]
+    probe = wall([*command, "--count", "1"])
+    start_up = wall([sys.executable, "-c", "import numpy" + (", torch" if kind == "torch" else "")])
+    per_config = max(probe - start_up, 1e-3)
+    count = len(configs)
+    if start_up + per_config * count <= budget:
+        return wall(command), ""
+    prefix = max(2, int((budget - start_up) / per_config))
+    seconds = wall([*command, "--count", str(prefix)])
+    return start_up + (seconds - start_up) * count / prefix, f" (extrapolated from {prefix})"
+
+
+def run_loop(kind: str, path: str, count: int | None) -> None:
+    """The child of :func:`loop_process`: NumPy / PyTorch only."""
+    sys.path.insert(0, str(HERE))
+    import baselines
+
+    if kind == "torch":
+        import torch
+
+        torch.set_num_threads(1)
+    function = baselines.run_numpy if kind == "numpy" else baselines.run_torch
+    configs = json.loads(Path(path).read_text())
+    for i, config in enumerate(configs[:count]):
+        function(config, seed=1000 + i)
+
+
+def baseline_configs(grid_text: str, work: Path) -> list[dict]:
+    sys.path.insert(0, str(HERE))
+    import common
+    from w2s_jax.grid import load_grid
+
+    path = work / "for_loops.toml"
+    path.write_text(grid_text)
+    return [common.baseline_config(c) for c in load_grid(path).configurations()]
+
+
+def measure(name: str, text: str, args, work: Path, floor: float) -> dict:
+    grid = work / f"{name}.toml"
+    grid.write_text(text)
+    row: dict = {"grid": name}
+    cold, warm, noop = [], [], []
+    for r in range(args.repeats):
+        cache, out = work / f"cache-{name}-{r}", work / f"out-{name}-{r}"
+        cold.append(wall(sweep(grid, out, cache)))
+        shutil.rmtree(out)
+        warm.append(wall(sweep(grid, out, cache)))
+        noop.append(wall(sweep(grid, out, cache)))
+    row["configs"] = _count(work / f"out-{name}-0")
+    row["cold"], row["warm"], row["no-op"] = (statistics.median(v) for v in (cold, warm, noop))
+    if name == "tiny":
+        extend = []
+        for r in range(args.repeats):
+            cache, out = work / f"cache-ext-{r}", work / f"out-ext-{r}"
+            four = work / "tiny4.toml"
+            four.write_text(TINY.format(seeds=4))
+            wall(sweep(four, out, cache))
+            five = work / "tiny5.toml"
+            five.write_text(TINY.format(seeds=5))
+            extend.append(wall(sweep(five, out, cache)))
+        row["extend"] = statistics.median(extend)
+    configs = baseline_configs(text, work)
+    for kind in args.loops:
+        seconds, note = loop_process(kind, configs, args.loop_budget, work)
+        row[kind] = seconds
+        row[f"{kind} note"] = note
+    row["floor"] = floor
+    return row
+
+
+def _count(out: Path) -> int:
+    return json.loads((out / "manifest.json").read_text())["configurations"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grids", nargs="+", default=["tiny", "small", "default"])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--loops", nargs="*", default=["numpy", "torch"])
+    parser.add_argument("--loop-budget", type=float, default=120.0)
+    parser.add_argument("--loop", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("path", nargs="?", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.loop:
+        return run_loop(args.loop, args.path, args.count)
+    if "torch" in args.loops:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("PyTorch not installed: its loop is skipped (pip install torch)")
+            args.loops = [k for k in args.loops if k != "torch"]
+    sys.path.insert(0, str(HERE))
+    import common
+    from w2s_jax.sweep import DEFAULT_GRID
+
+    print(common.header("time to result (whole processes)"))
+    texts = {"tiny": TINY.format(seeds=4), "small": SMALL, "default": DEFAULT_GRID.read_text()}
+    floor_command = [sys.executable, "-c", "import jax; jax.numpy.zeros(1).block_until_ready()"]
+    with tempfile.TemporaryDirectory(prefix="w2s-ttr-") as tmp:
+        work = Path(tmp)
+        floor = median(lambda: wall(floor_command), max(3, args.repeats))
+        rows = []
+        for name in args.grids:
+            common.log(f"[{name}] measuring")
+            rows.append(measure(name, texts[name], args, work, floor))
+    print(f"\nJAX start-up (the floor): {floor:.2f} s; medians of {args.repeats} run(s)\n")
+    columns = ["grid", "configs", "cold", "warm", "no-op", "extend", *args.loops]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [str(row["grid"]), str(row["configs"])]
+        for key in columns[2:]:
+            if key not in row:
+                cells.append("–")
+                continue
+            note = row.get(f"{key} note", "")
+            cells.append(f"{row[key]:.1f} s ({row[key] / floor:.1f}x floor){note}")
+        lines.append("| " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    print("\nRatios (loop time / w2s_jax cold whole process):")
+    for row in rows:
+        ratios = [f"{k} {row[k] / row['cold']:.2f}x" for k in args.loops if k in row]
+        extra = f", extend/cold {row['extend'] / row['cold']:.2f}" if "extend" in row else ""
+        print(f"  {row['grid']}: " + ", ".join(ratios) + extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
