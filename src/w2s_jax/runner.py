@@ -178,6 +178,7 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
         out / "manifest.json", manifest(grid, programs, "running", timing, len(done))
     )
     for item in work:
+        progress.set_steps_per_config(item.program.static.strong_steps)
         for chunk in item.chunks:
             result = engine.run_chunk(
                 item.program.static, [configs[i] for i in chunk], grid.seed, item.chunk
