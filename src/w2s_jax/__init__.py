@@ -17,6 +17,7 @@ Grids and runs
 Pieces (one configuration, unbatched; vmap happens only in ``engine``)
     config.split(config) -> (Static, Params)
     pipeline.train_teacher / pipeline.run_student / pipeline.run_configuration
+    custom_student: strong.student = make_student(...) -> eqx.Module (dense backend)
     registry.ACTIVATIONS / LOSSES / OPTIMIZERS
     theory.benign_score / classify_regimes / boundary_report
     figures.draw_run(out)
@@ -53,6 +54,7 @@ _MODULES = (
     "reduced",
     "models",
     "registry",
+    "custom_student",
     "training",
     "pipeline",
     "engine",

@@ -91,6 +91,14 @@ FIELDS: tuple[Field, ...] = (
     _f("strong.optimizer", "sgd", "static", str, "student optimizer"),
     _f("strong.momentum", 0.9, "traced", float, "momentum / Adam b1", low=0, high=1),
     _f(
+        "strong.student",
+        None,
+        "static",
+        object,
+        "a user student instead of the ReLU CNN: make_student(key, static, params, init) -> "
+        "eqx.Module (Python API only; dense backend; see custom_student.py)",
+    ),
+    _f(
         "strong.gd_form",
         "auto",
         "static",
@@ -156,6 +164,8 @@ def resolve_backend(config: dict[str, Any]) -> str:
     backend = config["run.backend"]
     if backend != "auto":
         return backend
+    if config.get("strong.student") is not None:
+        return "dense"  # a user module sees the noise in its own coordinates
     dim = reduced_dimension(config["strong.m"], config["strong.n"], config["weak.n"])
     return "reduced" if dim < config["data.d"] else "dense"
 
@@ -200,6 +210,7 @@ class Static:
     n_test: int
     eval_points: int
     metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
+    student: Any = None  # make_student(...) -> eqx.Module, or None: the ReLU CNN
 
     def teacher(self) -> Static:
         """The part that fixes the weak phase (strong-side fields blanked)."""
@@ -216,6 +227,7 @@ class Static:
             n_test=0,
             eval_points=0,
             metrics=(),
+            student=None,
         )
 
 
@@ -281,6 +293,7 @@ def static_part(config: dict[str, Any]) -> Static:
         n_test=int(c["eval.n_test"]),
         eval_points=int(c["eval.points"]),
         metrics=tuple(c["run.metrics"]),
+        student=c.get("strong.student"),
     )
 
 

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from w2s_jax import backends, registry
+from w2s_jax import backends, custom_student, registry
 from w2s_jax.config import Params, Static, eval_steps
 from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
 from w2s_jax.models import (
@@ -199,6 +199,11 @@ def run_student(
     init = Filters(init_signal, noise.init_noise)
     optimizer = registry.optimizer(static.optimizer)(strong.lr, strong.momentum)
     steps = eval_steps(static.strong_steps, static.eval_points)
+    if static.student is not None:  # a user eqx.Module instead of the CNN
+        curves = custom_student.fit_and_record(
+            static, params, key, init, train_batch, test_batch, loss, optimizer, steps
+        )
+        return curves, _scalars(weak_errors, pseudo, train_set.y, mask, curves)
 
     dual = use_dual_form(static, *train_set.xi.shape, len(steps) - 1)
 
@@ -262,21 +267,27 @@ def run_student(
 
         _, ceiling = fit(train_set.y, ceiling_metrics)
         curves.update(ceiling)
-    scalars = {
+    return curves, _scalars(weak_errors, pseudo, train_set.y, mask, curves)
+
+
+def _scalars(weak_errors: dict, pseudo, y, mask, curves: dict) -> dict:
+    """Per-configuration scalars: the teacher's test errors, the flip rate, divergence."""
+    return {
         "weak_test_error": weak_errors[""],
         "weak_easy_error": weak_errors["_easy"],
         "weak_hard_error": weak_errors["_hard"],
         "weak_both_error": weak_errors["_both"],
-        "flip_rate": _masked_mean(pseudo != train_set.y, mask),
+        "flip_rate": _masked_mean(pseudo != y, mask),
         "diverged": jnp.any(jnp.isnan(curves["train_loss"])),
     }
-    return curves, scalars
 
 
 def use_dual_form(static: Static, n: int, dim: int, segments: int) -> bool:
     """Whether the student trains in the dual form (``strong.gd_form``; ``auto``: when
     the optimizer allows it and it needs fewer FLOPs). A static decision: one program,
     one form."""
+    if static.student is not None:
+        return False  # a user module trains in the primal form only
     if static.gd_form != "auto":
         return static.gd_form == "dual"
     linear = static.optimizer in registry.LINEAR_OPTIMIZERS
