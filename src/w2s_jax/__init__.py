@@ -2,7 +2,7 @@
 
 Simulates Oh, Song & Yun (2025), "From Linear to Nonlinear: Provable Weak-to-Strong
 Generalization through Feature Learning": a linear CNN teacher labels data for a
-two-layer ReLU CNN student (``../shared/SPEC.md``). The public API, on one screen:
+two-layer ReLU CNN student (``docs/MODEL.md``). The public API, on one screen:
 
 Grids and runs
     make_grid(tables, **tables) / load_grid(path) -> Grid (validated; GridError on mistakes)

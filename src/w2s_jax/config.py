@@ -1,4 +1,4 @@
-"""Every parameter of a configuration: its grid key, default, kind and validity (SPEC §7).
+"""Every parameter of a configuration: its grid key, default, kind and validity.
 
 One table, :data:`FIELDS`, is the single source of truth for the grid file, the Python
 API, validation messages, ``manifest.json`` and the summary columns. A field is
@@ -136,7 +136,7 @@ FIELDS: tuple[Field, ...] = (
 )
 FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 
-# Theory-normalised aliases (SPEC §5 "Sweeping d"): key -> (raw key, converter).
+# Theory-normalised aliases (docs/MODEL.md, "Sweeping d"): key -> (raw key, converter).
 SCALED_KEYS: dict[str, str] = {
     "strong.lr_scaled": "strong.lr",  # lr = lr_scaled / (sigma_p^2 d)
     "weak.lr_scaled": "weak.lr",
@@ -147,7 +147,7 @@ SCALED_KEYS: dict[str, str] = {
 
 
 def unscale(key: str, value: float, d: float, sigma_p: float) -> float:
-    """Raw value of a theory-normalised parameter (SPEC §5)."""
+    """Raw value of a theory-normalised parameter (docs/MODEL.md, "Sweeping d")."""
     if key.endswith("lr_scaled"):
         return value / (sigma_p**2 * d)
     if key == "strong.sigma_0_scaled":
@@ -160,7 +160,8 @@ def defaults() -> dict[str, Any]:
 
 
 def resolve_backend(config: dict[str, Any]) -> str:
-    """``auto`` picks the reduced backend whenever it is smaller than ``d`` (SPEC §8)."""
+    """``auto`` picks the reduced backend whenever it is smaller than ``d``
+    (docs/MODEL.md, "The reduced backend")."""
     backend = config["run.backend"]
     if backend != "auto":
         return backend

@@ -2,7 +2,7 @@
 
 Plots read ``manifest.json``, ``summary.csv`` and ``curves.npz`` through
 :mod:`w2s_jax.figure_plan`, which decides *which* data is drawn (grid layout, chosen
-points, the measured boundary of SPEC §5); this module decides *how*. Figures go to
+points, the measured boundary of docs/MODEL.md, "Theory"); this module decides *how*. Figures go to
 ``DIR/figures`` as PNG and PDF, one paper column wide (3.5–4.5 in, fonts ≥ 7 pt),
 colour-blind-safe maps (viridis / cividis, RdBu centred at 0, Okabe–Ito for categories):
 

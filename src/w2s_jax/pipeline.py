@@ -1,9 +1,9 @@
-"""The weak-to-strong pipeline of SPEC §3 for ONE configuration and ONE seed.
+"""The weak-to-strong pipeline (docs/MODEL.md, "Training") for ONE configuration and ONE seed.
 
 1. :func:`train_teacher`: the weak model on ``n_weak`` samples with true labels.
 2. :func:`run_student`: ``n`` fresh samples pseudo-labelled by the teacher; the strong
    CNN trained on them (and, optionally, the ceiling: the same student on true labels),
-   with the SPEC §4 metrics at the evaluation steps.
+   with the metrics of docs/MODEL.md, "What is recorded", at the evaluation steps.
 
 ``key`` is the configuration's randomness key (its teacher identity, see
 ``docs/DESIGN.md``); every draw below comes from ``fold_in(key, STREAM)`` so that

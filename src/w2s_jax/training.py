@@ -1,4 +1,5 @@
-"""Full-batch gradient descent as ``init`` + ``step``, looped by ``jax.lax.scan`` (SPEC §3).
+"""Full-batch gradient descent as ``init`` + ``step``, looped by ``jax.lax.scan``
+(docs/MODEL.md, "Training").
 
 The trajectory is cut into segments between evaluation steps: an outer ``lax.scan``
 over segments records the metrics, an inner ``lax.fori_loop`` runs the segment's
