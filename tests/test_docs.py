@@ -35,6 +35,7 @@ def test_nothing_points_outside_the_repository():
     offenders = [
         f"{path.relative_to(ROOT)}:{number}"
         for path in tracked_text_files()
+        if path != Path(__file__).resolve()  # this file names what it looks for
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if "../shared" in line or "SPEC §" in line or "SPEC.md" in line
     ]
