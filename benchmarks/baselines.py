@@ -1,10 +1,10 @@
 """Baselines for the throughput benchmark: how such a simulation is written today.
 
-ONE configuration per call, the whole weak-to-strong pipeline of SPEC §1–3 in dense
+ONE configuration per call, the whole weak-to-strong pipeline of docs/MODEL.md in dense
 ``d`` dimensions, written plainly but competently: vectorised tensor operations, no
 per-sample Python loops, a Python loop over gradient-descent steps.
 
-1. Draw ``n_weak`` samples (SPEC §1, ``hard_sign = "random"``), train the weak linear
+1. Draw ``n_weak`` samples (docs/MODEL.md, ``hard_sign = "random"``), train the weak linear
    CNN ``f_wk(w, X) = sum_p <w, x_p>`` (``w = 0`` at start) by full-batch GD on the mean
    logistic loss with the true labels (``weak_lr``, ``weak_steps``).
 2. Draw ``n`` fresh samples and pseudo-label them ``sign(f_wk)`` (``sign(0) = +1``).

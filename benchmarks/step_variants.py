@@ -16,7 +16,7 @@ library's, then times them interleaved (medians, µs per configuration-step):
   from memory once per step instead of twice (the loss of sample ``i`` depends on
   row ``i`` only, so this is exact).
 * ``dual``: ``training.train_in_span``. Gradient descent keeps ``W = W0 + A xi``
-  (SPEC §8), so with the Gram matrix ``K = xi xi^T`` (once per run) a step is
+  (docs/MODEL.md), so with the Gram matrix ``K = xi xi^T`` (once per run) a step is
   ``Z = Z0 + K A^T`` and ``A <- A - lr G^T``: ``2 n^2 F`` FLOPs instead of ``4 n D F``;
   exact for GD and momentum (not Adam). Filters are rebuilt as ``W0 + A xi`` at the
   evaluation steps.

@@ -3,7 +3,7 @@
 (a) w2s_jax's vmapped sweep (``engine.run_chunk``: compiled chunks of many
     configurations, of the size the sweep command picks unless ``--chunk``), in the
     dense backend and in the backend ``auto`` picks (reduced where it is smaller than
-    ``d``, SPEC §8); ``--primal`` adds the same with the student's GD forced into the
+    ``d``, docs/MODEL.md); ``--primal`` adds the same with the student's GD forced into the
     primal form (``strong.gd_form = "primal"``), to show what the dual form buys;
 (b) a Python loop calling a jitted single-configuration w2s_jax run
     (``jax.jit(pipeline.run_configuration)``), same two backends;

@@ -2,7 +2,7 @@
 benign-overfitting CNN literature change the weak-to-strong picture?
 
 The student's activation is a registry entry (``strong.activation = "relu_pow"``, power
-``strong.activation_param``, default 3). SPEC §7 scales, shortened. With the SPEC's
+``strong.activation_param``, default 3). Reference scales, shortened. With the default
 initialisation (sigma_0 = 0.01) a ReLU^3 student barely moves in 300 steps: its
 gradient is ~ sigma_0^2 smaller than ReLU's at initialisation. So ReLU^3 runs twice,
 at sigma_0 = 0.01 and at sigma_0 = 0.3 (a zipped axis). About 5 minutes on a 2-core CPU.

@@ -1,4 +1,4 @@
-"""A plain NumPy (float64) reference for the CNNs of SPEC §2 and their full-batch GD.
+"""A plain NumPy (float64) reference for the CNNs of docs/MODEL.md and their full-batch GD.
 
 Independent of the ``w2s_jax`` package: no JAX, no autodiff, gradients written by hand.
 It uses the project's coordinates:

@@ -46,7 +46,7 @@ def test_activation_functions_are_what_they_say():
     np.testing.assert_allclose(act("identity"), z)
     # smooth ReLU: z^3 / (3 w^2) below the width w = 1, then z - 2/3; C^1 at w.
     np.testing.assert_allclose(act("smooth_relu", 1.0), [0, 0, 0.125 / 3, 2 - 2 / 3], rtol=1e-6)
-    for name in ("relu", "relu_pow", "smooth_relu"):  # derivative 0 at 0 (SPEC: ReLU'(0)=0)
+    for name in ("relu", "relu_pow", "smooth_relu"):  # derivative 0 at 0 (MODEL.md: ReLU'(0)=0)
         fn, p = registry.ACTIVATIONS[name]
         assert jax.grad(lambda x, fn=fn, p=p: fn(x, p))(0.0) == 0.0
 

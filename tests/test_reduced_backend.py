@@ -1,4 +1,4 @@
-"""The reduced backend (SPEC §8): exact given the vectors, and the same law as dense."""
+"""The reduced backend (docs/MODEL.md): exact given the vectors, and the same law as dense."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The reduced backend (SPEC §8) samples the right laws: chi, Wishart, strong-phase Gram."""
+"""The reduced backend (docs/MODEL.md) samples the right laws: chi, Wishart, strong-phase Gram."""
 
 from __future__ import annotations
 

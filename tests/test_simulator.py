@@ -1,4 +1,4 @@
-"""The simulator (SPEC §1–4) against independent implementations and invariants."""
+"""The simulator (docs/MODEL.md) against independent implementations and invariants."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Mathematics of w2s_jax.theory: benign score, boundary fits, regime labels (SPEC §5–6)."""
+"""Mathematics of w2s_jax.theory: benign score, boundary fits, regime labels (docs/MODEL.md)."""
 
 from __future__ import annotations
 
@@ -112,16 +112,16 @@ def test_boundary_errors_on_bad_keys():
 
 # --------------------------------------------------------------------------- regimes
 
-WEAK = 0.15  # SPEC §7's weak error; thresholds: rise 0.045, "well below" 0.075
+WEAK = 0.15  # the reference scales' weak error; thresholds: rise 0.045, "well below" 0.075
 
 
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
         # (final, best, train acc vs pseudo-labels, correction at best)
-        ((0.11, 0.10, 1.00, 0.05), "harmful"),  # SPEC §7 n = 75
-        ((0.06, 0.03, 1.00, 0.30), "benign"),  # SPEC §7 n = 2000: rise 0.03 < 0.045
-        ((0.12, 0.02, 0.88, 0.80), "overtraining"),  # SPEC §7 n = 20000
+        ((0.11, 0.10, 1.00, 0.05), "harmful"),  # reference n = 75
+        ((0.06, 0.03, 1.00, 0.30), "benign"),  # reference n = 2000: rise 0.03 < 0.045
+        ((0.12, 0.02, 0.88, 0.80), "overtraining"),  # reference n = 20000
         ((0.03, 0.02, 0.86, 0.80), "label_correction"),  # corrects and stays there
         ((0.10, 0.09, 0.90, 0.20), "underfit"),
         ((0.30, 0.10, 1.00, 0.00), "overtraining"),  # outranks harmful

@@ -2,7 +2,7 @@
 
 Simulates Oh, Song & Yun (2025), "From Linear to Nonlinear: Provable Weak-to-Strong
 Generalization through Feature Learning": a linear CNN teacher labels data for a
-two-layer ReLU CNN student (``../shared/SPEC.md``). The public API, on one screen:
+two-layer ReLU CNN student (``docs/MODEL.md``). The public API, on one screen:
 
 Grids and runs
     make_grid(tables, **tables) / load_grid(path) -> Grid (validated; GridError on mistakes)
@@ -17,6 +17,7 @@ Grids and runs
 Pieces (one configuration, unbatched; vmap happens only in ``engine``)
     config.split(config) -> (Static, Params)
     pipeline.train_teacher / pipeline.run_student / pipeline.run_configuration
+    custom_student: strong.student = make_student(...) -> eqx.Module (dense backend)
     registry.ACTIVATIONS / LOSSES / OPTIMIZERS
     theory.benign_score / classify_regimes / boundary_report
     figures.draw_run(out)
@@ -53,6 +54,7 @@ _MODULES = (
     "reduced",
     "models",
     "registry",
+    "custom_student",
     "training",
     "pipeline",
     "engine",

@@ -1,4 +1,5 @@
-"""How the noise patches and the initial filters are drawn: dense or reduced (SPEC §8).
+"""How the noise patches and the initial filters are drawn: dense or reduced
+(docs/MODEL.md, "The reduced backend").
 
 The backend is the only thing that changes between the two representations; the
 models and the training never know which one produced their inputs.
@@ -31,7 +32,7 @@ def noise_dim_strong(backend: str, d: int, m: int, n_pad: int) -> int:
 
 
 def reduced_dimension(m: int, n: int, n_weak: int) -> int:
-    """``D`` of the reduced representation: the larger of its two phases (SPEC §8)."""
+    """``D`` of the reduced representation: the larger of its two phases."""
     return max(5 + 2 * m + n, 4 + n_weak)
 
 

@@ -1,4 +1,4 @@
-"""Every parameter of a configuration: its grid key, default, kind and validity (SPEC §7).
+"""Every parameter of a configuration: its grid key, default, kind and validity.
 
 One table, :data:`FIELDS`, is the single source of truth for the grid file, the Python
 API, validation messages, ``manifest.json`` and the summary columns. A field is
@@ -115,6 +115,14 @@ FIELDS: tuple[Field, ...] = (
     _f("strong.optimizer", "sgd", "static", str, "student optimizer"),
     _f("strong.momentum", 0.9, "traced", float, "momentum / Adam b1", low=0, high=1),
     _f(
+        "strong.student",
+        None,
+        "static",
+        object,
+        "a user student instead of the ReLU CNN: make_student(key, static, params, init) -> "
+        "eqx.Module (Python API only; dense backend; see custom_student.py)",
+    ),
+    _f(
         "strong.gd_form",
         "auto",
         "static",
@@ -173,7 +181,7 @@ OMITTED_AT_DEFAULT = ("weak.stop_loss", "strong.stop_loss", "run.compile")
 # depends on the configuration alone (never on the grid) and is part of the program.
 FAST_COMPILE_FLOPS = 2e9
 
-# Theory-normalised aliases (SPEC §5 "Sweeping d"): key -> (raw key, converter).
+# Theory-normalised aliases (docs/MODEL.md, "Sweeping d"): key -> (raw key, converter).
 SCALED_KEYS: dict[str, str] = {
     "strong.lr_scaled": "strong.lr",  # lr = lr_scaled / (sigma_p^2 d)
     "weak.lr_scaled": "weak.lr",
@@ -184,7 +192,7 @@ SCALED_KEYS: dict[str, str] = {
 
 
 def unscale(key: str, value: float, d: float, sigma_p: float) -> float:
-    """Raw value of a theory-normalised parameter (SPEC §5)."""
+    """Raw value of a theory-normalised parameter (docs/MODEL.md, "Sweeping d")."""
     if key.endswith("lr_scaled"):
         return value / (sigma_p**2 * d)
     if key == "strong.sigma_0_scaled":
@@ -197,10 +205,13 @@ def defaults() -> dict[str, Any]:
 
 
 def resolve_backend(config: dict[str, Any]) -> str:
-    """``auto`` picks the reduced backend whenever it is smaller than ``d`` (SPEC §8)."""
+    """``auto`` picks the reduced backend whenever it is smaller than ``d``
+    (docs/MODEL.md, "The reduced backend")."""
     backend = config["run.backend"]
     if backend != "auto":
         return backend
+    if config.get("strong.student") is not None:
+        return "dense"  # a user module sees the noise in its own coordinates
     dim = reduced_dimension(config["strong.m"], config["strong.n"], config["weak.n"])
     return "reduced" if dim < config["data.d"] else "dense"
 
@@ -244,6 +255,7 @@ class Static:
     eval_points: int
     compile: str  # "fast" or "full" (run.compile resolved)
     metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
+    student: Any = None  # make_student(...) -> eqx.Module, or None: the ReLU CNN
 
     def teacher(self) -> Static:
         """The part that fixes the weak phase (strong-side fields blanked)."""
@@ -259,6 +271,7 @@ class Static:
             n_test=0,
             eval_points=0,
             metrics=(),
+            student=None,
         )
 
 
@@ -328,6 +341,7 @@ def static_part(config: dict[str, Any]) -> Static:
         eval_points=int(c["eval.points"]),
         compile=resolve_compile(c, backend),
         metrics=tuple(c["run.metrics"]),
+        student=c.get("strong.student"),
     )
 
 

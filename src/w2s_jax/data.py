@@ -1,4 +1,4 @@
-"""The data distribution of the paper's Definition 1 (SPEC §1), for ONE configuration.
+"""The data distribution of the paper's Definition 1 (docs/MODEL.md, "Data"), for ONE configuration.
 
 A sample is ``(y, kind, eps, xi)``: the label, its type (easy-only, hard-only, both),
 the random sign of its hard signal, and its noise patch. The two signal patches are

@@ -6,7 +6,7 @@ inconsistent run directory; :class:`Layout` places each ``summary.csv`` row on t
 axes (zipped axes collapse to one); :func:`representative` and :func:`choose_points` pick
 the points whose curves are drawn; ``_plane``, ``_slice`` and ``_edges`` map two swept
 axes onto heatmap cells. :func:`write_boundary` measures the boundary ``B = C`` of
-SPEC §5 on the ``(x, strong.n)`` plane (:func:`w2s_jax.theory.boundary_report`, threshold
+docs/MODEL.md on the ``(x, strong.n)`` plane (:func:`w2s_jax.theory.boundary_report`, threshold
 ``BOUNDARY_FRACTION`` × the mean weak error) and writes ``DIR/boundary.json``.
 """
 
@@ -244,7 +244,7 @@ def _edges(layout: Layout, a: int) -> tuple[np.ndarray, np.ndarray, bool]:
 
 
 def _score_fixed(layout: Layout, x_key: str) -> dict | None:
-    """The benign score's other parameters from the fixed ones (SPEC §5), or None."""
+    """The benign score's other parameters from the fixed ones, or None."""
     fixed = dict(layout.fixed)
     if "data.nu_norm" not in fixed and "data.nu_norm_scaled" in fixed:
         s, sp, d = (fixed.get(k) for k in ("data.nu_norm_scaled", "data.sigma_p", "data.d"))

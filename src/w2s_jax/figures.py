@@ -2,8 +2,9 @@
 
 Plots read ``manifest.json``, ``summary.csv`` and ``curves.npz`` through
 :mod:`w2s_jax.figure_plan`, which decides *which* data is drawn (grid layout, chosen
-points, the measured boundary of SPEC §5); this module decides *how*. Figures go to
-``DIR/figures`` as PNG (PDF or SVG on request), one paper column wide (3.5–4.5 in, fonts ≥ 7 pt),
+points, the measured boundary of docs/MODEL.md, "Theory"); this module decides *how*.
+Figures go to ``DIR/figures`` as PNG (PDF or SVG on request), one paper column wide
+(3.5–4.5 in, fonts ≥ 7 pt),
 colour-blind-safe maps (viridis / cividis, RdBu centred at 0, Okabe–Ito for categories):
 
 * ``test_error``: strong test error vs step for up to 8 representative points, weak

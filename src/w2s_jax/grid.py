@@ -186,6 +186,10 @@ def check_value(key: str, value: Any, where: str) -> Any:
     bad = lambda what: GridError(f"{where}: key {key!r} {what}, got {value!r}")  # noqa: E731
     if key == "run.metrics":
         return _check_metrics(value, bad)
+    if key == "strong.student":
+        if value is not None and not callable(value):
+            raise bad("must be a function make_student(key, static, params, init) (Python API)")
+        return value
     if key in REGISTRY_KEYS and (callable(value) or isinstance(value, registry.Activation)):
         return value  # a Python object instead of a registry name
     if field_.type is bool:
@@ -349,6 +353,11 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
             f"({', '.join(sorted(linear))}), got strong.optimizer = "
             f"{stable_text(config['strong.optimizer'])}"
         )
+    if config.get("strong.student") is not None and cfg.resolve_backend(config) != "dense":
+        raise GridError(
+            f"{where}: key 'strong.student' needs run.backend = 'dense' (a user module "
+            f"sees the noise in its own coordinates), got run.backend = 'reduced'"
+        )
     if cfg.resolve_backend(config) == "dense" and config["data.d"] > 2**31:
         raise GridError(
             f"{where}: key 'data.d' = {config['data.d']:g} is too large for the "
@@ -359,7 +368,9 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
 
 def identity(config: dict[str, Any], keys=None) -> str:
     """A stable digest of a configuration's values (all keys, or those under ``keys``)."""
-    names = _selected(tuple(config), keys)
+    # A key at None (strong.student unset), or a later key at its default, is left out:
+    # adding such a key to the schema keeps every existing configuration's identity.
+    names = _selected(tuple(k for k, v in config.items() if v is not None), keys)
     names = [k for k in names if not (k in cfg.OMITTED_AT_DEFAULT and _is_default(k, config[k]))]
     text = "\n".join(f"{k}={stable_text(config[k])}" for k in names)
     return hashlib.sha256(text.encode()).hexdigest()[:24]

@@ -1,4 +1,4 @@
-"""The CNNs of the paper's Definitions 2 and 3 (SPEC §2), for ONE batch of samples.
+"""The CNNs of the paper's Definitions 2 and 3 (docs/MODEL.md), for ONE batch of samples.
 
 Both models are ``f(W, X) = sum_f a_f sum_p act(<w_f, x_p>)`` with a fixed second
 layer ``a``:
@@ -78,5 +78,5 @@ def filter_signs(m: int) -> Float[Array, " F"]:
 
 
 def sign(z: Float[Array, "..."]) -> Float[Array, "..."]:
-    """``sign`` with ``sign(0) = +1`` (SPEC §3)."""
+    """``sign`` with ``sign(0) = +1`` (docs/MODEL.md, "Training")."""
     return jnp.where(z >= 0, 1, -1)

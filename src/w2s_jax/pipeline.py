@@ -1,9 +1,9 @@
-"""The weak-to-strong pipeline of SPEC §3 for ONE configuration and ONE seed.
+"""The weak-to-strong pipeline (docs/MODEL.md, "Training") for ONE configuration and ONE seed.
 
 1. :func:`train_teacher`: the weak model on ``n_weak`` samples with true labels.
 2. :func:`run_student`: ``n`` fresh samples pseudo-labelled by the teacher; the strong
    CNN trained on them (and, optionally, the ceiling: the same student on true labels),
-   with the SPEC §4 metrics at the evaluation steps.
+   with the metrics of docs/MODEL.md, "What is recorded", at the evaluation steps.
 
 ``key`` is the configuration's randomness key (its teacher identity, see
 ``docs/DESIGN.md``); every draw below comes from ``fold_in(key, STREAM)`` so that
@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from w2s_jax import backends, registry
+from w2s_jax import backends, custom_student, registry
 from w2s_jax.config import Params, Static
 from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
 from w2s_jax.models import (
@@ -199,6 +199,12 @@ def run_student(
     init = Filters(init_signal, noise.init_noise)
     optimizer = registry.optimizer(static.optimizer)(strong.lr, strong.momentum)
     steps = strong.eval_steps
+    if static.student is not None:  # a user eqx.Module instead of the CNN
+        final, curves = custom_student.fit_and_record(
+            static, params, key, init, train_batch, test_batch, loss, optimizer, steps
+        )
+        return curves, _scalars(weak_errors, pseudo, train_set.y, mask, curves, final)
+
     dual = use_dual_form(static, *train_set.xi.shape)
 
     def fit(labels, metrics):
@@ -263,23 +269,30 @@ def run_student(
 
         _, ceiling = fit(train_set.y, ceiling_metrics)
         curves.update(ceiling)
-    scalars = {
+    return curves, _scalars(weak_errors, pseudo, train_set.y, mask, curves, final)
+
+
+def _scalars(weak_errors: dict, pseudo, y, mask, curves: dict, final) -> dict:
+    """Per-configuration scalars: the teacher's test errors, the flip rate, divergence,
+    and where the student stopped (``final``: its last training state)."""
+    return {
         "weak_test_error": weak_errors[""],
         "weak_easy_error": weak_errors["_easy"],
         "weak_hard_error": weak_errors["_hard"],
         "weak_both_error": weak_errors["_both"],
-        "flip_rate": _masked_mean(pseudo != train_set.y, mask),
+        "flip_rate": _masked_mean(pseudo != y, mask),
         "diverged": jnp.any(jnp.isnan(curves["train_loss"])),
         "strong_stop_step": final.step,
         "stopped": final.stopped,
     }
-    return curves, scalars
 
 
 def use_dual_form(static: Static, n: int, dim: int) -> bool:
     """Whether the student trains in the dual form (``strong.gd_form``; ``auto``: when
     the optimizer allows it and a step needs fewer FLOPs). A static decision: one
     program, one form."""
+    if static.student is not None:
+        return False  # a user module trains in the primal form only
     if static.gd_form != "auto":
         return static.gd_form == "dual"
     linear = static.optimizer in registry.LINEAR_OPTIMIZERS

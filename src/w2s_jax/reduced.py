@@ -1,4 +1,4 @@
-"""The exact dimension-free ("reduced") backend of SPEC §8.
+"""The exact dimension-free ("reduced") backend (docs/MODEL.md, "The reduced backend").
 
 Everything the model computes (activations, losses, gradients, test margins) depends
 on the noise vectors only through their inner products with one another and with the

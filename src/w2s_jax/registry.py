@@ -26,7 +26,7 @@ class Activation(NamedTuple):
 
 
 def _relu(z, param):
-    return jax.nn.relu(z)  # jax.nn.relu has ReLU'(0) = 0, as SPEC §2 asks
+    return jax.nn.relu(z)  # jax.nn.relu has ReLU'(0) = 0, as docs/MODEL.md states
 
 
 def _leaky_relu(z, slope):

@@ -235,6 +235,7 @@ def run_work(work: list, configs: list[dict], base_seed: int, out: Path, progres
         futures = [pool.submit(prepared.compile) for prepared in ahead]
         for item, first, future in zip(items, ahead, futures):
             future.result()
+            progress.set_steps_per_config(item.program.steps)
             for k, chunk in enumerate(item.chunks):
                 result = engine.run_prepared(first if k == 0 else prepare(item, chunk))
                 storage.write_chunk(out, result.ids, result.steps, result.curves, result.scalars)

@@ -1,4 +1,5 @@
-"""Per-configuration summary of SPEC §4 from the recorded curves (NumPy only).
+"""Per-configuration summary from the recorded curves (NumPy only; docs/MODEL.md,
+"What is recorded").
 
 Everything here reads arrays that the compiled program produced; nothing is
 recomputed. Curves are on the run's union of evaluation steps; a configuration's

@@ -1,15 +1,15 @@
-"""Theory and measured regimes (SPEC §5–6): benign score, boundary fits, regime labels.
+"""Theory and measured regimes (docs/MODEL.md): benign score, boundary fits, regime labels.
 
 NumPy only (never JAX): everything here runs on saved summaries.
 
-* SPEC §5 (inferred forms, constants unknown): the benign score
+* "Theory" (inferred forms, constants unknown): the benign score
   ``B = n · p_both² · nu_norm⁴ / (sigma_p⁴ · d)``; overfitting is benign where
   ``B > C`` and harmful where ``B < C``, so the boundary ``B = C`` is a straight line
   in log–log coordinates: slope −4 in ``(log nu_norm, log n)``, +1 in
   ``(log d, log n)``, +4 in ``(log sigma_p, log n)``.
   :func:`benign_score`, :func:`theory_slope`, :func:`theory_boundary_n`,
   :func:`fit_constant_C`.
-* SPEC §6: one regime label per configuration from scalar summaries, with
+* "Regimes": one regime label per configuration from scalar summaries, with
   thresholds relative to the weak error (:class:`RegimeThresholds`,
   :func:`classify_regime`, :func:`classify_regimes`).
 * The measured boundary: for each ``x`` the ``n`` at which the seed-mean test error
@@ -127,7 +127,7 @@ def fit_constant_C(
 
 @dataclass(frozen=True)
 class RegimeThresholds:
-    """Thresholds of SPEC §6, relative to the weak model's test error ``weak_error``.
+    """Thresholds (docs/MODEL.md, "Regimes") relative to the weak test error ``weak_error``.
 
     Attributes:
         overtraining_fraction: overtraining when ``final − best ≥ this · weak_error``
@@ -182,7 +182,7 @@ def classify_regimes(
     diverged: ArrayLike | None = None,
     thresholds: RegimeThresholds = RegimeThresholds(),
 ) -> NDArray[np.str_]:
-    """Regime labels (SPEC §6) for whole summary columns; see :func:`classify_regime`.
+    """Regime labels (docs/MODEL.md) for whole summary columns; see :func:`classify_regime`.
 
     All arguments broadcast together (typically ``(configs,)`` columns); returns a
     string array of the broadcast shape with values in :data:`REGIMES`.
@@ -224,7 +224,7 @@ def classify_regime(
     diverged: bool = False,
     thresholds: RegimeThresholds = RegimeThresholds(),
 ) -> str:
-    """The regime of ONE configuration (SPEC §6) from its scalar summaries.
+    """The regime of ONE configuration (docs/MODEL.md, "Regimes") from its scalar summaries.
 
     Args:
         weak_error: the weak model's test error.
@@ -251,10 +251,10 @@ def classify_regime(
     6. ``"underfit"``: everything else (does not interpolate, no correction).
 
     Overtraining outranks label correction because it describes where the run
-    ends: SPEC §7's ``n = 20000`` run corrects ≈ 80% of the flipped labels with
+    ends: the reference ``n = 20000`` run corrects ≈ 80% of the flipped labels with
     error ≈ 0.02 at step 10–20, then climbs to ≈ 0.12 (weak ≈ 0.15), so it is
     ``"overtraining"``; the correction stays visible in the per-configuration
-    ``label_correction_at_best`` column. SPEC §7's ``n = 2000`` run (best ≈ 0.03,
+    ``label_correction_at_best`` column. The reference ``n = 2000`` run (best ≈ 0.03,
     final ≈ 0.06, interpolating, no majority correction at its best step) rises by
     less than ``0.3 · 0.15`` and is ``"benign"``; its ``n = 75`` runs (interpolating,
     final 0.08–0.14 > ``0.5 · 0.15``) are ``"harmful"``. Label correction outranks

@@ -1,4 +1,5 @@
-"""Full-batch gradient descent as ``init`` + ``step``, looped by ``jax.lax.scan`` (SPEC §3).
+"""Full-batch gradient descent as ``init`` + ``step``, looped by ``jax.lax.scan``
+(docs/MODEL.md, "Training").
 
 The trajectory is cut at the evaluation steps: an outer ``lax.scan`` over them records
 the metrics, an inner ``lax.while_loop`` runs the steps up to the next one. Metrics are
