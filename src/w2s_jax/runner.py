@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from w2s_jax import config as cfg
-from w2s_jax import engine, storage
+from w2s_jax import distributed, engine, storage
 from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
 from w2s_jax.summary import summarize
@@ -184,6 +184,9 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
             )
             storage.write_chunk(out, result.ids, result.steps, result.curves, result.scalars)
             progress.update(len(chunk))
+    distributed.wait_for_shares()  # every process's share (a no-op in a single process)
+    if not distributed.is_coordinator():
+        return False  # process 0 assembles the outputs and writes the manifest
     timing["compile_seconds"] = engine.COMPILE_STATS["seconds"] - compiles_before["seconds"]
     timing["compiles"] = engine.COMPILE_STATS["compiles"] - compiles_before["compiles"]
     done = storage.completed_ids(out) & set(ids)

@@ -30,6 +30,19 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _address(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (port 1..65535), got {text!r}")
+    return text
+
+
+def _index(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(text)
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -61,6 +74,25 @@ def parser() -> argparse.ArgumentParser:
         help="memory budget per chunk in GB (default: half the free memory)",
     )
     p.add_argument("--shard", type=_shard, metavar="I/N", help="run only part I of N")
+    processes = p.add_argument_group(
+        "several processes (jax.distributed; under Slurm with several tasks, detected)"
+    )
+    processes.add_argument(
+        "--coordinator-address",
+        type=_address,
+        metavar="HOST:PORT",
+        help="where process 0 serves the coordination service (the same for all)",
+    )
+    processes.add_argument("--num-processes", type=_positive_int, metavar="N")
+    processes.add_argument("--process-id", type=_index, metavar="I", help="0..N-1")
+    processes.add_argument(
+        "--coordinator-timeout",
+        type=_positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="wait for every process to connect, and for a silent process before it "
+        "counts as dead (default 120)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     p.add_argument("--force", action="store_true", help="discard an incompatible run in DIR")
     p.add_argument("--no-figures", action="store_true", help="skip drawing figures")
@@ -74,7 +106,19 @@ def _terminate(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from w2s_jax.grid import GridError, load_grid  # after argparse: --help stays instant
+    from w2s_jax import distributed  # after argparse: --help stays instant
+
+    processes = (args.coordinator_address, args.num_processes, args.process_id)
+    try:
+        distributed.check_options(*processes, shard=args.shard)
+        if not args.dry_run:  # before anything starts JAX's backends
+            distributed.initialize(
+                *processes, timeout=args.coordinator_timeout, detect_slurm=not args.shard
+            )
+    except distributed.DistributedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from w2s_jax.grid import GridError, load_grid
     from w2s_jax.runner import RunError, RunOptions, describe, run_grid
 
     try:
@@ -92,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         figures=not args.no_figures,
     )
     if args.dry_run:
+        if args.num_processes:  # the plan of this process's share
+            options.shard = (args.process_id, args.num_processes)
         print(describe(grid, options))
         return 0
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: stop like Ctrl-C, chunks are safe
@@ -109,6 +155,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if complete:
         print(f"done: {out}/summary.csv, {out}/curves.npz, {out}/manifest.json, {out}/figures/")
+    elif distributed.lost_processes():
+        print(
+            f"error: process(es) {distributed.lost_processes()} stopped before the end of "
+            f"their share; the finished chunks are saved in {out}/chunks; run the same "
+            "command again (one process needs no process options) to complete",
+            file=sys.stderr,
+        )
+        return 1
+    elif not distributed.is_coordinator():
+        print(f"share done: chunks in {out}/chunks; process 0 assembles the outputs")
     else:
         print(f"part done: chunks in {out}/chunks; run without --shard to assemble")
     return 0
