@@ -56,12 +56,21 @@ def check_options(
         raise DistributedError(
             "--coordinator-address, --num-processes and --process-id go together"
         )
-    if num_processes is not None and not 0 <= process_id < num_processes:
+    if address is None:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise DistributedError(
+            f"--coordinator-address {address!r} is not HOST:PORT (port 1..65535)"
+        )
+    if num_processes < 1:
+        raise DistributedError(f"--num-processes {num_processes} is below 1")
+    if not 0 <= process_id < num_processes:
         raise DistributedError(
             f"--process-id {process_id} is outside 0..{num_processes - 1} "
             f"(--num-processes {num_processes})"
         )
-    if shard is not None and address is not None:
+    if shard is not None:
         raise DistributedError("--shard and the process options exclude each other")
 
 

@@ -30,19 +30,6 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _address(text: str) -> str:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT (port 1..65535), got {text!r}")
-    return text
-
-
-def _index(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return int(text)
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -77,14 +64,13 @@ def parser() -> argparse.ArgumentParser:
     processes = p.add_argument_group(
         "several processes (jax.distributed; under Slurm with several tasks, detected)"
     )
-    processes.add_argument(
+    processes.add_argument(  # values checked by distributed.check_options: one-line errors
         "--coordinator-address",
-        type=_address,
         metavar="HOST:PORT",
         help="where process 0 serves the coordination service (the same for all)",
     )
-    processes.add_argument("--num-processes", type=_positive_int, metavar="N")
-    processes.add_argument("--process-id", type=_index, metavar="I", help="0..N-1")
+    processes.add_argument("--num-processes", type=int, metavar="N")
+    processes.add_argument("--process-id", type=int, metavar="I", help="0..N-1")
     processes.add_argument(
         "--coordinator-timeout",
         type=_positive_float,
@@ -157,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done: {out}/summary.csv, {out}/curves.npz, {out}/manifest.json, {out}/figures/")
     elif distributed.lost_processes():
         print(
-            f"error: process(es) {distributed.lost_processes()} stopped before the end of "
-            f"their share; the finished chunks are saved in {out}/chunks; run the same "
-            "command again (one process needs no process options) to complete",
+            f"error: process(es) {', '.join(map(str, distributed.lost_processes()))} stopped "
+            f"before the end of their share; the finished chunks are saved in {out}/chunks; "
+            "run the same command again (one process needs no process options) to complete",
             file=sys.stderr,
         )
         return 1
