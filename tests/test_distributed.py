@@ -103,6 +103,7 @@ def test_killed_process_leaves_the_other_share_and_a_plain_rerun_completes(singl
         (["--num-processes", "0", "--process-id", "0"], "--num-processes 0"),
         (["--num-processes", "2"], "go together"),
         (["--num-processes", "2", "--process-id", "0", "--shard", "0/2"], "--shard"),
+        (["--num-processes", "2", "--process-id", "0", "--force"], "--force"),
     ],
 )
 def test_bad_process_options_exit_2_with_one_line(tmp_path, capsys, flags, named):

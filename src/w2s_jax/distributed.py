@@ -26,6 +26,8 @@ DEFAULT_TIMEOUT = 120.0  # seconds: to connect, and before a silent process coun
 JAX_DEADLINE_MARGIN = 60
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID")
 
+FORCE_ALONE = "--force needs a single process (each would delete the others' chunks)"
+
 _lost: list[int] = []  # processes that did not reach the last barrier
 
 
@@ -49,6 +51,7 @@ def check_options(
     num_processes: int | None,
     process_id: int | None,
     shard: tuple[int, int] | None = None,
+    force: bool = False,
 ) -> None:
     """Refuse inconsistent process options (before anything is started)."""
     given = [address, num_processes, process_id]
@@ -72,6 +75,8 @@ def check_options(
         )
     if shard is not None:
         raise DistributedError("--shard and the process options exclude each other")
+    if force:
+        raise DistributedError(FORCE_ALONE)
 
 
 def initialize(

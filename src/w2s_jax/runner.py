@@ -106,7 +106,7 @@ def prepare_directory(out: Path, force: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
         probe.write_text("")
-        probe.unlink()
+        probe.unlink(missing_ok=True)  # processes sharing DIR may probe at once
     except OSError as error:
         raise RunError(f"{out}: output directory is not writable ({error.strerror})") from None
     if force:

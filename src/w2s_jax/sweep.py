@@ -96,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
 
     processes = (args.coordinator_address, args.num_processes, args.process_id)
     try:
-        distributed.check_options(*processes, shard=args.shard)
-        if not args.dry_run:  # before anything starts JAX's backends
-            distributed.initialize(
-                *processes, timeout=args.coordinator_timeout, detect_slurm=not args.shard
-            )
+        distributed.check_options(*processes, shard=args.shard, force=args.force)
+        several = not args.dry_run and distributed.initialize(  # before JAX's backends start
+            *processes, timeout=args.coordinator_timeout, detect_slurm=not args.shard
+        )
+        if several and args.force:  # detected under Slurm
+            raise distributed.DistributedError(distributed.FORCE_ALONE)
     except distributed.DistributedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
