@@ -22,7 +22,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from w2s_jax import compile_cache, engine, report, storage
+from w2s_jax import compile_cache, distributed, engine, report, storage
 from w2s_jax import config as cfg
 from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
@@ -111,7 +111,7 @@ def prepare_directory(out: Path, force: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
         probe.write_text("")
-        probe.unlink()
+        probe.unlink(missing_ok=True)  # processes sharing DIR may probe at once
     except OSError as error:
         raise RunError(f"{out}: output directory is not writable ({error.strerror})") from None
     if force:
@@ -202,6 +202,9 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     )
     write_manifest("running", len(done))
     run_work(work, configs, grid.seed, out, progress)
+    distributed.wait_for_shares()  # every process's share (a no-op in a single process)
+    if not distributed.is_coordinator():
+        return False  # process 0 assembles the outputs and writes the manifest
     timing["compile_seconds"] = engine.COMPILE_STATS["seconds"] - compiles_before["seconds"]
     timing["compiles"] = engine.COMPILE_STATS["compiles"] - compiles_before["compiles"]
     timing["compile_log"] = engine.COMPILE_LOG[log_before:]

@@ -76,6 +76,24 @@ def parser() -> argparse.ArgumentParser:
         help="memory budget per chunk in GB (default: half the free memory)",
     )
     p.add_argument("--shard", type=_shard, metavar="I/N", help="run only part I of N")
+    processes = p.add_argument_group(
+        "several processes (jax.distributed; under Slurm with several tasks, detected)"
+    )
+    processes.add_argument(  # values checked by distributed.check_options: one-line errors
+        "--coordinator-address",
+        metavar="HOST:PORT",
+        help="where process 0 serves the coordination service (the same for all)",
+    )
+    processes.add_argument("--num-processes", type=int, metavar="N")
+    processes.add_argument("--process-id", type=int, metavar="I", help="0..N-1")
+    processes.add_argument(
+        "--coordinator-timeout",
+        type=_positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="wait for every process to connect, and for a silent process before it "
+        "counts as dead (default 120)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     p.add_argument("--force", action="store_true", help="discard an incompatible run in DIR")
     p.add_argument("--no-figures", action="store_true", help="skip drawing figures")
@@ -125,7 +143,8 @@ def default_out(path: str) -> Path | None:
 def finished(args) -> Path | None:
     """The output directory when this exact request was already run to completion
     (figures included): then there is nothing to do, and JAX is never imported."""
-    if args.dry_run or args.force or args.shard:
+    several = (args.coordinator_address, args.num_processes, args.process_id)
+    if args.dry_run or args.force or args.shard or any(x is not None for x in several):
         return None
     asked = request(args.grid)
     out = Path(args.out) if args.out else default_out(args.grid)
@@ -149,7 +168,20 @@ def main(argv: list[str] | None = None) -> int:
         _report(done, args.quiet)
         print(f"up to date: {done} (nothing to run; --force to start over)")
         return 0
-    from w2s_jax.grid import GridError, load_grid  # after argparse: --help stays instant
+    from w2s_jax import distributed  # after argparse: --help stays instant
+
+    processes = (args.coordinator_address, args.num_processes, args.process_id)
+    try:
+        distributed.check_options(*processes, shard=args.shard, force=args.force)
+        several = not args.dry_run and distributed.initialize(  # before JAX's backends start
+            *processes, timeout=args.coordinator_timeout, detect_slurm=not args.shard
+        )
+        if several and args.force:  # detected under Slurm
+            raise distributed.DistributedError(distributed.FORCE_ALONE)
+    except distributed.DistributedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from w2s_jax.grid import GridError, load_grid
     from w2s_jax.runner import RunError, RunOptions, describe, run_grid
 
     try:
@@ -170,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         request=request(args.grid),
     )
     if args.dry_run:
+        if args.num_processes:  # the plan of this process's share
+            options.shard = (args.process_id, args.num_processes)
         print(describe(grid, options))
         return 0
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: stop like Ctrl-C, chunks are safe
@@ -188,6 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     if complete:
         _report(out, args.quiet)
         print(f"done: {out}/summary.csv, {out}/curves.npz, {out}/manifest.json, {out}/figures/")
+    elif distributed.lost_processes():
+        print(
+            f"error: process(es) {', '.join(map(str, distributed.lost_processes()))} stopped "
+            f"before the end of their share; the finished chunks are saved in {out}/chunks; "
+            "run the same command again (one process needs no process options) to complete",
+            file=sys.stderr,
+        )
+        return 1
+    elif not distributed.is_coordinator():
+        print(f"share done: chunks in {out}/chunks; process 0 assembles the outputs")
     else:
         print(f"part done: chunks in {out}/chunks; run without --shard to assemble")
     return 0
