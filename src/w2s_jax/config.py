@@ -58,6 +58,17 @@ FIELDS: tuple[Field, ...] = (
         "sign of the hard patches",
         choices=("random", "paired"),
     ),
+    _f(
+        "data.source",
+        "synthetic",
+        "static",
+        str,
+        "signals: the four fixed vectors, or real images (docs/REAL_IMAGES.md)",
+        choices=("synthetic", "digits", "mnist"),
+    ),
+    _f("data.easy_classes", (0, 1), "static", tuple, "image classes of y = +1, -1: easy"),
+    _f("data.hard_classes", (3, 8), "static", tuple, "image classes of y = +1, -1: hard"),
+    _f("data.image_dir", "", "static", str, "directory of the MNIST IDX files"),
     _f("weak.n", 2000, "static", int, "weak training set size", low=1),
     _f("weak.lr", 0.2, "traced", float, "weak step size", low=0, low_open=True),
     _f("weak.steps", 200, "static", int, "weak GD steps", low=0),
@@ -156,6 +167,8 @@ def resolve_backend(config: dict[str, Any]) -> str:
     backend = config["run.backend"]
     if backend != "auto":
         return backend
+    if config.get("data.source", "synthetic") != "synthetic":
+        return "dense"  # images: dense only (docs/REAL_IMAGES.md)
     dim = reduced_dimension(config["strong.m"], config["strong.n"], config["weak.n"])
     return "reduced" if dim < config["data.d"] else "dense"
 
@@ -200,6 +213,10 @@ class Static:
     n_test: int
     eval_points: int
     metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
+    source: str = "synthetic"  # data.source; the image bank is a program argument
+    easy_classes: tuple = ()  # image sources only (the bank's identity)
+    hard_classes: tuple = ()
+    image_dir: str = ""
 
     def teacher(self) -> Static:
         """The part that fixes the weak phase (strong-side fields blanked)."""
@@ -281,7 +298,21 @@ def static_part(config: dict[str, Any]) -> Static:
         n_test=int(c["eval.n_test"]),
         eval_points=int(c["eval.points"]),
         metrics=tuple(c["run.metrics"]),
+        **_image_static(c),
     )
+
+
+def _image_static(config: dict[str, Any]) -> dict[str, Any]:
+    """The image fields of :class:`Static` (none for synthetic data: its programs and
+    their manifests stay as they were)."""
+    if config.get("data.source", "synthetic") == "synthetic":
+        return {}
+    return {
+        "source": config["data.source"],
+        "easy_classes": tuple(config["data.easy_classes"]),
+        "hard_classes": tuple(config["data.hard_classes"]),
+        "image_dir": config["data.image_dir"],
+    }
 
 
 def traced_part(config: dict[str, Any]) -> Params:

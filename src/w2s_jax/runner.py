@@ -120,7 +120,11 @@ def manifest(grid: Grid, programs, status: str, timing: dict, done: int) -> dict
     configs = grid.configurations()
     grid_json = grid.to_json()
     grid_json["parameters"] = {k: _jsonable(v) for k, v in grid_json["parameters"].items()}
+    from w2s_jax.images import manifest_entry
+
+    image_banks = manifest_entry(configs)  # source, classes, content hash; [] if synthetic
     return {
+        **({"images": image_banks} if image_banks else {}),
         "grid": grid_json,
         "source": grid.source,
         "configurations": len(configs),
