@@ -49,6 +49,7 @@ _API = {
 _MODULES = (
     "config",
     "data",
+    "images",
     "backends",
     "reduced",
     "models",
