@@ -267,8 +267,15 @@ def device_bank(static) -> ImageBank | None:
     """The bank a program samples from as arrays of its dtype, or None (synthetic)."""
     if static.source == "synthetic":
         return None
-    images, _ = bank(static.source, static.easy_classes, static.hard_classes, static.image_dir)
-    dtype = np.dtype(static.dtype)
+    return _typed_bank(
+        static.source, static.easy_classes, static.hard_classes, static.image_dir, static.dtype
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _typed_bank(source: str, easy: tuple, hard: tuple, image_dir: str, dtype: str) -> ImageBank:
+    """:func:`bank` cast to ``dtype`` once (not at every chunk)."""
+    images, _ = bank(source, easy, hard, image_dir)
     return ImageBank(*(a.astype(dtype) if a.dtype.kind == "f" else a for a in images))
 
 
