@@ -50,6 +50,7 @@ _API = {
 _MODULES = (
     "config",
     "data",
+    "images",
     "backends",
     "reduced",
     "models",

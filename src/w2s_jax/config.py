@@ -58,6 +58,17 @@ FIELDS: tuple[Field, ...] = (
         "sign of the hard patches",
         choices=("random", "paired"),
     ),
+    _f(
+        "data.source",
+        "synthetic",
+        "static",
+        str,
+        "signals: the four fixed vectors, or real images (docs/REAL_IMAGES.md)",
+        choices=("synthetic", "digits", "mnist"),
+    ),
+    _f("data.easy_classes", (0, 1), "static", tuple, "image classes of y = +1, -1: easy"),
+    _f("data.hard_classes", (3, 8), "static", tuple, "image classes of y = +1, -1: hard"),
+    _f("data.image_dir", "", "static", str, "directory of the MNIST IDX files"),
     _f("weak.n", 2000, "static", int, "weak training set size", low=1),
     _f("weak.lr", 0.2, "traced", float, "weak step size", low=0, low_open=True),
     _f("weak.steps", 200, "traced", int, "weak GD steps (the cap with weak.stop_loss)", low=0),
@@ -212,6 +223,8 @@ def resolve_backend(config: dict[str, Any]) -> str:
         return backend
     if config.get("strong.student") is not None:
         return "dense"  # a user module sees the noise in its own coordinates
+    if config.get("data.source", "synthetic") != "synthetic":
+        return "dense"  # images: dense only (docs/REAL_IMAGES.md)
     dim = reduced_dimension(config["strong.m"], config["strong.n"], config["weak.n"])
     return "reduced" if dim < config["data.d"] else "dense"
 
@@ -256,6 +269,10 @@ class Static:
     compile: str  # "fast" or "full" (run.compile resolved)
     metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
     student: Any = None  # make_student(...) -> eqx.Module, or None: the ReLU CNN
+    source: str = "synthetic"  # data.source; the image bank is a program argument
+    easy_classes: tuple = ()  # image sources only (the bank's identity)
+    hard_classes: tuple = ()
+    image_dir: str = ""
 
     def teacher(self) -> Static:
         """The part that fixes the weak phase (strong-side fields blanked)."""
@@ -342,6 +359,7 @@ def static_part(config: dict[str, Any]) -> Static:
         compile=resolve_compile(c, backend),
         metrics=tuple(c["run.metrics"]),
         student=c.get("strong.student"),
+        **_image_static(c),
     )
 
 
@@ -365,6 +383,19 @@ def resolve_compile(config: dict[str, Any], backend: str) -> str:
     if choice != "auto":
         return choice
     return "fast" if configuration_flops(config, backend) < FAST_COMPILE_FLOPS else "full"
+
+
+def _image_static(config: dict[str, Any]) -> dict[str, Any]:
+    """The image fields of :class:`Static` (none for synthetic data: its programs and
+    their manifests stay as they were)."""
+    if config.get("data.source", "synthetic") == "synthetic":
+        return {}
+    return {
+        "source": config["data.source"],
+        "easy_classes": tuple(config["data.easy_classes"]),
+        "hard_classes": tuple(config["data.hard_classes"]),
+        "image_dir": config["data.image_dir"],
+    }
 
 
 def traced_part(config: dict[str, Any]) -> Params:

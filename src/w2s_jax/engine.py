@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from w2s_jax import compile_cache, pipeline, training
+from w2s_jax import compile_cache, images, pipeline, training
 from w2s_jax import config as cfg
 from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 from w2s_jax.grid import identity, teacher_identity
@@ -220,23 +220,26 @@ def _key(words):
     return key
 
 
-def _run_chunk(static, mesh, *args):
+def _run_chunk(static, mesh, bank, *args):
     """:func:`_run_shard` on one device, or on every device of ``mesh`` (each its own
     slice of every argument, as independent programs: a program partitioned by XLA
-    instead synchronises the devices at every step of every training loop)."""
+    instead synchronises the devices at every step of every training loop). ``bank``
+    (the image bank, or None) is an argument, not a constant: one compile serves any
+    bank of its shape, and every device holds a whole copy."""
     if mesh is None:
-        return _run_shard(static, None, *args)
+        return _run_shard(static, None, bank, *args)
     spec = PartitionSpec(AXIS)
     shard = functools.partial(_run_shard, static, AXIS)
-    run = jax.shard_map(shard, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
-    return run(*args)
+    in_specs = (PartitionSpec(), *[spec] * len(args))
+    run = jax.shard_map(shard, mesh=mesh, in_specs=in_specs, out_specs=spec, check_vma=False)
+    return run(bank, *args)
 
 
-def _run_shard(static, axis, teacher_params, teacher_words, params, words, teacher_slot):
+def _run_shard(static, axis, bank, teacher_params, teacher_words, params, words, teacher_slot):
     """Train each distinct teacher once, then every student with its teacher gathered by
     ``teacher_slot`` (an index into the teachers of all devices along ``axis``).
-    Everything but ``static`` and ``axis`` is batched along the leading axis."""
-    teachers = jax.vmap(lambda p, w: pipeline.train_teacher(static, p, _key(w)))(
+    Everything but ``static``, ``axis`` and ``bank`` is batched along the leading axis."""
+    teachers = jax.vmap(lambda p, w: pipeline.train_teacher(static, p, _key(w), bank))(
         teacher_params, teacher_words
     )
     if axis is not None:
@@ -244,7 +247,7 @@ def _run_shard(static, axis, teacher_params, teacher_words, params, words, teach
 
     def student(p, w, slot):
         teacher = jax.tree.map(lambda x: x[slot], teachers)
-        return pipeline.run_student(static, p, _key(w), teacher)
+        return pipeline.run_student(static, p, _key(w), teacher, bank)
 
     return jax.vmap(student)(params, words, teacher_slot)
 
@@ -283,7 +286,7 @@ def _compiled(static, args, mesh):
             {
                 "static": static,
                 "compile": static.compile,
-                "configurations_per_chunk": int(len(args[3])),
+                "configurations_per_chunk": int(len(args[4])),  # the students' key words
                 "seconds": round(seconds, 3),
                 "from_cache": cached,
             }
@@ -349,11 +352,13 @@ def prepare_chunk(
         np.stack([key_words(base_seed, c) for c in configs]),
         slot,
     )
+    bank = images.device_bank(static)
     mesh = None
     if len(devices) > 1:
         mesh = Mesh(np.array(devices), (AXIS,))
         args = jax.device_put(args, NamedSharding(mesh, PartitionSpec(AXIS)))
-    return PreparedChunk(static, args, mesh, real)
+        bank = jax.device_put(bank, NamedSharding(mesh, PartitionSpec()))
+    return PreparedChunk(static, (bank, *args), mesh, real)
 
 
 def run_prepared(chunk: PreparedChunk) -> ChunkResult:
@@ -362,7 +367,7 @@ def run_prepared(chunk: PreparedChunk) -> ChunkResult:
     n_real = len(chunk.configs)
     curves = {k: np.asarray(v)[:n_real] for k, v in curves.items()}
     scalars = {k: np.asarray(v)[:n_real] for k, v in scalars.items()}
-    steps = np.asarray(chunk.args[2].strong.eval_steps)[:n_real]
+    steps = np.asarray(chunk.args[3].strong.eval_steps)[:n_real]  # args: bank, teachers, ...
     return ChunkResult([identity(c) for c in chunk.configs], steps, curves, scalars)
 
 

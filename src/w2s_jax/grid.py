@@ -39,6 +39,10 @@ REGISTRY_KEYS = {
 }
 
 
+IMAGE_CLASS_KEYS = ("data.easy_classes", "data.hard_classes")
+IMAGE_KEYS = ("data.source", *IMAGE_CLASS_KEYS, "data.image_dir", "data.image_hash")
+
+
 class GridError(ValueError):
     """A mistake in a grid: the message is one line naming the source, key and value."""
 
@@ -190,6 +194,8 @@ def check_value(key: str, value: Any, where: str) -> Any:
         if value is not None and not callable(value):
             raise bad("must be a function make_student(key, static, params, init) (Python API)")
         return value
+    if key in IMAGE_CLASS_KEYS:
+        return _check_classes(value, bad)
     if key in REGISTRY_KEYS and (callable(value) or isinstance(value, registry.Activation)):
         return value  # a Python object instead of a registry name
     if field_.type is bool:
@@ -238,6 +244,15 @@ def _check_metrics(value: Any, bad) -> tuple:
         if pair[0] in CURVES or pair[0] == "ceiling_test_error":
             raise bad(f"names a built-in curve {pair[0]!r}")
     return pairs
+
+
+def _check_classes(value: Any, bad) -> tuple[int, int]:
+    pair = tuple(value) if isinstance(value, (list, tuple)) else ()
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise bad("must be a list of two integer class labels")
+    if pair[0] == pair[1]:
+        raise bad("must name two different classes")
+    return pair
 
 
 def stable_text(value: Any) -> str:
@@ -358,6 +373,10 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
             f"{where}: key 'strong.student' needs run.backend = 'dense' (a user module "
             f"sees the noise in its own coordinates), got run.backend = 'reduced'"
         )
+    if config.get("data.source", "synthetic") != "synthetic":
+        from w2s_jax import images  # NumPy and the data sets only when images are asked for
+
+        images.check_configuration(config, where)
     if cfg.resolve_backend(config) == "dense" and config["data.d"] > 2**31:
         raise GridError(
             f"{where}: key 'data.d' = {config['data.d']:g} is too large for the "
@@ -372,6 +391,8 @@ def identity(config: dict[str, Any], keys=None) -> str:
     # adding such a key to the schema keeps every existing configuration's identity.
     names = _selected(tuple(k for k, v in config.items() if v is not None), keys)
     names = [k for k in names if not (k in cfg.OMITTED_AT_DEFAULT and _is_default(k, config[k]))]
+    if config.get("data.source", "synthetic") == "synthetic":  # ids as before images existed
+        names = [k for k in names if k not in IMAGE_KEYS]
     text = "\n".join(f"{k}={stable_text(config[k])}" for k in names)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 

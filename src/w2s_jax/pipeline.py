@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from w2s_jax import backends, custom_student, registry
+from w2s_jax import backends, custom_student, images, registry
 from w2s_jax.config import Params, Static
 from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
 from w2s_jax.models import (
@@ -33,6 +33,7 @@ from w2s_jax.training import dual_is_cheaper, mean_loss, train, train_in_span
 
 # Independent random streams of a configuration.
 WEAK_LABELS, WEAK_NOISE, STRONG_NOISE, STRONG_LABELS, TEST_LABELS, STRONG_INIT, WEAK_INIT = range(7)
+WEAK_IMAGES, STRONG_IMAGES, TEST_IMAGES = 7, 8, 9  # which image each sample shows
 
 CURVES = (
     "test_error", "test_error_easy", "test_error_hard", "test_error_both",
@@ -44,12 +45,13 @@ CURVES = (
 
 class Batch(NamedTuple):
     """One data set as a user metric sees it (``n`` samples, strong-phase coordinates):
-    ``patches (n, 2, 4)`` signal-patch coefficients, ``xi (n, D)`` noise patches,
+    ``patches (n, 2, P)`` signal-patch coefficients (``P = 4``; with images, their
+    ``P`` pixels), ``xi (n, D)`` noise patches,
     ``y (n,)`` true labels, ``labels (n,)`` training labels (pseudo-labels for the
     training set, true labels for the test set), ``mask (n,)`` real (unpadded) points,
     ``kind (n,)`` sample types (``data.EASY/HARD/BOTH``)."""
 
-    patches: Float[Array, "n 2 4"]
+    patches: Float[Array, "n 2 P"]
     xi: Float[Array, "n D"]
     y: Array
     labels: Array
@@ -65,10 +67,10 @@ def _dtype(static: Static):
     return jnp.dtype(static.dtype)
 
 
-def _gaussian_filters(key, num, dim, scale, dtype) -> Filters:
+def _gaussian_filters(key, num, dim, scale, dtype, signal_dim=4) -> Filters:
     k_signal, k_noise = jax.random.split(key)
     return Filters(
-        signal=scale * jax.random.normal(k_signal, (num, 4), dtype),
+        signal=scale * jax.random.normal(k_signal, (num, signal_dim), dtype),
         noise=scale * backends.gaussian_rows(k_noise, num, dim, dtype),
     )
 
@@ -88,9 +90,29 @@ def _activation(static: Static, params: Params) -> Callable:
     return lambda z: entry.fn(z, value)
 
 
-def train_teacher(static: Static, params: Params, key: PRNGKeyArray) -> Filters:
-    """The weak model after ``weak.steps`` of GD on true labels (weak coordinates)."""
+def _patches(static: Static, params: Params, samples: Samples, key, bank, test=False):
+    """The samples' two signal patches: coefficients on the four synthetic signals
+    ``(n, 2, 4)``, or ``(n, 2, P)`` pixels of images drawn from ``bank`` with ``key``."""
+    data = params.data
+    if bank is None:
+        return signal_patches(samples, data.mu_norm, data.nu_norm, static.hard_sign)
+    pool, counts = (bank.test, bank.test_count) if test else (bank.train, bank.train_count)
+    return images.image_patches(
+        key, samples, pool, counts, data.mu_norm, data.nu_norm, static.hard_sign
+    )
+
+
+def _signal_dim(bank: images.ImageBank | None) -> int:
+    return 4 if bank is None else bank.train.shape[-1]
+
+
+def train_teacher(
+    static: Static, params: Params, key: PRNGKeyArray, bank: images.ImageBank | None = None
+) -> Filters:
+    """The weak model after ``weak.steps`` of GD on true labels (weak coordinates).
+    ``bank``: the images of an image source (None: the synthetic signals)."""
     dtype, data = _dtype(static), params.data
+    signal_dim = _signal_dim(bank)
     y, kind, eps = draw_labels(_stream(key, WEAK_LABELS), static.weak_n, data.p_easy, data.p_hard)
     xi = backends.weak_noise(
         _stream(key, WEAK_NOISE),
@@ -100,16 +122,17 @@ def train_teacher(static: Static, params: Params, key: PRNGKeyArray) -> Filters:
         data.d,
         data.sigma_p,
         dtype,
+        signal_dim,
     )
     samples = Samples(y, kind, eps, xi)
-    patches = signal_patches(samples, data.mu_norm, data.nu_norm, static.hard_sign)
+    patches = _patches(static, params, samples, _stream(key, WEAK_IMAGES), bank)
     second_layer, activation = weak_architecture(static)
     dim = xi.shape[1]
     if static.weak_model == "linear":
-        filters = Filters(jnp.zeros((1, 4), dtype), jnp.zeros((1, dim), dtype))
+        filters = Filters(jnp.zeros((1, signal_dim), dtype), jnp.zeros((1, dim), dtype))
     else:
         filters = _gaussian_filters(
-            _stream(key, WEAK_INIT), 2 * static.weak_m, dim, params.weak.sigma_0, dtype
+            _stream(key, WEAK_INIT), 2 * static.weak_m, dim, params.weak.sigma_0, dtype, signal_dim
         )
     labels = y.astype(dtype)
     mask = jnp.ones_like(labels, dtype=bool)
@@ -136,16 +159,22 @@ def _errors_by_kind(pred, samples: Samples) -> dict:
 
 
 def run_student(
-    static: Static, params: Params, key: PRNGKeyArray, teacher: Filters
+    static: Static,
+    params: Params,
+    key: PRNGKeyArray,
+    teacher: Filters,
+    bank: images.ImageBank | None = None,
 ) -> tuple[dict, dict]:
     """Pseudo-label, train the student, evaluate. Returns ``(curves, scalars)``.
 
     ``curves``: every name in :data:`CURVES` with shape ``(E,)``, plus
     ``ceiling_test_error`` when ``static.ceiling`` and one curve per user metric
     ``(name, fn)`` in ``static.metrics``, ``fn(filters, train: Batch, test: Batch) ->
-    scalar``; ``scalars``: weak test errors, flip rate, and ``diverged``.
+    scalar``; ``scalars``: weak test errors, flip rate, and ``diverged``. ``bank``: the
+    images of an image source (None: the synthetic signals).
     """
     dtype, data, strong = _dtype(static), params.data, params.strong
+    signal_dim = _signal_dim(bank)
     m, n_pad = static.m, static.n_pad
     # Strong-phase coordinates; the teacher's noise part is carried into them.
     carried = teacher.noise if static.backend == "dense" else teacher.noise[0]
@@ -161,6 +190,7 @@ def run_student(
         data.sigma_p,
         strong.sigma_0,
         dtype,
+        signal_dim,
     )
     teacher_noise = noise.teacher_noise.reshape(-1, noise.train_xi.shape[1])
     teacher = Filters(teacher.signal, teacher_noise)
@@ -171,8 +201,8 @@ def run_student(
         *draw_labels(_stream(key, TEST_LABELS), static.n_test, data.p_easy, data.p_hard),
         noise.test_xi,
     )
-    train_patches = signal_patches(train_set, data.mu_norm, data.nu_norm, static.hard_sign)
-    test_patches = signal_patches(test_set, data.mu_norm, data.nu_norm, static.hard_sign)
+    train_patches = _patches(static, params, train_set, _stream(key, STRONG_IMAGES), bank)
+    test_patches = _patches(static, params, test_set, _stream(key, TEST_IMAGES), bank, test=True)
 
     weak_layer, weak_activation = weak_architecture(static)
     weak = lambda patches, xi: cnn_output(teacher, weak_layer, weak_activation, patches, xi)  # noqa: E731
@@ -195,7 +225,9 @@ def run_student(
         jnp.ones(static.n_test, bool),
         test_set.kind,
     )
-    init_signal = strong.sigma_0 * jax.random.normal(_stream(key, STRONG_INIT), (2 * m, 4), dtype)
+    init_signal = strong.sigma_0 * jax.random.normal(
+        _stream(key, STRONG_INIT), (2 * m, signal_dim), dtype
+    )
     init = Filters(init_signal, noise.init_noise)
     optimizer = registry.optimizer(static.optimizer)(strong.lr, strong.momentum)
     steps = strong.eval_steps
@@ -234,9 +266,11 @@ def run_student(
         margins = pseudo * out_train
         grad_weight = jnp.abs(jax.vmap(jax.grad(loss))(margins))
         noise_own = jnp.where(pseudo > 0, noise_inner[:, :m].max(1), noise_inner[:, m:].max(1))
-        # f.signal[:m, 0] is <w_{+1,r}, e1>; mu_{+1} = mu_norm e1, and so on.
-        own_mu = jnp.stack([f.signal[:m, 0], f.signal[m:, 1]])
-        own_nu = jnp.stack([f.signal[:m, 2], f.signal[m:, 3]])
+        if bank is None:  # f.signal[:m, 0] is <w_{+1,r}, e1>; mu_{+1} = mu_norm e1, and so on.
+            own_mu = jnp.stack([f.signal[:m, 0], f.signal[m:, 1]])
+            own_nu = jnp.stack([f.signal[:m, 2], f.signal[m:, 3]])
+        else:  # images: the inner products with the class-mean images (docs/REAL_IMAGES.md)
+            own_mu, own_nu = images.signal_alignment(f.signal, bank.class_means, m)
         values = {
             "test_error": test_errors[""],
             "test_error_easy": test_errors["_easy"],
@@ -299,6 +333,8 @@ def use_dual_form(static: Static, n: int, dim: int) -> bool:
     return linear and dual_is_cheaper(n, dim, 2 * static.m)
 
 
-def run_configuration(static: Static, params: Params, key: PRNGKeyArray) -> tuple[dict, dict]:
+def run_configuration(
+    static: Static, params: Params, key: PRNGKeyArray, bank: images.ImageBank | None = None
+) -> tuple[dict, dict]:
     """Teacher and student of one configuration (unbatched; jit or vmap it outside)."""
-    return run_student(static, params, key, train_teacher(static, params, key))
+    return run_student(static, params, key, train_teacher(static, params, key, bank), bank)

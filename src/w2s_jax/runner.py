@@ -128,7 +128,11 @@ def manifest(
     grid_json = grid.to_json()
     grid_json["parameters"] = {k: _jsonable(v) for k, v in grid_json["parameters"].items()}
     compiles = timing.get("compile_log", [])
+    from w2s_jax.images import manifest_entry
+
+    image_banks = manifest_entry(configs)  # source, classes, content hash; [] if synthetic
     return {
+        **({"images": image_banks} if image_banks else {}),
         "grid": grid_json,
         "source": grid.source,
         "fingerprint": storage.fingerprint([identity(c) for c in configs]),
