@@ -51,9 +51,31 @@ def row_keys(key: PRNGKeyArray, num_rows: int) -> PRNGKeyArray:
     return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_rows))
 
 
-def gaussian_rows(key: PRNGKeyArray, num_rows: int, dim: int, dtype) -> Float[Array, "r c"]:
-    """Standard normal ``(num_rows, dim)``; row ``i`` is a 1-D draw from ``fold_in(key, i)``."""
-    return jax.vmap(lambda k: jax.random.normal(k, (dim,), dtype))(row_keys(key, num_rows))
+ROW_BLOCK_ELEMENTS = 2**23  # numbers gaussian_rows draws at once (32 MB of float32)
+
+
+def gaussian_rows(
+    key: PRNGKeyArray,
+    num_rows: int,
+    dim: int,
+    dtype,
+    scale: Float[Array, ""] | float = 1.0,
+    block_elements: int = ROW_BLOCK_ELEMENTS,
+) -> Float[Array, "r c"]:
+    """``scale`` times a standard normal ``(num_rows, dim)``; row ``i`` is a 1-D draw
+    from ``fold_in(key, i)``.
+
+    Large draws go in blocks of rows (``lax.map``): XLA:CPU runs the Threefry rounds on
+    whole arrays, four ``uint32`` copies of everything drawn at once, which made the
+    draw, not the training, the peak memory of a dense configuration (4x its noise
+    matrix). Rows are independent, and ``scale`` is applied inside the per-row draw so
+    that XLA fuses the same kernel either way: blocks give the same numbers bit for bit.
+    """
+    draw = lambda k: scale * jax.random.normal(k, (dim,), dtype)  # noqa: E731
+    keys = row_keys(key, num_rows)
+    if num_rows * dim <= block_elements:
+        return jax.vmap(draw)(keys)
+    return jax.lax.map(draw, keys, batch_size=max(1, block_elements // dim))
 
 
 def draw_labels(
