@@ -65,17 +65,27 @@ def gaussian_rows(
     """``scale`` times a standard normal ``(num_rows, dim)``; row ``i`` is a 1-D draw
     from ``fold_in(key, i)``.
 
-    Large draws go in blocks of rows (``lax.map``): XLA:CPU runs the Threefry rounds on
-    whole arrays, four ``uint32`` copies of everything drawn at once, which made the
+    Large draws go in blocks of rows written in place: XLA:CPU runs the Threefry rounds
+    on whole arrays, four ``uint32`` copies of everything drawn at once, which made the
     draw, not the training, the peak memory of a dense configuration (4x its noise
-    matrix). Rows are independent, and ``scale`` is applied inside the per-row draw so
-    that XLA fuses the same kernel either way: blocks give the same numbers bit for bit.
+    matrix). The last block overlaps the one before (its rows drawn twice, identically)
+    so that no remainder has to be concatenated, which would copy the whole matrix.
+    Rows are independent, and ``scale`` is applied inside the per-row draw so that XLA
+    fuses the same kernel either way: blocks give the same numbers bit for bit.
     """
-    draw = lambda k: scale * jax.random.normal(k, (dim,), dtype)  # noqa: E731
+    draw = jax.vmap(lambda k: scale * jax.random.normal(k, (dim,), dtype))
     keys = row_keys(key, num_rows)
-    if num_rows * dim <= block_elements:
-        return jax.vmap(draw)(keys)
-    return jax.lax.map(draw, keys, batch_size=max(1, block_elements // dim))
+    block = max(1, block_elements // dim)
+    if block >= num_rows:
+        return draw(keys)
+
+    def fill(i, out):
+        start = jnp.minimum(i * block, num_rows - block)
+        rows = draw(jax.lax.dynamic_slice_in_dim(keys, start, block))
+        return jax.lax.dynamic_update_slice_in_dim(out, rows, start, 0)
+
+    out = jnp.zeros((num_rows, dim), jnp.result_type(dtype))
+    return jax.lax.fori_loop(0, -(-num_rows // block), fill, out)
 
 
 def draw_labels(
