@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import NullFormatter, NullLocator
 
+from w2s_jax import storage
 from w2s_jax.figure_plan import (
     LABELS,
     MAX_LINES,
@@ -126,8 +127,9 @@ def _seeds_note(layout: Layout) -> str:
 def _save(fig: Figure, directory: Path, name: str) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{name}.{ext}" for ext in ("png", "pdf")]
-    for path in paths:
-        fig.savefig(path, dpi=200)
+    for path in paths:  # through a temporary file: a full disk leaves no partial figure
+        draw = lambda file, ext=path.suffix[1:]: fig.savefig(file, format=ext, dpi=200)  # noqa: E731
+        storage.atomic_write(path, draw)
     return paths
 
 

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from w2s_jax import config as cfg
-from w2s_jax import engine, storage
+from w2s_jax import engine, memory, run_lock, storage
 from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
 from w2s_jax.summary import summarize
@@ -116,7 +116,9 @@ def prepare_directory(out: Path, force: bool) -> None:
             (out / name).unlink(missing_ok=True)
 
 
-def manifest(grid: Grid, programs, status: str, timing: dict, done: int) -> dict:
+def manifest(
+    grid: Grid, programs, status: str, timing: dict, done: int, memory_record: dict | None = None
+) -> dict:
     configs = grid.configurations()
     grid_json = grid.to_json()
     grid_json["parameters"] = {k: _jsonable(v) for k, v in grid_json["parameters"].items()}
@@ -140,6 +142,19 @@ def manifest(grid: Grid, programs, status: str, timing: dict, done: int) -> dict
         "device": _device(),
         "versions": _versions(),
         "timing": timing,
+        **({"memory": memory_record} if memory_record is not None else {}),
+    }
+
+
+def memory_record(budget: memory.Budget, work, rss_at_start: float | None) -> dict:
+    """The manifest's ``memory``: the budget, its source, the planner's bytes in flight
+    per program (chunk x estimate) and the process's measured resident memory."""
+    return {
+        "budget_bytes": budget.bytes,
+        "budget_source": budget.source,
+        "in_flight_bytes": [w.chunk * w.program.cost.bytes for w in work],
+        "rss_at_start_bytes": rss_at_start,
+        "peak_rss_bytes": memory.peak_rss(),
     }
 
 
@@ -152,8 +167,19 @@ def auto_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
 
 def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) -> bool:
     """Run (or resume) ``grid`` into ``out``. Returns True when the whole grid is done and
-    the outputs are assembled; False when only this shard's part was run."""
+    the outputs are assembled; False when only this shard's part was run. Raises
+    :class:`RunError` when another live process runs the same directory (or shard)."""
     out = Path(out)
+    prepare_directory(out, force=False)
+    try:
+        lock = run_lock.acquire(out, auto_shard(options.shard))
+    except run_lock.Locked as error:
+        raise RunError(str(error)) from None
+    with lock:
+        return _run_grid_locked(grid, out, options)
+
+
+def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
     start = time.perf_counter()
     prepare_directory(out, options.force)
     check_compatible(out, grid)
@@ -164,7 +190,11 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     done = storage.completed_ids(out) & set(ids)
     shard = auto_shard(options.shard)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
-    work = engine.schedule(programs, done, ids, shard, options.chunk_size, max_memory)
+    rss_at_start, budget = memory.current_rss(), memory.budget(max_memory)
+    try:
+        work = engine.schedule(programs, done, ids, shard, options.chunk_size, max_memory, budget)
+    except memory.DoesNotFit as error:
+        raise RunError(str(error)) from None
     pending = sum(len(w.pending) for w in work)
     progress = Progress(pending, options.quiet)
     progress.message(
@@ -174,8 +204,9 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     )
     compiles_before = dict(engine.COMPILE_STATS)
     timing = {"wall_seconds": 0.0, "compile_seconds": 0.0}
+    record = memory_record(budget, work, rss_at_start)
     storage.write_json(
-        out / "manifest.json", manifest(grid, programs, "running", timing, len(done))
+        out / "manifest.json", manifest(grid, programs, "running", timing, len(done), record)
     )
     for item in work:
         for chunk in item.chunks:
@@ -192,7 +223,10 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
         assemble(out, grid, programs, options.thresholds)
     timing["wall_seconds"] = time.perf_counter() - start
     status = "complete" if complete else "partial"
-    storage.write_json(out / "manifest.json", manifest(grid, programs, status, timing, len(done)))
+    record = memory_record(budget, work, rss_at_start)
+    storage.write_json(
+        out / "manifest.json", manifest(grid, programs, status, timing, len(done), record)
+    )
     if complete and options.figures:
         from w2s_jax import figures  # matplotlib only when figures are wanted
 
@@ -242,9 +276,13 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
     programs = engine.plan(configs)
     ids = [identity(c) for c in configs]
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
-    work = engine.schedule(
-        programs, set(), ids, auto_shard(options.shard), options.chunk_size, max_memory
-    )
+    budget = memory.budget(max_memory)
+    try:
+        work = engine.schedule(
+            programs, set(), ids, auto_shard(options.shard), options.chunk_size, max_memory, budget
+        )
+    except memory.DoesNotFit as error:
+        raise RunError(str(error)) from None
     rate = engine.measured_flop_rate()
     lines = [
         f"grid {grid.name!r}: {len(configs)} configurations, {len(programs)} program(s) "
@@ -265,9 +303,12 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
             f"n padding waste {100 * waste:.0f}%, chunk {item.chunk} x {chunks} "
             f"(last-chunk waste {100 * chunk_waste:.0f}%), "
             f"{program.cost.bytes / 1e6:.3g} MB/configuration, "
-            f"{program.cost.flops:.3g} FLOP/configuration"
+            f"{program.cost.flops:.3g} FLOP/configuration, "
+            f"{item.chunk * program.cost.bytes / 1e9:.3g} GB in flight on "
+            f"{engine.devices_for(item.chunk)} device(s)"
         )
     seconds = total_flops / rate
+    lines.append(f"memory budget {budget.describe()}")
     lines.append(
         f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
         f"(x{engine.EFFICIENCY} efficiency) about {seconds / 60:.3g} min "
