@@ -65,7 +65,7 @@ def test_cgroup_v2_parent_limit_and_container_mount_root(tmp_path):
         {
             "proc/self/cgroup": "0::/docker/abc/job\n",
             # The container sees its own cgroup as the mount's root.
-            "proc/self/mountinfo": "41 31 0:38 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+            "proc/self/mountinfo": "41 31 0:38 /docker/abc /sys/fs/cgroup rw - cgroup2 x rw\n",
             "proc/meminfo": "MemAvailable: 20000000 kB\n",
             "sys/fs/cgroup/job/memory.max": "max\n",
             "sys/fs/cgroup/job/memory.current": str(GiB),
@@ -161,7 +161,6 @@ def test_refusal_names_program_need_budget_source_and_remedy(four_devices):
 
 def test_cli_refuses_before_compiling(tmp_path, capsys):
     from test_cli import TINY_GRID, write
-
     from w2s_jax.sweep import main
 
     grid = write(tmp_path, TINY_GRID)
