@@ -35,7 +35,7 @@ class RunError(RuntimeError):
 @dataclass
 class RunOptions:
     chunk_size: int | None = None  # configurations per chunk; None: from memory
-    max_memory_gb: float | None = None  # memory budget per chunk; None: half of free
+    max_memory_gb: float | None = None  # memory budget; None: memory.budget()
     shard: tuple[int, int] | None = None  # (I, N): run the I-th of N parts
     force: bool = False  # discard an existing, incompatible run in DIR
     quiet: bool = False

@@ -59,7 +59,8 @@ def parser() -> argparse.ArgumentParser:
         "--max-memory",
         type=_positive_float,
         metavar="GB",
-        help="memory budget per chunk in GB (default: half the free memory)",
+        help="memory budget of the run in GB, XLA included (default: from the free memory "
+        "and the cgroup limit)",
     )
     p.add_argument("--shard", type=_shard, metavar="I/N", help="run only part I of N")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
