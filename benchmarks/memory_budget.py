@@ -2,9 +2,10 @@
 fresh process (one chunk of the size the sweep picks), then the whole grid through the
 sweep command, optionally inside a memory cgroup of its own (Linux, as root).
 
-A row per program: the chunk, the planner's bytes in flight (chunk x per-configuration
-estimate), the process's resident memory before the chunk (JAX and the imports) and its
-peak (``VmHWM``), and the peak above that baseline divided by the estimate.
+A row per program: the chunk, the planner's estimate (chunk x bytes per configuration,
+plus what the budget reserves for XLA's compiler and runtime), the process's resident
+memory before the chunk (JAX and the imports) and its peak (``VmHWM``), and the peak
+above that baseline divided by the estimate.
 
     python benchmarks/memory_budget.py                      # the default grid
     python benchmarks/memory_budget.py GRID.toml --max-memory 2
@@ -37,8 +38,8 @@ def child(grid_path: str, index: int, max_memory: float | None) -> None:
     engine.enable_dtype(configs)
     programs = engine.plan(configs)
     ids = [identity(c) for c in configs]
-    work = engine.schedule(programs, set(), ids, None, None, max_memory)[index]
     budget = memory.budget(max_memory)
+    work = engine.schedule(programs, set(), ids, None, None, max_memory, budget)[index]
     baseline = memory.current_rss()
     chunk = [configs[i] for i in work.chunks[0]]
     engine.run_chunk(work.program.static, chunk, grid.seed, work.chunk)
@@ -46,7 +47,7 @@ def child(grid_path: str, index: int, max_memory: float | None) -> None:
         "program": work.program.label,
         "chunk": work.chunk,
         "devices": engine.devices_for(work.chunk),
-        "estimate": work.chunk * work.program.cost.bytes,
+        "estimate": work.chunk * work.program.cost.bytes + budget.reserved,
         "budget": budget.bytes,
         "baseline": baseline,
         "peak": memory.peak_rss(),
