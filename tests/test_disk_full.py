@@ -6,6 +6,7 @@ injected ``OSError(ENOSPC)``."""
 from __future__ import annotations
 
 import errno
+import inspect
 import os
 import shutil
 import subprocess
@@ -53,8 +54,10 @@ def test_figures_are_written_atomically(tmp_path, monkeypatch):
         no_space()
 
     monkeypatch.setattr(Figure, "savefig", partial_savefig)
+    # `_save` takes the formats to write in versions with `--format`
+    formats = (("png", "pdf"),) if "formats" in inspect.signature(figures._save).parameters else ()
     with pytest.raises(OSError):
-        figures._save(Figure(), tmp_path, "errors")
+        figures._save(Figure(), tmp_path, "errors", *formats)
     assert (tmp_path / "errors.png").read_bytes() == b"previous figure"
     assert not (tmp_path / "errors.pdf").exists() and leftovers(tmp_path) == []
 
