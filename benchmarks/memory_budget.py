@@ -55,11 +55,13 @@ def child(grid_path: str, index: int, max_memory: float | None) -> None:
     print(json.dumps(row))
 
 
-def in_cgroup(limit_gb: float | None) -> tuple[dict, str | None]:
-    """``subprocess`` arguments that start the child in a new memory cgroup limited to
-    ``limit_gb`` GiB (v1 ``memory`` controller or v2), and the cgroup's directory."""
+def in_cgroup(command: list[str], limit_gb: float | None) -> tuple[list[str], str | None]:
+    """``command`` started in a new memory cgroup limited to ``limit_gb`` GiB (v1
+    ``memory`` controller or v2) by a shell that moves itself there first (no
+    ``preexec_fn``: forking a process that has imported JAX is unsafe), and the
+    cgroup's directory."""
     if not limit_gb:
-        return {}, None
+        return command, None
     limit = str(int(limit_gb * GiB))
     v1, v2 = Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")
     name = f"w2s-memory-budget-{os.getpid()}"
@@ -69,15 +71,15 @@ def in_cgroup(limit_gb: float | None) -> tuple[dict, str | None]:
         directory, limit_file = v2 / name, "memory.max"
     directory.mkdir()
     (directory / limit_file).write_text(limit)
-    procs = directory / "cgroup.procs"
-    return {"preexec_fn": lambda: procs.write_text(str(os.getpid()))}, str(directory)
+    enter = f'echo $$ > {directory / "cgroup.procs"} && exec "$@"'
+    return ["sh", "-c", enter, "sh", *command], str(directory)
 
 
 def run(command: list[str], limit_gb: float | None) -> subprocess.CompletedProcess:
-    extra, directory = in_cgroup(limit_gb)
+    command, directory = in_cgroup(command, limit_gb)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     try:
-        return subprocess.run(command, capture_output=True, text=True, env=env, **extra)
+        return subprocess.run(command, capture_output=True, text=True, env=env)
     finally:
         if directory:
             os.rmdir(directory)
