@@ -50,7 +50,7 @@ def weak_noise(
 ) -> Float[Array, "n D"]:
     """The weak training set's noise patches ``(n_weak, D_weak)``."""
     if backend == "dense":
-        return sigma_p * gaussian_rows(key, n_weak, d - signal_dim, dtype)
+        return gaussian_rows(key, n_weak, d - signal_dim, dtype, sigma_p)
     return reduced.weak_noise(key, n_weak, d_traced, sigma_p, dtype)
 
 
@@ -74,9 +74,9 @@ def strong_noise(
         k_train, k_test, k_init = (jax.random.fold_in(key, i) for i in range(3))
         noise_dim = d - signal_dim
         return StrongNoise(
-            train_xi=sigma_p * gaussian_rows(k_train, n_pad, noise_dim, dtype),
-            test_xi=sigma_p * gaussian_rows(k_test, n_test, noise_dim, dtype),
-            init_noise=sigma_0 * gaussian_rows(k_init, 2 * m, noise_dim, dtype),
+            train_xi=gaussian_rows(k_train, n_pad, noise_dim, dtype, sigma_p),
+            test_xi=gaussian_rows(k_test, n_test, noise_dim, dtype, sigma_p),
+            init_noise=gaussian_rows(k_init, 2 * m, noise_dim, dtype, sigma_0),
             teacher_noise=teacher_noise,
         )
     return reduced.strong_noise(

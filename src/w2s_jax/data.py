@@ -51,9 +51,41 @@ def row_keys(key: PRNGKeyArray, num_rows: int) -> PRNGKeyArray:
     return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_rows))
 
 
-def gaussian_rows(key: PRNGKeyArray, num_rows: int, dim: int, dtype) -> Float[Array, "r c"]:
-    """Standard normal ``(num_rows, dim)``; row ``i`` is a 1-D draw from ``fold_in(key, i)``."""
-    return jax.vmap(lambda k: jax.random.normal(k, (dim,), dtype))(row_keys(key, num_rows))
+ROW_BLOCK_ELEMENTS = 2**23  # numbers gaussian_rows draws at once (32 MB of float32)
+
+
+def gaussian_rows(
+    key: PRNGKeyArray,
+    num_rows: int,
+    dim: int,
+    dtype,
+    scale: Float[Array, ""] | float = 1.0,
+    block_elements: int = ROW_BLOCK_ELEMENTS,
+) -> Float[Array, "r c"]:
+    """``scale`` times a standard normal ``(num_rows, dim)``; row ``i`` is a 1-D draw
+    from ``fold_in(key, i)``.
+
+    Large draws go in blocks of rows written in place: XLA:CPU runs the Threefry rounds
+    on whole arrays, four ``uint32`` copies of everything drawn at once, which made the
+    draw, not the training, the peak memory of a dense configuration (4x its noise
+    matrix). The last block overlaps the one before (its rows drawn twice, identically)
+    so that no remainder has to be concatenated, which would copy the whole matrix.
+    Rows are independent, and ``scale`` is applied inside the per-row draw so that XLA
+    fuses the same kernel either way: blocks give the same numbers bit for bit.
+    """
+    draw = jax.vmap(lambda k: scale * jax.random.normal(k, (dim,), dtype))
+    keys = row_keys(key, num_rows)
+    block = max(1, block_elements // dim)
+    if block >= num_rows:
+        return draw(keys)
+
+    def fill(i, out):
+        start = jnp.minimum(i * block, num_rows - block)
+        rows = draw(jax.lax.dynamic_slice_in_dim(keys, start, block))
+        return jax.lax.dynamic_update_slice_in_dim(out, rows, start, 0)
+
+    out = jnp.zeros((num_rows, dim), jnp.result_type(dtype))
+    return jax.lax.fori_loop(0, -(-num_rows // block), fill, out)
 
 
 def draw_labels(

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from w2s_jax import compile_cache, images, pipeline, training
+from w2s_jax import compile_cache, images, memory, pipeline, training
 from w2s_jax import config as cfg
 from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 from w2s_jax.grid import identity, teacher_identity
@@ -36,7 +36,7 @@ DEFAULT_MAX_CHUNK = 1024
 AXIS = "configs"  # the mesh axis a chunk's configurations are split along
 CPU_MAX_PER_DEVICE = 8  # configurations per CPU device and chunk (see chunk_size)
 CPU_L2_FACTOR = 4  # a CPU device's batch reads at most this many L2 caches per step
-MEMORY_SAFETY = 3.0  # XLA temporaries on top of the arrays counted in `cost`
+MEMORY_SAFETY = 1.1  # XLA's buffers / the arrays counted in `cost`: 0.85-0.96 measured
 
 
 def one_cpu_device_per_core() -> None:
@@ -135,45 +135,70 @@ def plan(configs: list[dict]) -> list[Program]:
     return programs
 
 
-def available_memory() -> float:
-    """Free bytes on the first local device (host memory for CPU devices)."""
-    device = jax.local_devices()[0]
-    stats = device.memory_stats() if device.platform != "cpu" else None
-    if stats and "bytes_limit" in stats:
-        return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4e9
-
-
 def chunk_size(
-    program: Program, pending: int, requested: int | None, max_memory: float | None
+    program: Program,
+    pending: int,
+    requested: int | None,
+    max_memory: float | None,
+    budget: memory.Budget | None = None,
 ) -> int:
-    """Configurations per chunk: the request, or what fits in memory (at most
-    ``DEFAULT_MAX_CHUNK`` and not more than the work pending) and, on CPU devices, in
-    the cache: every operation of a batched step streams the whole batch's matrices
-    (``Cost.hot_bytes`` per configuration), so a device's batch is what
+    """Configurations per chunk: the request, or what fits the memory ``budget`` (of
+    everything in flight, across devices: :func:`w2s_jax.memory.budget`) at most
+    ``DEFAULT_MAX_CHUNK`` and not more than the work pending and, on CPU devices, what
+    fits in the cache: every operation of a batched step streams the whole batch's
+    matrices (``Cost.hot_bytes`` per configuration), so a device's batch is what
     ``CPU_L2_FACTOR`` times its core's L2 cache holds, between 2 and
     ``CPU_MAX_PER_DEVICE``. The factor is empirical (benchmarks/RESULTS.md, "CPU chunk
     size"): it picks the fastest measured chunk for both small benchmark cases, 2 per
-    device at 1 MB per configuration and 8 at 160 kB."""
+    device at 1 MB per configuration and 8 at 160 kB. Raises
+    :class:`~w2s_jax.memory.DoesNotFit` when pending work cannot fit at all."""
     devices = jax.local_device_count()
     if requested:
-        size = requested
-    else:
-        budget = max_memory if max_memory else 0.5 * available_memory() * devices
-        size = max(1, int(budget // program.cost.bytes))
-        if jax.local_devices()[0].platform == "cpu":
-            per_device = CPU_L2_FACTOR * l2_cache_bytes() / max(program.cost.hot_bytes, 1.0)
-            size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(2, int(per_device))))
-        size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
-        size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
+        return chunk_size_for(requested)
+    budget = budget or memory.budget(max_memory)
+    fits = functools.partial(_fits, program.cost.bytes, budget)
+    if pending and not fits(chunk_size_for(1)):
+        raise memory.DoesNotFit(_refusal(program, budget))
+    size = max(1, int((budget.bytes - budget.reserved) // program.cost.bytes))
+    if jax.local_devices()[0].platform == "cpu":
+        per_device = CPU_L2_FACTOR * l2_cache_bytes() / max(program.cost.hot_bytes, 1.0)
+        size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(2, int(per_device))))
+    size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
+    size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
+    # Fewer configurations, hence fewer devices (never fewer than 2 per device), until
+    # the chunk fits: rounding up to a multiple of the devices may not.
+    while size > 1 and not fits(chunk_size_for(size)):
+        size -= 1
     return chunk_size_for(size)
+
+
+def _fits(bytes_per_configuration: float, budget: memory.Budget, size: int) -> bool:
+    """Whether a chunk of ``size`` fits ``budget`` in all and on each device it uses."""
+    per_device = size // devices_for(size)
+    return (
+        size * bytes_per_configuration + budget.reserved <= budget.bytes
+        and per_device * bytes_per_configuration <= budget.per_device
+    )
+
+
+def _refusal(program: Program, budget: memory.Budget) -> str:
+    """Why a program cannot run within ``budget``, and what would make it fit."""
+    s, smallest = program.static, chunk_size_for(1)
+    needed = smallest * program.cost.bytes + budget.reserved
+    if budget.source == "--max-memory":
+        remedy = f"raise --max-memory to at least {needed / 1e9:.3g} GB"
+    else:
+        more = (needed - budget.bytes) / 1e9
+        remedy = f"it fits with {more:.3g} GB more budget: give the run more memory (--mem)"
+    if s.backend == "dense":
+        remedy += ', or use backend = "reduced" (memory independent of d)'
+    return (
+        f"program {s.backend} d={s.d or 'traced'} n_pad={s.n_pad} m={s.m} needs "
+        f"{needed / 1e9:.3g} GB for its smallest exact chunk ({smallest} configurations "
+        f"x {program.cost.bytes / 1e9:.3g} GB + {budget.reserved / 1e9:.2g} GB for XLA); "
+        f"the memory budget is {budget.describe()}; "
+        f"{remedy}"
+    )
 
 
 def chunk_size_for(configurations: int) -> int:
@@ -404,6 +429,7 @@ def schedule(
     shard: tuple[int, int] | None,
     chunk: int | None,
     max_memory: float | None,
+    budget: memory.Budget | None = None,
 ) -> list[Work]:
     """Pending configurations per program (this shard's part) and their chunking."""
     order = [i for p in programs for i in p.indices]
@@ -415,7 +441,7 @@ def schedule(
     work = []
     for program in programs:
         pending = [i for i in program.indices if i in mine and ids[i] not in done]
-        size = chunk_size(program, len(pending), chunk, max_memory)
+        size = chunk_size(program, len(pending), chunk, max_memory, budget)
         work.append(Work(program, pending, size))
     return work
 

@@ -162,7 +162,7 @@ def strong_noise(
     e_0 = jnp.asarray(np.eye(1, 1 + num_rows)[0], dtype)
     return StrongNoise(
         train_xi=vectors[2 * m :],
-        test_xi=jnp.asarray(sigma_p, dtype) * gaussian_rows(k_test, n_test, 1 + num_rows, dtype),
+        test_xi=gaussian_rows(k_test, n_test, 1 + num_rows, dtype, jnp.asarray(sigma_p, dtype)),
         init_noise=vectors[: 2 * m],
         teacher_noise=teacher_norm * e_0,
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from w2s_jax import compile_cache, distributed, engine, report, storage
+from w2s_jax import compile_cache, distributed, engine, memory, report, run_lock, storage
 from w2s_jax import config as cfg
 from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
@@ -37,7 +37,7 @@ class RunError(RuntimeError):
 @dataclass
 class RunOptions:
     chunk_size: int | None = None  # configurations per chunk; None: from memory
-    max_memory_gb: float | None = None  # memory budget per chunk; None: half of free
+    max_memory_gb: float | None = None  # memory budget; None: memory.budget()
     shard: tuple[int, int] | None = None  # (I, N): run the I-th of N parts
     force: bool = False  # discard an existing, incompatible run in DIR
     quiet: bool = False
@@ -122,7 +122,13 @@ def prepare_directory(out: Path, force: bool) -> None:
 
 
 def manifest(
-    grid: Grid, programs, status: str, timing: dict, done: int, options: RunOptions
+    grid: Grid,
+    programs,
+    status: str,
+    timing: dict,
+    done: int,
+    options: RunOptions,
+    memory_record: dict | None = None,
 ) -> dict:
     configs = grid.configurations()
     grid_json = grid.to_json()
@@ -161,6 +167,19 @@ def manifest(
         "device": _device(),
         "versions": _versions(),
         "timing": timing,
+        **({"memory": memory_record} if memory_record is not None else {}),
+    }
+
+
+def memory_record(budget: memory.Budget, work, rss_at_start: float | None) -> dict:
+    """The manifest's ``memory``: the budget, its source, the planner's bytes in flight
+    per program (chunk x estimate) and the process's measured resident memory."""
+    return {
+        "budget_bytes": budget.bytes,
+        "budget_source": budget.source,
+        "in_flight_bytes": [w.chunk * w.program.cost.bytes for w in work],
+        "rss_at_start_bytes": rss_at_start,
+        "peak_rss_bytes": memory.peak_rss(),
     }
 
 
@@ -176,6 +195,16 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     the outputs are assembled; False when only this shard's part was run. A grid whose
     outputs are already assembled runs nothing, and redraws only stale figures."""
     out = Path(out)
+    prepare_directory(out, force=False)
+    try:
+        lock = run_lock.acquire(out, auto_shard(options.shard))
+    except run_lock.Locked as error:
+        raise RunError(str(error)) from None
+    with lock:
+        return _run_grid_locked(grid, out, options)
+
+
+def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
     start = time.perf_counter()
     prepare_directory(out, options.force)
     check_compatible(out, grid)
@@ -190,7 +219,11 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     programs = engine.plan(configs)
     shard = auto_shard(options.shard)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
-    work = engine.schedule(programs, done, ids, shard, options.chunk_size, max_memory)
+    rss_at_start, budget = memory.current_rss(), memory.budget(max_memory)
+    try:
+        work = engine.schedule(programs, done, ids, shard, options.chunk_size, max_memory, budget)
+    except memory.DoesNotFit as error:
+        raise RunError(str(error)) from None
     pending = sum(len(w.pending) for w in work)
     progress = Progress(pending, options.quiet)
     progress.message(
@@ -201,11 +234,14 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     compiles_before = dict(engine.COMPILE_STATS)
     log_before = len(engine.COMPILE_LOG)
     timing = {"wall_seconds": 0.0, "compile_seconds": 0.0, "compile_cache": _text(cache)}
-    write_manifest = lambda status, count: storage.write_json(  # noqa: E731
-        out / "manifest.json", manifest(grid, programs, status, timing, count, options)
-    )
+
+    def write_manifest(status: str, count: int) -> None:
+        record = memory_record(budget, work, rss_at_start)
+        entry = manifest(grid, programs, status, timing, count, options, record)
+        storage.write_json(out / "manifest.json", entry)
+
     write_manifest("running", len(done))
-    run_work(work, configs, grid.seed, out, progress)
+    run_work(work, configs, grid.seed, out, progress, parallel_compiles(budget, work))
     distributed.wait_for_shares()  # every process's share (a no-op in a single process)
     if not distributed.is_coordinator():
         return False  # process 0 assembles the outputs and writes the manifest
@@ -227,16 +263,29 @@ def _text(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
-def run_work(work: list, configs: list[dict], base_seed: int, out: Path, progress) -> None:
+def parallel_compiles(budget: memory.Budget, work: list) -> int:
+    """How many programs may compile at once: one per core, as far as the memory budget
+    holds XLA's compiler (``memory.COMPILER_BYTES`` each, one already reserved) beside
+    the largest chunk in flight."""
+    items = [w for w in work if w.chunks]
+    in_flight = max((w.chunk * w.program.cost.bytes for w in items), default=0.0)
+    spare = budget.bytes - budget.reserved - in_flight
+    extra = int(max(spare, 0.0) // memory.COMPILER_BYTES)
+    return max(1, min(len(items), os.cpu_count() or 1, 1 + extra))
+
+
+def run_work(
+    work: list, configs: list[dict], base_seed: int, out: Path, progress, parallel: int = 1
+) -> None:
     """Run every chunk of ``work`` and save it. Each program's first chunk is compiled
-    ahead, in parallel with the running of the programs before it (XLA compiles outside
-    Python's lock): on a grid of several programs the compiles overlap each other and
-    the runs."""
+    ahead, ``parallel`` at a time, in parallel with the running of the programs before it
+    (XLA compiles outside Python's lock): on a grid of several programs the compiles
+    overlap each other and the runs."""
     prepare = lambda item, chunk: engine.prepare_chunk(  # noqa: E731
         item.program.static, [configs[i] for i in chunk], base_seed, item.chunk
     )
     items = [item for item in work if item.chunks]
-    pool = ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1)))
+    pool = ThreadPoolExecutor(max_workers=parallel)
     try:
         ahead = [prepare(item, item.chunks[0]) for item in items]
         futures = [pool.submit(prepared.compile) for prepared in ahead]
@@ -303,9 +352,13 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
     programs = engine.plan(configs)
     ids = [identity(c) for c in configs]
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
-    work = engine.schedule(
-        programs, set(), ids, auto_shard(options.shard), options.chunk_size, max_memory
-    )
+    budget = memory.budget(max_memory)
+    try:
+        work = engine.schedule(
+            programs, set(), ids, auto_shard(options.shard), options.chunk_size, max_memory, budget
+        )
+    except memory.DoesNotFit as error:
+        raise RunError(str(error)) from None
     rate = engine.measured_flop_rate()
     lines = [
         f"grid {grid.name!r}: {len(configs)} configurations, {len(programs)} program(s) "
@@ -326,9 +379,12 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
             f"n padding waste {100 * waste:.0f}%, chunk {item.chunk} x {chunks} "
             f"(last-chunk waste {100 * chunk_waste:.0f}%), "
             f"{program.cost.bytes / 1e6:.3g} MB/configuration, "
-            f"{program.cost.flops:.3g} FLOP/configuration"
+            f"{program.cost.flops:.3g} FLOP/configuration, "
+            f"{item.chunk * program.cost.bytes / 1e9:.3g} GB in flight on "
+            f"{engine.devices_for(item.chunk)} device(s)"
         )
     seconds = total_flops / rate
+    lines.append(f"memory budget {budget.describe()}")
     lines.append(
         f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
         f"(x{engine.EFFICIENCY} efficiency) about {seconds / 60:.3g} min "

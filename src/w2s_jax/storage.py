@@ -41,10 +41,21 @@ def atomic_write(path: Path, write) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        cause = _write_error(error)
+        if cause is not None and cause is not error:
+            raise cause from None  # a writer that failed while cleaning up hid it
         raise
+
+
+def _write_error(error: BaseException | None) -> OSError | None:
+    """The first ``OSError`` in ``error``'s chain (matplotlib's PDF writer, for one,
+    raises an ``AttributeError`` of its own on the way out of a full disk)."""
+    while error is not None and not isinstance(error, OSError):
+        error = error.__context__
+    return error
 
 
 def write_json(path: Path, data: dict) -> None:

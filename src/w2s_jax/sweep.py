@@ -7,6 +7,7 @@ grid, calls the library and reports. User mistakes exit with code 2 and one line
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import signal
 import sys
@@ -73,7 +74,8 @@ def parser() -> argparse.ArgumentParser:
         "--max-memory",
         type=_positive_float,
         metavar="GB",
-        help="memory budget per chunk in GB (default: half the free memory)",
+        help="memory budget of the run in GB, XLA included (default: from the free memory "
+        "and the cgroup limit)",
     )
     p.add_argument("--shard", type=_shard, metavar="I/N", help="run only part I of N")
     processes = p.add_argument_group(
@@ -112,6 +114,22 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
+
+
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _write_failure(out: Path, error: OSError) -> str:
+    """One line for a full disk or an unwritable output: what is saved, how to resume."""
+    from w2s_jax.storage import completed_ids
+
+    where = error.filename or out
+    saved = len(completed_ids(out))
+    return (
+        f"cannot write {where} ({error.strerror or error}); {saved} configurations are "
+        f"saved in {out}/chunks; free space (or fix the permissions) and run the same "
+        "command again to resume"
+    )
 
 
 def _terminate(signum, frame):
@@ -204,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         if args.num_processes:  # the plan of this process's share
             options.shard = (args.process_id, args.num_processes)
-        print(describe(grid, options))
+        try:
+            print(describe(grid, options))
+        except RunError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         return 0
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: stop like Ctrl-C, chunks are safe
     try:
@@ -212,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in WRITE_ERRORS:
+            raise
+        print(f"error: {_write_failure(out, error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: finished chunks are saved in {out}; run the same command "
