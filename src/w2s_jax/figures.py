@@ -139,7 +139,7 @@ def collapse_figure(run: RunResults, score: np.ndarray, d: np.ndarray) -> Figure
     if np.unique(d).size > 1:
         fig.colorbar(dots, ax=ax, label=r"$\log_{10} d$")
     ax.legend(loc="upper right")
-    ax.set_title("collapse: one curve in B = theory's scaling", fontsize=7)
+    ax.set_title("if the theory holds, every d falls on one curve in B", fontsize=7)
     return fig
 
 
