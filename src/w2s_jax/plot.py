@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from w2s_jax.sweep import formats
+from w2s_jax.sweep import add_format_option
 
 
 def _point(text: str) -> tuple[str, str]:
@@ -37,13 +37,7 @@ def parser() -> argparse.ArgumentParser:
         help="points for the trajectory figures: swept KEY=VALUE filters; "
         "repeat a key for several values (default: up to 4 over the first axis)",
     )
-    p.add_argument(
-        "--format",
-        type=formats,
-        default=("png",),
-        metavar="FMT[,FMT]",
-        help="figure formats: png (default), pdf, svg, e.g. --format png,pdf",
-    )
+    add_format_option(p)
     return p
 
 

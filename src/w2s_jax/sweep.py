@@ -56,6 +56,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def add_format_option(p: argparse.ArgumentParser) -> None:
+    """``--format``, shared with ``python -m w2s_jax.plot``."""
+    p.add_argument(
+        "--format",
+        type=formats,
+        default=("png",),
+        metavar="FMT[,FMT]",
+        help="figure formats: png (default), pdf, svg, e.g. --format png,pdf",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m w2s_jax.sweep",
@@ -99,13 +110,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     p.add_argument("--force", action="store_true", help="discard an incompatible run in DIR")
     p.add_argument("--no-figures", action="store_true", help="skip drawing figures")
-    p.add_argument(
-        "--format",
-        type=formats,
-        default=("png",),
-        metavar="FMT[,FMT]",
-        help="figure formats: png (default), pdf, svg, e.g. --format png,pdf",
-    )
+    add_format_option(p)
     p.add_argument(
         "--compile-cache",
         metavar="DIR|off",
