@@ -15,7 +15,10 @@ import tempfile
 
 # A fresh persistent compilation cache for this session (never the user's): programs
 # compiled by one test, or by a CLI subprocess, are read back by the others.
-os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="w2s_jax-test-cache-")
+# pytest-xdist workers inherit the controller's directory (W2S_TEST_CACHE marks it).
+if "W2S_TEST_CACHE" not in os.environ:
+    os.environ["W2S_TEST_CACHE"] = tempfile.mkdtemp(prefix="w2s_jax-test-cache-")
+os.environ["XDG_CACHE_HOME"] = os.environ["W2S_TEST_CACHE"]
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
 ).strip()
