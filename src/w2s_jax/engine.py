@@ -36,6 +36,11 @@ DEFAULT_MAX_CHUNK = 1024
 AXIS = "configs"  # the mesh axis a chunk's configurations are split along
 CPU_MAX_PER_DEVICE = 8  # configurations per CPU device and chunk (see chunk_size)
 CPU_L2_FACTOR = 4  # a CPU device's batch reads at most this many L2 caches per step
+# A chunk keeps its program's standard size, padding a little pending work up to it,
+# while the padding costs fewer FLOPs than this (seconds on a CPU core, about one
+# compile): the program's shapes then do not depend on how much work is pending, so a
+# re-run or an extended grid finds it in the compilation cache.
+PAD_FLOPS = 1e11
 MEMORY_SAFETY = 1.1  # XLA's buffers / the arrays counted in `cost`: 0.85-0.96 measured
 
 
@@ -163,8 +168,10 @@ def chunk_size(
     if jax.local_devices()[0].platform == "cpu":
         per_device = CPU_L2_FACTOR * l2_cache_bytes() / max(program.cost.hot_bytes, 1.0)
         size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(2, int(per_device))))
-    size = min(size, DEFAULT_MAX_CHUNK, max(pending, 1))
-    size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
+    size = min(size, DEFAULT_MAX_CHUNK)
+    if not 0 < pending < size or (size - pending) * program.cost.flops > PAD_FLOPS:
+        size = min(size, max(pending, 1))
+        size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
     # Fewer configurations, hence fewer devices (never fewer than 2 per device), until
     # the chunk fits: rounding up to a multiple of the devices may not.
     while size > 1 and not fits(chunk_size_for(size)):
@@ -364,9 +371,12 @@ def prepare_chunk(
     first = dict(zip(reversed(teacher_of), reversed(configs)))  # a config of each teacher
     teachers = list(dict.fromkeys(teacher_of))
     devices = jax.local_devices()[: devices_for(size)]
-    # Teacher batches are rounded up to a power of two: few distinct shapes to compile.
+    # One teacher slot per student while the spare slots are cheap (the same shapes
+    # whatever the chunk holds, see PAD_FLOPS), else a power of two: few shapes.
     per_device = 2 ** math.ceil(math.log2(len(teachers))) / len(devices)
     teacher_count = len(devices) * max(2, math.ceil(per_device))
+    if (size - len(teachers)) * _teacher_flops(static, configs) <= PAD_FLOPS:
+        teacher_count = max(teacher_count, size)
     teacher_configs = _pad_to([first[t] for t in teachers], teacher_count)
     position = {t: i for i, t in enumerate(teachers)}
     slot = np.array([position[t] for t in teacher_of], np.int32)
@@ -384,6 +394,13 @@ def prepare_chunk(
         args = jax.device_put(args, NamedSharding(mesh, PartitionSpec(AXIS)))
         bank = jax.device_put(bank, NamedSharding(mesh, PartitionSpec()))
     return PreparedChunk(static, (bank, *args), mesh, real)
+
+
+def _teacher_flops(static: cfg.Static, configs: list[dict]) -> float:
+    """FLOPs of training one teacher of these configurations (the longest)."""
+    d_weak = noise_dim_weak(static.backend, int(configs[0]["data.d"]), static.weak_n)
+    steps = max(int(c["weak.steps"]) for c in configs)
+    return float(steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1))
 
 
 def run_prepared(chunk: PreparedChunk) -> ChunkResult:
