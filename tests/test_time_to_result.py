@@ -122,3 +122,12 @@ def test_bad_format_exits_2(tmp):
         text=True,
     )
     assert result.returncode == 2 and "--format" in result.stderr
+
+
+def test_dry_run_shows_the_compile_plan(tmp, capsys):
+    from w2s_jax.sweep import main
+
+    assert main([str(tmp / "grid.toml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    # Two n buckets (24 and 32): two small programs, compiled fast, in parallel or not.
+    assert "compile plan: 2 fast + 0 full program(s)" in out and "from the cache" in out

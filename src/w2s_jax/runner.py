@@ -385,9 +385,30 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
         )
     seconds = total_flops / rate
     lines.append(f"memory budget {budget.describe()}")
+    lines.append(compile_plan(work, budget, options))
     lines.append(
         f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
-        f"(x{engine.EFFICIENCY} efficiency) about {seconds / 60:.3g} min "
-        f"(+ compile, about 10-60 s per program)"
+        f"(x{engine.EFFICIENCY} efficiency) about {seconds / 60:.3g} min, plus compiling"
     )
     return "\n".join(lines)
+
+
+# Seconds to compile one program on a 2-core CPU (measured on the sweep programs of
+# benchmarks/time_to_result.py): XLA fast / full, and tracing plus a cache hit.
+COMPILE_SECONDS = {"fast": 5.0, "full": 12.0, "cached": 3.5}
+
+
+def compile_plan(work: list, budget: memory.Budget, options: RunOptions) -> str:
+    """``--dry-run``'s compile plan: how many programs compile fast or fully, how many
+    at once, and the rough cold and warm (cached) cost."""
+    items = [w for w in work if w.chunks]
+    modes = [w.program.static.compile for w in items]
+    parallel = parallel_compiles(budget, items)
+    cold = sum(COMPILE_SECONDS[m] for m in modes) / parallel
+    warm = COMPILE_SECONDS["cached"] * len(modes)
+    cache = "off" if options.compile_cache == "off" else "on"
+    return (
+        f"compile plan: {modes.count('fast')} fast + {modes.count('full')} full program(s), "
+        f"{parallel} at a time; about {cold:.0f} s cold, {warm:.0f} s from the cache "
+        f"(compilation cache {cache})"
+    )
