@@ -39,7 +39,8 @@ def make_grid(tables: dict[str, Any] | None = None, /, **keywords) -> Grid:
 def run(grid: Grid | dict, out: str | Path | None = None, **options) -> RunResults:
     """Run (or resume) a grid into ``out`` (default ``runs/<name>``) and load the results.
     ``options`` are :class:`~w2s_jax.runner.RunOptions` fields (``chunk_size``,
-    ``max_memory_gb``, ``shard``, ``force``, ``quiet``, ``figures``)."""
+    ``max_memory_gb``, ``shard``, ``force``, ``quiet``, ``figures``, ``figure_formats``,
+    ``compile_cache``: a directory, None for the default one, ``"off"``)."""
     if isinstance(grid, dict):
         grid = make_grid(grid)
     out = Path(out) if out is not None else Path("runs") / grid.name
