@@ -15,14 +15,13 @@ replacement, one draw shared by all cells: configurations of a seed are paired).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from w2s_jax.theory import N_KEY, _percentile_ci, crossing_points
+from w2s_jax.theory import N_KEY, _json_float, _percentile_ci, crossing_points
 
 THEORY_EXPONENTS = {"data.nu_norm": -4.0, "data.d": 1.0, "data.sigma_p": 4.0, "p_both": -2.0}
 P_KEYS = ("data.p_easy", "data.p_hard")
@@ -96,25 +95,20 @@ def joint_boundary(
     bounds = _percentile_ci(boot, ci)
     return {
         "y": N_KEY,
-        "exponents": {k: _finite(point[i]) for i, k in enumerate(names)},
-        "exponents_ci": {k: [_finite(v) for v in bounds[i]] for i, k in enumerate(names)},
+        "exponents": {k: _json_float(point[i]) for i, k in enumerate(names)},
+        "exponents_ci": {k: [_json_float(v) for v in bounds[i]] for i, k in enumerate(names)},
         "theory_exponents": {k: THEORY_EXPONENTS[k] for k in names},
-        "intercept": _finite(point[-1]),
+        "intercept": _json_float(point[-1]),
         "cells_crossing": int(np.isfinite(cross.n).sum()),
         "cells": [
             {
                 **{k: float(np.exp(log_x[c, i])) for i, k in enumerate(names)},
-                "n": _finite(cross.n[c]),
-                "n_ci": [_finite(v) for v in cross.n_ci[c]],
+                "n": _json_float(cross.n[c]),
+                "n_ci": [_json_float(v) for v in cross.n_ci[c]],
             }
             for c in range(cells)
         ],
     }
-
-
-def _finite(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def cells_from_summary(
