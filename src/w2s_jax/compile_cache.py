@@ -49,6 +49,16 @@ def _count_hit(event: str, **kwargs) -> None:
 jax.monitoring.register_event_listener(_count_hit)
 
 
+def _has_filelock() -> bool:
+    """Whether ``filelock`` (a dependency) is importable: with it JAX's cache evicts the
+    least recently used entries and reads and writes under a lock."""
+    try:
+        import filelock  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def configure(setting: str | Path | None = None) -> Path | None:
     """Use the cache in ``setting`` (None: the default directory; ``"off"``: none).
     Returns the directory in use, or None when the cache is off or unusable."""
@@ -72,7 +82,8 @@ def configure(setting: str | Path | None = None) -> Path | None:
     else:
         jax.config.update("jax_enable_compilation_cache", True)
         jax.config.update("jax_compilation_cache_dir", str(directory))
-        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+        if _has_filelock():  # JAX refuses a bounded cache without it (RuntimeError)
+            jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
         # Every sweep program is worth keeping; JAX's default skips those under 1 s.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     try:  # JAX decides once per process whether to use the cache: ask it again

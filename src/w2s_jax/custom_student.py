@@ -51,7 +51,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from w2s_jax.data import BOTH, EASY, HARD
 from w2s_jax.models import Filters, sign
-from w2s_jax.training import mean_loss, train
+from w2s_jax.training import masked_mean, mean_loss, train
 
 if TYPE_CHECKING:
     from w2s_jax.config import Params, Static
@@ -70,18 +70,14 @@ def logits(module: eqx.Module, batch: Batch) -> Float[Array, " n"]:
     return jax.vmap(module)(batch.patches, batch.xi)
 
 
-def _masked_mean(values, where):
-    return jnp.sum(jnp.where(where, values, 0.0)) / jnp.sum(where)
-
-
 def errors_by_kind(module: eqx.Module, test: Batch) -> dict[str, Float[Array, ""]]:
     """Test error against the true labels, overall and per sample type."""
     wrong = sign(logits(module, test)) != test.y
     return {
         "test_error": jnp.mean(wrong),
-        "test_error_easy": _masked_mean(wrong, test.kind == EASY),
-        "test_error_hard": _masked_mean(wrong, test.kind == HARD),
-        "test_error_both": _masked_mean(wrong, test.kind == BOTH),
+        "test_error_easy": masked_mean(wrong, test.kind == EASY),
+        "test_error_hard": masked_mean(wrong, test.kind == HARD),
+        "test_error_both": masked_mean(wrong, test.kind == BOTH),
     }
 
 
@@ -121,11 +117,11 @@ def fit_and_record(
         values = {
             **errors_by_kind(model, test_batch),
             "train_loss": mean_loss(loss, out_train, pseudo.astype(dtype), mask),
-            "train_acc_pseudo": _masked_mean(pred_train == pseudo, mask),
-            "train_acc_true": _masked_mean(pred_train == y, mask),
-            "label_correction": _masked_mean(pred_train == y, flipped),
-            "grad_weight_clean": _masked_mean(grad_weight, clean),
-            "grad_weight_flipped": _masked_mean(grad_weight, flipped),
+            "train_acc_pseudo": masked_mean(pred_train == pseudo, mask),
+            "train_acc_true": masked_mean(pred_train == y, mask),
+            "label_correction": masked_mean(pred_train == y, flipped),
+            "grad_weight_clean": masked_mean(grad_weight, clean),
+            "grad_weight_flipped": masked_mean(grad_weight, flipped),
             **{name: jnp.asarray(jnp.nan) for name in FILTER_CURVES},
         }
         values.update({name: fn(model, train_batch, test_batch) for name, fn in static.metrics})

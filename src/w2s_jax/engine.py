@@ -99,9 +99,9 @@ def cost(static: cfg.Static, d: float, steps: int, weak_steps: int) -> Cost:
         student_steps += anchors * 4 * n * d_strong * filters
     else:
         student_steps = steps * 6 * n * d_strong * filters
-    flops = runs * (
-        student_steps + evals * 2 * samples * d_strong * filters
-    ) + weak_steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1)
+    flops = runs * (student_steps + evals * 2 * samples * d_strong * filters) + teacher_flops(
+        static, d, weak_steps
+    )
     hot = max(static.weak_n * d_weak, static.n_pad * (d_strong + static.n_pad))
     return Cost(item * (student + teacher) * MEMORY_SAFETY, float(flops), float(item * hot))
 
@@ -375,7 +375,8 @@ def prepare_chunk(
     # whatever the chunk holds, see PAD_FLOPS), else a power of two: few shapes.
     per_device = 2 ** math.ceil(math.log2(len(teachers))) / len(devices)
     teacher_count = len(devices) * max(2, math.ceil(per_device))
-    if (size - len(teachers)) * _teacher_flops(static, configs) <= PAD_FLOPS:
+    longest = max(int(c["weak.steps"]) for c in configs)
+    if (size - len(teachers)) * teacher_flops(static, configs[0]["data.d"], longest) <= PAD_FLOPS:
         teacher_count = max(teacher_count, size)
     teacher_configs = _pad_to([first[t] for t in teachers], teacher_count)
     position = {t: i for i, t in enumerate(teachers)}
@@ -396,11 +397,10 @@ def prepare_chunk(
     return PreparedChunk(static, (bank, *args), mesh, real)
 
 
-def _teacher_flops(static: cfg.Static, configs: list[dict]) -> float:
-    """FLOPs of training one teacher of these configurations (the longest)."""
-    d_weak = noise_dim_weak(static.backend, int(configs[0]["data.d"]), static.weak_n)
-    steps = max(int(c["weak.steps"]) for c in configs)
-    return float(steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1))
+def teacher_flops(static: cfg.Static, d: float, weak_steps: int) -> float:
+    """FLOPs of training one teacher for ``weak_steps`` steps."""
+    d_weak = noise_dim_weak(static.backend, int(d), static.weak_n)
+    return float(weak_steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1))
 
 
 def run_prepared(chunk: PreparedChunk) -> ChunkResult:

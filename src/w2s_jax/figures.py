@@ -21,7 +21,6 @@ module never switches the caller's backend.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -421,9 +420,6 @@ def errors_along_figure(run: RunResults) -> Figure | None:
     return fig
 
 
-FORMATS = ("png", "pdf", "svg")
-
-
 def draw_run(
     directory: str | Path,
     points: dict[str, list[str]] | None = None,
@@ -432,8 +428,8 @@ def draw_run(
     """Draw every figure that applies into ``DIR/figures`` (and write ``boundary.json``).
 
     ``points``: ``KEY -> [VALUE, ...]`` filters choosing the trajectory points (see
-    :func:`choose_points`); ``formats``: any of :data:`FORMATS` (PNG by default: a
-    vector format costs several times longer to write). Every file is written to a
+    :func:`choose_points`); ``formats``: any of ``storage.FIGURE_FORMATS`` (PNG by
+    default: a vector format costs several times longer to write). Every file is written to a
     temporary name and renamed. Returns the paths written. Raises :class:`PlotError`.
     """
     run = load_complete(directory)
@@ -468,15 +464,9 @@ def draw_if_changed(directory: str | Path, formats: tuple[str, ...] = ("png",)) 
     """:func:`draw_run`, unless ``DIR/figures`` already holds these formats drawn from
     the same results (a finished grid run again draws nothing). Returns the paths
     written."""
-    directory = Path(directory)
-    stamp_path = directory / "figures" / storage.FIGURES_STAMP
     digest = storage.results_digest(directory)
-    stamp = storage.figures_stamp(directory)
     if storage.figures_current(directory, formats, digest):
         return []
     paths = draw_run(directory, formats=formats)
-    kept = set(stamp.get("formats", ())) if stamp.get("results") == digest else set()
-    done = sorted(kept | set(formats))
-    text = json.dumps({"results": digest, "formats": done}) + "\n"
-    storage.atomic_write(stamp_path, lambda f: f.write(text.encode()))
+    storage.record_figures(directory, digest, formats)
     return paths

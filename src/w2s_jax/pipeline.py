@@ -29,7 +29,7 @@ from w2s_jax.models import (
     sign,
     strong_second_layer,
 )
-from w2s_jax.training import dual_is_cheaper, mean_loss, train, train_in_span
+from w2s_jax.training import dual_is_cheaper, masked_mean, mean_loss, train, train_in_span
 
 # Independent random streams of a configuration.
 WEAK_LABELS, WEAK_NOISE, STRONG_NOISE, STRONG_LABELS, TEST_LABELS, STRONG_INIT, WEAK_INIT = range(7)
@@ -146,15 +146,11 @@ def train_teacher(
     return final.filters
 
 
-def _masked_mean(values, where):
-    return jnp.sum(jnp.where(where, values, 0.0)) / jnp.sum(where)
-
-
 def _errors_by_kind(pred, samples: Samples) -> dict:
     wrong = pred != samples.y
     out = {"": jnp.mean(wrong)}
     for name, kind in (("_easy", EASY), ("_hard", HARD), ("_both", BOTH)):
-        out[name] = _masked_mean(wrong, samples.kind == kind)
+        out[name] = masked_mean(wrong, samples.kind == kind)
     return out
 
 
@@ -277,16 +273,16 @@ def run_student(
             "test_error_hard": test_errors["_hard"],
             "test_error_both": test_errors["_both"],
             "train_loss": mean_loss(loss, out_train, pseudo.astype(dtype), mask),
-            "train_acc_pseudo": _masked_mean(pred_train == pseudo, mask),
-            "train_acc_true": _masked_mean(pred_train == train_set.y, mask),
-            "label_correction": _masked_mean(pred_train == train_set.y, flipped),
-            "grad_weight_clean": _masked_mean(grad_weight, clean),
-            "grad_weight_flipped": _masked_mean(grad_weight, flipped),
+            "train_acc_pseudo": masked_mean(pred_train == pseudo, mask),
+            "train_acc_true": masked_mean(pred_train == train_set.y, mask),
+            "label_correction": masked_mean(pred_train == train_set.y, flipped),
+            "grad_weight_clean": masked_mean(grad_weight, clean),
+            "grad_weight_flipped": masked_mean(grad_weight, flipped),
             "signal_mu": jnp.mean(data.mu_norm * own_mu.max(1)),
             "signal_nu": jnp.mean(data.nu_norm * own_nu.max(1)),
             "signal_neg_nu": jnp.mean(-data.nu_norm * own_nu.min(1)),
-            "noise_clean": _masked_mean(noise_own, clean),
-            "noise_flipped": _masked_mean(noise_own, flipped),
+            "noise_clean": masked_mean(noise_own, clean),
+            "noise_flipped": masked_mean(noise_own, flipped),
         }
         values.update({name: fn(f, train_batch, test_batch) for name, fn in static.metrics})
         # Divergence is data: from the first non-finite step on, every metric is NaN.
@@ -314,7 +310,7 @@ def _scalars(weak_errors: dict, pseudo, y, mask, curves: dict, final) -> dict:
         "weak_easy_error": weak_errors["_easy"],
         "weak_hard_error": weak_errors["_hard"],
         "weak_both_error": weak_errors["_both"],
-        "flip_rate": _masked_mean(pseudo != y, mask),
+        "flip_rate": masked_mean(pseudo != y, mask),
         "diverged": jnp.any(jnp.isnan(curves["train_loss"])),
         "strong_stop_step": final.step,
         "stopped": final.stopped,

@@ -42,7 +42,7 @@ class RunOptions:
     force: bool = False  # discard an existing, incompatible run in DIR
     quiet: bool = False
     figures: bool = True
-    figure_formats: tuple[str, ...] = ("png",)  # any of figures.FORMATS
+    figure_formats: tuple[str, ...] = ("png",)  # any of storage.FIGURE_FORMATS
     compile_cache: str | None = None  # a directory; None: the default one; "off": none
     thresholds: RegimeThresholds = RegimeThresholds()
     request: dict | None = None  # what the CLI was asked (its grid file's digest)

@@ -148,6 +148,7 @@ def completed_ids(directory: Path) -> set[str]:
 # ------------------------------------------------------------------ up to date?
 
 FIGURES_STAMP = ".drawn.json"  # in DIR/figures: the results and formats drawn there
+FIGURE_FORMATS = ("png", "pdf", "svg")  # what --format accepts; PNG is the default
 
 
 def fingerprint(ids: list[str]) -> str:
@@ -155,17 +156,20 @@ def fingerprint(ids: list[str]) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:24]
 
 
+def _complete_manifest(directory: Path, outputs: tuple[str, ...]) -> dict:
+    """The manifest of a complete run whose ``outputs`` all exist; ``{}`` otherwise."""
+    try:
+        manifest = read_json(Path(directory) / "manifest.json")
+    except (OSError, ValueError):
+        return {}
+    present = all((Path(directory) / name).is_file() for name in outputs)
+    return manifest if present and manifest.get("status") == "complete" else {}
+
+
 def assembled(directory: Path, expected: str) -> bool:
     """Whether ``DIR`` holds the assembled outputs of the grid with this fingerprint."""
-    directory = Path(directory)
-    try:
-        manifest = read_json(directory / "manifest.json")
-    except (OSError, ValueError):
-        return False
-    outputs = all((directory / name).is_file() for name in ("summary.csv", "curves.npz"))
-    return (
-        outputs and manifest.get("status") == "complete" and manifest.get("fingerprint") == expected
-    )
+    manifest = _complete_manifest(directory, ("summary.csv", "curves.npz"))
+    return bool(manifest) and manifest.get("fingerprint") == expected
 
 
 def results_digest(directory: Path) -> str:
@@ -177,6 +181,7 @@ def results_digest(directory: Path) -> str:
 
 
 def figures_stamp(directory: Path) -> dict:
+    """``{"results": digest, "formats": [...]}``: what ``DIR/figures`` was drawn from."""
     try:
         return json.loads((Path(directory) / "figures" / FIGURES_STAMP).read_text())
     except (OSError, ValueError):
@@ -190,19 +195,22 @@ def figures_current(directory: Path, formats: tuple[str, ...], digest: str | Non
     return stamp.get("results") == digest and set(formats) <= set(stamp.get("formats", ()))
 
 
+def record_figures(directory: Path, digest: str, formats: tuple[str, ...]) -> None:
+    """Stamp ``DIR/figures`` as drawn from ``digest`` in ``formats`` (and in the formats
+    stamped before, when those were drawn from the same results)."""
+    stamp = figures_stamp(directory)
+    kept = set(stamp.get("formats", ())) if stamp.get("results") == digest else set()
+    text = json.dumps({"results": digest, "formats": sorted(kept | set(formats))}) + "\n"
+    atomic_write(Path(directory) / "figures" / FIGURES_STAMP, lambda f: f.write(text.encode()))
+
+
 def up_to_date(directory: Path, request: dict, formats: tuple[str, ...] | None) -> bool:
     """Whether the CLI's request (``request``: its grid file's digest and the package
     version) was already carried out completely in ``DIR``, figures in ``formats``
     included (None: no figures wanted). Reads no configuration and imports no JAX, so
     a finished grid run again returns at once."""
-    directory = Path(directory)
-    try:
-        manifest = read_json(directory / "manifest.json")
-    except (OSError, ValueError):
-        return False
-    if manifest.get("status") != "complete" or manifest.get("request") != request:
-        return False
-    if not all((directory / n).is_file() for n in ("summary.csv", "curves.npz", "report.md")):
+    manifest = _complete_manifest(directory, ("summary.csv", "curves.npz", "report.md"))
+    if not manifest or manifest.get("request") != request:
         return False
     return formats is None or figures_current(directory, formats)
 

@@ -16,11 +16,12 @@ from importlib import metadata
 from pathlib import Path
 
 DEFAULT_GRID = Path(__file__).parent / "default_grid.toml"
-FORMATS = ("png", "pdf", "svg")  # as figures.FORMATS (not imported: matplotlib is slow)
 
 
 def formats(text: str) -> tuple[str, ...]:
     """``--format png,pdf`` -> ("png", "pdf")."""
+    from w2s_jax.storage import FIGURE_FORMATS as FORMATS  # NumPy only, no matplotlib
+
     chosen = tuple(dict.fromkeys(x.strip().lower() for x in text.split(",") if x.strip()))
     bad = [x for x in chosen if x not in FORMATS]
     if bad or not chosen:

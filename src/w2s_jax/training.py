@@ -39,8 +39,12 @@ def mean_loss(
     loss: Callable, outputs: Float[Array, " n"], labels: Array, mask: Array
 ) -> Float[Array, ""]:
     """Mean of ``loss(y f)`` over the real (unmasked) points only."""
-    per_sample = loss(labels * outputs)
-    return jnp.sum(jnp.where(mask, per_sample, 0.0)) / jnp.sum(mask)
+    return masked_mean(loss(labels * outputs), mask)
+
+
+def masked_mean(values: Array, where: Array) -> Float[Array, ""]:
+    """Mean of ``values`` over the entries where ``where`` holds (NaN where none does)."""
+    return jnp.sum(jnp.where(where, values, 0.0)) / jnp.sum(where)
 
 
 def init(filters: Filters, optimizer: optax.GradientTransformation) -> TrainState:
