@@ -280,11 +280,16 @@ def run_work(
     """Run every chunk of ``work`` and save it. Each program's first chunk is compiled
     ahead, ``parallel`` at a time, in parallel with the running of the programs before it
     (XLA compiles outside Python's lock): on a grid of several programs the compiles
-    overlap each other and the runs."""
+    overlap each other and the runs. The program with the most work goes first, so that
+    its long run overlaps the others' compiles instead of following them (results do not
+    depend on the order: chunks are saved by configuration and assembled in grid order)."""
     prepare = lambda item, chunk: engine.prepare_chunk(  # noqa: E731
         item.program.static, [configs[i] for i in chunk], base_seed, item.chunk
     )
-    items = [item for item in work if item.chunks]
+    items = sorted(
+        (item for item in work if item.chunks),
+        key=lambda item: -len(item.pending) * item.program.cost.flops,
+    )
     pool = ThreadPoolExecutor(max_workers=parallel)
     try:
         ahead = [prepare(item, item.chunks[0]) for item in items]
