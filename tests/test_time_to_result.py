@@ -34,9 +34,9 @@ seeds = 2
 """
 
 
-def sweep(tmp: Path, out: str, *options: str, wait: bool = True):
+def sweep(tmp: Path, out: str, *options: str, wait: bool = True, quiet: bool = True):
     command = [sys.executable, "-m", "w2s_jax.sweep", str(tmp / "grid.toml"), "--out"]
-    command += [str(tmp / out), "--quiet", *options]
+    command += [str(tmp / out), *(["--quiet"] if quiet else []), *options]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ
     )
@@ -66,10 +66,13 @@ def test_cache_serves_a_second_process_with_identical_results(tmp):
     for process in first:
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr
-    sweep(tmp, "warm", "--compile-cache", cache)
-    sweep(tmp, "off", "--compile-cache", "off")
+    _, warm = sweep(tmp, "warm", "--compile-cache", cache, quiet=False)
+    _, off = sweep(tmp, "off", "--compile-cache", "off", quiet=False)
     assert [c["from_cache"] for c in compiles(tmp, "warm")] == [True, True]
     assert [c["from_cache"] for c in compiles(tmp, "off")] == [False, False]
+    # the user is told as each program becomes ready, and how
+    assert warm.count("loaded from the compilation cache in") == 2, warm
+    assert off.count(" compiled in ") == 2 and "program 2/2" in off, off
     reference = (tmp / "first0" / "summary.csv").read_bytes()
     for out in ("first1", "warm", "off"):
         assert (tmp / out / "summary.csv").read_bytes() == reference, out

@@ -291,9 +291,24 @@ def run_work(
         key=lambda item: -len(item.pending) * item.program.cost.flops,
     )
     pool = ThreadPoolExecutor(max_workers=parallel)
+
+    def compile_and_say(k: int, prepared: engine.PreparedChunk) -> None:
+        # Say when a program is ready: on a first run compiling is most of the wait.
+        logged = len(engine.COMPILE_LOG)
+        prepared.compile()
+        entry = next(
+            (e for e in engine.COMPILE_LOG[logged:] if e["static"] == prepared.static), None
+        )
+        if entry is not None:
+            how = "loaded from the compilation cache" if entry["from_cache"] else "compiled"
+            progress.message(
+                f"program {k + 1}/{len(items)} {how} in {entry['seconds']:.1f} s: "
+                f"{items[k].program.label}"
+            )
+
     try:
         ahead = [prepare(item, item.chunks[0]) for item in items]
-        futures = [pool.submit(prepared.compile) for prepared in ahead]
+        futures = [pool.submit(compile_and_say, k, prepared) for k, prepared in enumerate(ahead)]
         for item, first, future in zip(items, ahead, futures):
             future.result()
             progress.set_steps_per_config(item.program.steps)
