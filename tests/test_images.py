@@ -20,8 +20,10 @@ from w2s_jax.grid import GridError, identity, load_grid, teacher_identity
 from w2s_jax.models import sign
 
 # Curves of tiny_config() (dense, d = 200) and of its reduced twin (d = 5000) computed
-# on the main branch just before images were merged: synthetic data must give
-# the same bits now that the signal block may be P-dimensional.
+# on another machine just before images were merged: synthetic data must give the same
+# run now that the signal block may be P-dimensional. Bits may differ across CPUs and
+# library versions (XLA picks kernels per CPU), so the pin has a tolerance: a test
+# error may move by one test point, a continuous curve by a relative 1e-5.
 BEFORE = {
     "dense.test_error": [
         0.4300000071525574,
@@ -173,6 +175,21 @@ def test_digits_bank_is_centred_unit_norm_and_hashes_its_content():
     assert images.bank("digits", (0, 1), (3, 9), "")[1] != digest
 
 
+def test_bank_hash_is_of_raw_pixels_not_of_normalised_floats():
+    """The identity of an image run must not depend on the last bits of floats (CPU,
+    NumPy version): the hash reads whole-number pixels, labels and the class choice."""
+    rng = np.random.default_rng(0)
+    raw = (rng.integers(0, 256, (20, 16)).astype(np.float64), np.arange(20) % 4)
+    raw = (*raw, *raw)
+    digest = images.content_hash("mnist", (0, 1, 2, 3), raw)
+    wobbled = (raw[0] * (1 + 1e-13), *raw[1:])
+    assert images.content_hash("mnist", (0, 1, 2, 3), wobbled) == digest
+    changed = raw[0].copy()
+    changed[3, 4] += 1
+    assert images.content_hash("mnist", (0, 1, 2, 3), (changed, *raw[1:])) != digest
+    assert images.content_hash("mnist", (0, 1, 3, 2), raw) != digest
+
+
 def test_identity_includes_the_bank_but_synthetic_ids_are_unchanged():
     digits = tiny_config(**DIGITS)
     other = tiny_config(**DIGITS, **{"data.hard_classes": (4, 9)})
@@ -228,16 +245,21 @@ def digits_run():
     return config, engine.run_configuration(config)
 
 
-def test_synthetic_results_are_bit_identical_to_before_images():
+def test_synthetic_results_match_those_recorded_before_images():
     for name, config in (
         ("dense", tiny_config()),
         ("reduced", tiny_config(**{"run.backend": "reduced", "data.d": 5000})),
     ):
         result = engine.run_configuration(config)
+        one_point = 1.0 / config["eval.n_test"]
         for curve in ("test_error", "signal_nu", "noise_clean"):
             if f"{name}.{curve}" in BEFORE:
-                assert result.curves[curve][0].tolist() == BEFORE[f"{name}.{curve}"], curve
-        assert result.scalars["weak_test_error"][0].item() == BEFORE[f"{name}.weak_test_error"]
+                tolerance = {"atol": 1.01 * one_point} if curve == "test_error" else {"rtol": 1e-5}
+                np.testing.assert_allclose(
+                    result.curves[curve][0], BEFORE[f"{name}.{curve}"], **tolerance, err_msg=curve
+                )
+        weak = result.scalars["weak_test_error"][0].item()
+        assert weak == pytest.approx(BEFORE[f"{name}.weak_test_error"], abs=1.01 * one_point)
 
 
 def test_weak_teacher_is_a_coin_flip_on_hard_only_images(digits_run):

@@ -9,6 +9,7 @@ Grids and runs
     run(grid, out, **options)                -> RunResults (resumable; same engine as the CLI)
     run_one({"strong.n": 75, ...})           -> dict   (one configuration alone)
     describe(grid)                           -> str    (the --dry-run plan)
+    use_all_cores()                          (a JAX CPU device per core; before JAX starts)
     load_run(out)                            -> RunResults: .summary, .curves, .steps,
                                                 .curve(name, **select), .column(...),
                                                 .to_pandas(), .to_xarray()
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the release; provenance.code_version() adds the source digest
 
 _API = {
     "make_grid": "w2s_jax.api",
@@ -45,6 +46,7 @@ _API = {
     "RunOptions": "w2s_jax.runner",
     "RunError": "w2s_jax.runner",
     "load_run": "w2s_jax.storage",
+    "use_all_cores": "w2s_jax.jax_settings",
     "RunResults": "w2s_jax.storage",
 }
 _MODULES = (
@@ -67,6 +69,8 @@ _MODULES = (
     "grid",
     "results",
     "api",
+    "provenance",
+    "jax_settings",
 )
 
 __all__ = sorted([*_API, *_MODULES])

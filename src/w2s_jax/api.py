@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from w2s_jax import config as cfg
+from w2s_jax import jax_settings
 from w2s_jax.grid import Grid, grid_from_dict, resolve
 from w2s_jax.runner import RunOptions, run_grid
 from w2s_jax.storage import RunResults, load_run
@@ -69,7 +70,8 @@ def run_one(
         config[key] = check_value(key, value, "<run_one>")
     config["seed"] = seed
     config = resolve(config, "<run_one>")
-    result = run_configuration(config, base_seed)
+    with jax_settings.scoped(jax_settings.dtype_settings([config])):
+        result = run_configuration(config, base_seed)
     steps, keep = unique_steps(result.steps, 0)
     curves = {k: v[:, keep] for k, v in result.curves.items()}
     summary = summarize(curves, result.scalars, steps, np.array([config["strong.steps"]]))

@@ -15,18 +15,22 @@ a failed sweep.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
 
+from w2s_jax import jax_settings
+
 MAX_BYTES = 2 * 2**30
 OFF = "off"
 
-_state = {"directory": None, "hits": 0, "warned": False}
+_state = {"hits": 0, "warned": False, "listening": False}
 
 
 def default_directory() -> Path:
@@ -46,9 +50,6 @@ def _count_hit(event: str, **kwargs) -> None:
         _state["hits"] += 1
 
 
-jax.monitoring.register_event_listener(_count_hit)
-
-
 def _has_filelock() -> bool:
     """Whether ``filelock`` (a dependency) is importable: with it JAX's cache evicts the
     least recently used entries and reads and writes under a lock."""
@@ -59,9 +60,9 @@ def _has_filelock() -> bool:
     return True
 
 
-def configure(setting: str | Path | None = None) -> Path | None:
-    """Use the cache in ``setting`` (None: the default directory; ``"off"``: none).
-    Returns the directory in use, or None when the cache is off or unusable."""
+def directory_for(setting: str | Path | None = None) -> Path | None:
+    """The cache directory ``setting`` names (None: the default one; ``"off"``: none),
+    or None when it cannot be written (one warning line)."""
     directory = None if str(setting) == OFF else Path(setting or default_directory())
     if directory is not None:
         try:
@@ -74,25 +75,48 @@ def configure(setting: str | Path | None = None) -> Path | None:
                 "compiling without it"
             )
             directory = None
-    if directory == _state["directory"]:
-        return directory
-    _state["directory"] = directory
+    return directory
+
+
+def settings(directory: Path | None) -> dict:
+    """The JAX settings that use the cache in ``directory`` (None: no cache)."""
     if directory is None:
-        jax.config.update("jax_enable_compilation_cache", False)
-    else:
-        jax.config.update("jax_enable_compilation_cache", True)
-        jax.config.update("jax_compilation_cache_dir", str(directory))
-        if _has_filelock():  # JAX refuses a bounded cache without it (RuntimeError)
-            jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+        return {"jax_enable_compilation_cache": False}
+    values = {
+        "jax_enable_compilation_cache": True,
+        "jax_compilation_cache_dir": str(directory),
         # Every sweep program is worth keeping; JAX's default skips those under 1 s.
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    try:  # JAX decides once per process whether to use the cache: ask it again
+        "jax_persistent_cache_min_compile_time_secs": 0.0,
+    }
+    if _has_filelock():  # JAX refuses a bounded cache without it (RuntimeError)
+        values["jax_compilation_cache_max_size"] = MAX_BYTES
+    return values
+
+
+def _reset() -> None:
+    """JAX decides once per process whether to use the cache: make it ask again."""
+    try:
         from jax._src import compilation_cache
 
         compilation_cache.reset_cache()
     except (ImportError, AttributeError):
         pass
-    return directory
+
+
+@contextlib.contextmanager
+def using(setting: str | Path | None = None) -> Iterator[Path | None]:
+    """Use the cache ``setting`` names for the block (yields its directory, or None),
+    and give JAX back the caller's cache settings afterwards."""
+    if not _state["listening"]:
+        _state["listening"] = True
+        jax.monitoring.register_event_listener(_count_hit)
+    directory = directory_for(setting)
+    try:
+        with jax_settings.scoped(settings(directory)):
+            _reset()
+            yield directory
+    finally:
+        _reset()
 
 
 def compile_and_check(compile_fn):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -42,27 +41,6 @@ CPU_L2_FACTOR = 4  # a CPU device's batch reads at most this many L2 caches per 
 # re-run or an extended grid finds it in the compilation cache.
 PAD_FLOPS = 1e11
 MEMORY_SAFETY = 1.1  # XLA's buffers / the arrays counted in `cost`: 0.85-0.96 measured
-
-
-def one_cpu_device_per_core() -> None:
-    """Expose one JAX CPU device per core (unless the user chose a count).
-
-    XLA:CPU runs a small configuration's operations on one core, so a jitted program
-    leaves the other cores idle; with a device per core, a chunk's shards run in
-    parallel (benchmarks/RESULTS.md: the small grid's strong steps 1.7x faster on 2
-    cores). Results do not depend on the device count. Only possible before JAX's
-    backends start; afterwards the caller's devices are kept.
-    """
-    chosen = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
-    if chosen or jax.config.jax_num_cpu_devices != -1:
-        return
-    try:
-        jax.config.update("jax_num_cpu_devices", len(os.sched_getaffinity(0)))
-    except (RuntimeError, AttributeError):  # backends already started; no affinity API
-        pass
-
-
-one_cpu_device_per_core()
 
 
 # ------------------------------------------------------------------ planning
@@ -483,9 +461,3 @@ def measured_flop_rate() -> float:
     for _ in range(repeats):
         matmul(a).block_until_ready()
     return EFFICIENCY * repeats * 2 * size**3 / (time.perf_counter() - start)
-
-
-def enable_dtype(configs: list[dict]) -> None:
-    """float64 configurations need JAX's x64 mode (off by default)."""
-    if any(c["run.dtype"] == "float64" for c in configs):
-        jax.config.update("jax_enable_x64", True)

@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from w2s_jax import compile_cache, distributed, engine, memory, report, run_lock, storage
+from w2s_jax import (
+    compile_cache,
+    distributed,
+    engine,
+    jax_settings,
+    memory,
+    provenance,
+    report,
+    run_lock,
+    storage,
+)
 from w2s_jax import config as cfg
 from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
@@ -63,16 +71,6 @@ def _jsonable(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def _versions() -> dict:
-    out = {"python": platform.python_version()}
-    for package in ("w2s_jax", "jax", "jaxlib", "optax", "numpy"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = "not installed"
-    return out
-
-
 def _device() -> dict:
     devices = jax.local_devices()
     return {
@@ -103,6 +101,22 @@ def check_compatible(out: Path, grid: Grid) -> None:
             raise RunError(
                 f"{out}: fixed parameter {key!r} was {before!r} in the existing "
                 f"run, now {new_fixed[key]!r}; use --force to start over in place"
+            )
+
+
+def check_versions(out: Path, ids: list[str], force: bool) -> None:
+    """Refuse to resume with chunks made by another code or JAX version: their last
+    bits may differ from what this one computes (docs/DESIGN.md, "Reproducibility")."""
+    if force:
+        return
+    mine = provenance.stamp()
+    for theirs in storage.chunk_stamps(out, set(ids)):
+        if theirs != mine:
+            made = ", ".join(f"{k} {v}" for k, v in theirs.items()) or "an unrecorded version"
+            raise RunError(
+                f"{out}: its chunks were made by {made}; this is "
+                f"{', '.join(f'{k} {v}' for k, v in mine.items())}; resuming would mix "
+                "results of two versions: use --force to start over (or another --out)"
             )
 
 
@@ -165,7 +179,8 @@ def manifest(
         "dtype": sorted({c["run.dtype"] for c in configs}),
         "matmul_precision": sorted({c["run.precision"] for c in configs}),
         "device": _device(),
-        "versions": _versions(),
+        "versions": provenance.dependency_versions(),
+        "provenance": provenance.record(),
         "timing": timing,
         **({"memory": memory_record} if memory_record is not None else {}),
     }
@@ -214,8 +229,16 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
     if len(done) == len(ids) and storage.assembled(out, storage.fingerprint(ids)):
         finish(out, options)
         return True
-    cache = compile_cache.configure(options.compile_cache)
-    engine.enable_dtype(configs)
+    check_versions(out, ids, options.force)
+    with (
+        compile_cache.using(options.compile_cache) as cache,
+        jax_settings.scoped(jax_settings.dtype_settings(configs)),
+    ):
+        return _run_pending(grid, out, options, configs, ids, done, cache, start)
+
+
+def _run_pending(grid, out, options, configs, ids, done, cache, start) -> bool:
+    """The part of a run that compiles and computes (under the run's JAX settings)."""
     programs = engine.plan(configs)
     shard = auto_shard(options.shard)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
@@ -286,6 +309,7 @@ def run_work(
     prepare = lambda item, chunk: engine.prepare_chunk(  # noqa: E731
         item.program.static, [configs[i] for i in chunk], base_seed, item.chunk
     )
+    stamp = provenance.stamp()
     items = sorted(
         (item for item in work if item.chunks),
         key=lambda item: -len(item.pending) * item.program.cost.flops,
@@ -314,7 +338,9 @@ def run_work(
             progress.set_steps_per_config(item.program.steps)
             for k, chunk in enumerate(item.chunks):
                 result = engine.run_prepared(first if k == 0 else prepare(item, chunk))
-                storage.write_chunk(out, result.ids, result.steps, result.curves, result.scalars)
+                storage.write_chunk(
+                    out, result.ids, result.steps, result.curves, result.scalars, stamp
+                )
                 progress.update(len(chunk))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-CURVE_PREFIX, SCALAR_PREFIX = "curve/", "scalar/"
+CURVE_PREFIX, SCALAR_PREFIX, STAMP_PREFIX = "curve/", "scalar/", "stamp/"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -79,12 +79,19 @@ def read_json(path: Path) -> dict:
 
 
 def write_chunk(
-    directory: Path, ids: list[str], steps: np.ndarray, curves: dict, scalars: dict
+    directory: Path,
+    ids: list[str],
+    steps: np.ndarray,
+    curves: dict,
+    scalars: dict,
+    stamp: dict[str, str],
 ) -> Path:
-    """Save one finished chunk atomically; returns its path."""
+    """Save one finished chunk atomically, with the ``stamp`` of the versions that made
+    it (``provenance.stamp``); returns its path."""
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:20]
     path = Path(directory) / "chunks" / f"{digest}.npz"
     arrays = {"ids": np.asarray(ids), "steps": np.asarray(steps)}
+    arrays.update({STAMP_PREFIX + k: np.asarray(v) for k, v in stamp.items()})
     arrays.update({CURVE_PREFIX + k: np.asarray(v) for k, v in curves.items()})
     arrays.update({SCALAR_PREFIX + k: np.asarray(v) for k, v in scalars.items()})
     atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -143,6 +150,27 @@ def completed_ids(directory: Path) -> set[str]:
         except (OSError, ValueError, EOFError, KeyError):
             continue
     return done
+
+
+def chunk_stamps(directory: Path, wanted: set[str]) -> list[dict[str, str]]:
+    """The distinct version stamps of the chunks holding any of the ``wanted`` ids
+    (``{}`` for a chunk written before chunks were stamped)."""
+    stamps: list[dict[str, str]] = []
+    for path in sorted((Path(directory) / "chunks").glob("*.npz")):
+        try:
+            with np.load(path) as data:
+                if wanted.isdisjoint(data["ids"].tolist()):
+                    continue
+                stamp = {
+                    k[len(STAMP_PREFIX) :]: str(data[k])
+                    for k in data.files
+                    if k.startswith(STAMP_PREFIX)
+                }
+        except (OSError, ValueError, EOFError, KeyError):
+            continue
+        if stamp not in stamps:
+            stamps.append(stamp)
+    return stamps
 
 
 # ------------------------------------------------------------------ up to date?

@@ -12,7 +12,6 @@ import hashlib
 import signal
 import sys
 import tomllib
-from importlib import metadata
 from pathlib import Path
 
 DEFAULT_GRID = Path(__file__).parent / "default_grid.toml"
@@ -119,7 +118,16 @@ def parser() -> argparse.ArgumentParser:
         "~/.cache/w2s_jax; 'off' to compile every program afresh)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--version", action="version", version=_version_line(), help="print versions and exit"
+    )
     return p
+
+
+def _version_line() -> str:
+    from w2s_jax.provenance import stamp
+
+    return "w2s_jax " + ", ".join(f"{k} {v}" for k, v in stamp().items())
 
 
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
@@ -144,14 +152,15 @@ def _terminate(signum, frame):
 
 def request(path: str) -> dict | None:
     """What this command asks for, as recorded in the manifest: the grid file's digest
-    and the package version (None when the file cannot be read: the full path reports
-    it)."""
+    and the code and JAX versions (None when the file cannot be read: the full path
+    reports it)."""
+    from w2s_jax.provenance import stamp  # the standard library only: no JAX yet
+
     try:
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        version = metadata.version("w2s_jax")
-    except (OSError, metadata.PackageNotFoundError):
+    except OSError:
         return None
-    return {"grid_sha256": digest, "w2s_jax": version}
+    return {"grid_sha256": digest, **stamp()}
 
 
 def default_out(path: str) -> Path | None:
@@ -205,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     except distributed.DistributedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from w2s_jax.jax_settings import use_all_cores
+
+    use_all_cores()  # the command line owns the process: a JAX device per core
     from w2s_jax.grid import GridError, load_grid
     from w2s_jax.runner import RunError, RunOptions, describe, run_grid
 
