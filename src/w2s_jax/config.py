@@ -197,13 +197,18 @@ SCALED_KEYS: dict[str, str] = {
     "strong.lr_scaled": "strong.lr",  # lr = lr_scaled / (sigma_p^2 d)
     "weak.lr_scaled": "weak.lr",
     "strong.sigma_0_scaled": "strong.sigma_0",  # sigma_0 = s / (sigma_p sqrt(d))
+    # The theorem's scaling (docs/MODEL.md, "The theorem's conditions"): the init term
+    # sigma_0 sigma_p sqrt(d) is c sqrt(n/d), small against what is learned at any d.
+    "strong.sigma_0_theory": "strong.sigma_0",  # sigma_0 = c sqrt(n) / (sigma_p d)
     "data.nu_norm_scaled": "data.nu_norm",  # nu_norm = s sigma_p d^(1/4)
     "data.mu_norm_scaled": "data.mu_norm",
 }
 
 
-def unscale(key: str, value: float, d: float, sigma_p: float) -> float:
+def unscale(key: str, value: float, d: float, sigma_p: float, n: float) -> float:
     """Raw value of a theory-normalised parameter (docs/MODEL.md, "Sweeping d")."""
+    if key == "strong.sigma_0_theory":
+        return value * math.sqrt(n) / (sigma_p * d)
     if key.endswith("lr_scaled"):
         return value / (sigma_p**2 * d)
     if key == "strong.sigma_0_scaled":

@@ -153,10 +153,11 @@ def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: st
 
     swept = {a.key for a in axes}
     given = {k: v for k, v in given.items() if k not in swept}  # a sweep overrides its table
-    for scaled, raw_key in cfg.SCALED_KEYS.items():
-        both = {scaled, raw_key} & (set(given) | swept)
-        if len(both) == 2:
-            raise GridError(f"{where}: keys {scaled!r} and {raw_key!r} both given; keep one")
+    for raw_key in set(cfg.SCALED_KEYS.values()):
+        forms = {k for k, v in cfg.SCALED_KEYS.items() if v == raw_key} | {raw_key}
+        both = sorted(forms & (set(given) | swept))
+        if len(both) >= 2:
+            raise GridError(f"{where}: keys {both[0]!r} and {both[1]!r} both given; keep one")
     fixed = {k: v for k, v in {**cfg.defaults(), **given}.items() if k not in swept}
     for scaled, raw_key in cfg.SCALED_KEYS.items():
         if scaled in given or scaled in swept:
@@ -342,7 +343,7 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
     for scaled, raw_key in cfg.SCALED_KEYS.items():
         if scaled in config:
             config[raw_key] = cfg.unscale(
-                scaled, config[scaled], config["data.d"], config["data.sigma_p"]
+                scaled, config[scaled], config["data.d"], config["data.sigma_p"], config["strong.n"]
             )
     if config["data.p_easy"] + config["data.p_hard"] > 1 + 1e-12:
         raise GridError(

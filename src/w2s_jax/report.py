@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_jax import storage
+from w2s_jax import conditions, storage
 from w2s_jax.storage import RunResults, load_run
 from w2s_jax.theory import RegimeThresholds
 
@@ -93,6 +93,8 @@ def write_report(directory: str | Path, thresholds: RegimeThresholds = RegimeThr
     directory = Path(directory)
     run = load_run(directory)
     text = f"# {run.manifest['grid']['name']}: what the run found\n\n" + findings(run, thresholds)
+    theorem = conditions.report(run.summary)
+    text += f"\n\n{theorem}" if theorem else ""
     storage.atomic_write(directory / "report.md", lambda f: f.write(text.encode() + b"\n"))
     return text
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from w2s_jax import (
     compile_cache,
+    conditions,
     distributed,
     engine,
     jax_settings,
@@ -388,6 +389,7 @@ def assemble(out: Path, grid: Grid, thresholds: RegimeThresholds) -> None:
     final_steps = np.array([c["strong.steps"] for c in configs])
     columns = {k: np.asarray(v) for k, v in result_table(grid, configs).items()}
     columns.update(summarize(curves, scalars, steps, final_steps, thresholds))
+    columns.update(conditions.columns(configs))
     storage.write_summary(out / "summary.csv", columns)
     storage.write_curves(out / "curves.npz", steps, curves)
 
@@ -431,6 +433,7 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
         )
     seconds = total_flops / rate
     lines.append(f"memory budget {budget.describe()}")
+    lines.append(conditions.describe(configs))
     lines.append(compile_plan(work, budget, options))
     lines.append(
         f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
