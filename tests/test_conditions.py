@@ -58,9 +58,7 @@ def test_sigma_0_theory_follows_the_theorem_scaling_and_meets_the_init_condition
 
 
 def test_dry_run_section_counts_configurations_meeting_each_condition():
-    grid = grid_from_dict(
-        {"sweep": {"data.d": [1e3, 1e7]}, "strong": {"n": 100, "stop_loss": 0.1}}
-    )
+    grid = grid_from_dict({"sweep": {"data.d": [1e3, 1e7]}, "strong": {"n": 100, "stop_loss": 0.1}})
     text = conditions.describe(grid.configurations())
     assert "d_over_n2" in text and "met by 1/2" in text  # d/n^2 = 0.1 and 1000
     assert text.splitlines()[0].endswith("0/2 configurations meet all")  # lr = 1: 1e3..1e7
