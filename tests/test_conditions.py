@@ -64,15 +64,21 @@ def test_dry_run_section_counts_configurations_meeting_each_condition():
     assert text.splitlines()[0].endswith("0/2 configurations meet all")  # lr = 1: 1e3..1e7
 
 
-def test_dry_run_and_summary_carry_the_conditions(tmp_path):
+def test_dry_run_summary_and_figures_carry_the_conditions_and_the_race(tmp_path):
     import w2s_jax
     from conftest import TINY
 
-    tables = {"sweep": {"strong.n": [20, 30]}, **{k: v for k, v in TINY.items()}}
-    grid = w2s_jax.make_grid(tables)
+    tables = {"sweep": {"strong.n": [20, 30], "data.nu_norm": [4.0, 6.0]}, **TINY}
+    grid = w2s_jax.make_grid(tables, run={"backend": "dense", "race": True})
     assert "theorem's conditions" in w2s_jax.describe(grid)
-    run = w2s_jax.run(grid, tmp_path / "run", quiet=True)
+    run = w2s_jax.run(grid, tmp_path / "run", quiet=True, figures=True)
     expected = conditions.columns(grid.configurations())
     for name, values in expected.items():
         np.testing.assert_allclose(run.summary[name].astype(float), values.astype(float))
     assert "Theorem's conditions" in (tmp_path / "run" / "report.md").read_text()
+    # The race at the stop: gamma / tau from the recorded curves.
+    tau = run.curves["race_noise_test"][:, -1]
+    np.testing.assert_allclose(
+        run.summary["race_gamma_over_tau"], run.curves["race_nu_mean"][:, -1] / tau, rtol=1e-6
+    )
+    assert (tmp_path / "run" / "figures" / "race.png").is_file()

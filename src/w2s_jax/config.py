@@ -170,6 +170,14 @@ FIELDS: tuple[Field, ...] = (
         "user metrics {name: fn(filters, train, test) -> scalar} (Python API only)",
     ),
     _f(
+        "run.race",
+        False,
+        "static",
+        bool,
+        "also record the curves of the proof's race (race_*: signal and noise coefficients, "
+        "the init and learned noise terms at test points, |l'| by data group)",
+    ),
+    _f(
         "run.precision",
         "highest",
         "static",
@@ -183,7 +191,7 @@ FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 # Keys added after results were first published: at their default they are left out of
 # a configuration's identity (and so of its random key), so that earlier runs keep
 # their identities and random streams.
-OMITTED_AT_DEFAULT = ("weak.stop_loss", "strong.stop_loss", "run.compile")
+OMITTED_AT_DEFAULT = ("weak.stop_loss", "strong.stop_loss", "run.compile", "run.race")
 
 # run.compile = "auto": XLA's fast (unoptimised) compile when one configuration needs
 # fewer FLOPs than this (about 0.05 s on one CPU core): such programs spend longer
@@ -272,6 +280,7 @@ class Static:
     n_test: int
     eval_points: int
     compile: str  # "fast" or "full" (run.compile resolved)
+    race: bool = False  # run.race: the race_* curves
     metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
     student: Any = None  # make_student(...) -> eqx.Module, or None: the ReLU CNN
     source: str = "synthetic"  # data.source; the image bank is a program argument
@@ -294,6 +303,7 @@ class Static:
             eval_points=0,
             metrics=(),
             student=None,
+            race=False,
         )
 
 
@@ -362,6 +372,7 @@ def static_part(config: dict[str, Any]) -> Static:
         n_test=int(c["eval.n_test"]),
         eval_points=int(c["eval.points"]),
         compile=resolve_compile(c, backend),
+        race=bool(c.get("run.race", False)),
         metrics=tuple(c["run.metrics"]),
         student=c.get("strong.student"),
         **_image_static(c),

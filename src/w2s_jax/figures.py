@@ -142,6 +142,34 @@ def collapse_figure(run: RunResults, score: np.ndarray, d: np.ndarray) -> Figure
     return fig
 
 
+def race_figure(run: RunResults, score: np.ndarray, d: np.ndarray) -> Figure:
+    """The proof's race at the stop (``run.race``): the hard-signal term over the learned
+    noise term at a test point, γ/τ, against ``B``, coloured by ``d``, with the
+    heuristic ``√B/2`` (docs/MODEL.md, "The race"); and the init term over τ, which
+    the theorem needs small."""
+    fig = Figure(figsize=(6.4, 2.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    colour = np.log10(d)
+    for ax, column, label in (
+        (left, "race_gamma_over_tau", r"$\gamma/\tau$ (hard signal / learned noise)"),
+        (right, "race_init_over_tau", r"init term / $\tau$"),
+    ):
+        dots = ax.scatter(
+            score, run.summary[column], c=colour, s=9, cmap="viridis", alpha=0.8, linewidths=0
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_xlabel(r"benign score $B$")
+        ax.set_ylabel(label)
+    grid = np.geomspace(np.nanmin(score), np.nanmax(score), 50)
+    left.plot(grid, np.sqrt(grid) / 2, color="0.3", ls="--", lw=1, label=r"$\sqrt{B}/2$")
+    left.legend(loc="upper left")
+    right.axhline(1.0, color="0.4", ls=":", lw=1)
+    if np.unique(d).size > 1:
+        fig.colorbar(dots, ax=[left, right], label=r"$\log_{10} d$")
+    return fig
+
+
 def _seeds_note(layout: Layout) -> str:
     return f"; band: min–max over {len(layout.seeds)} seeds" if len(layout.seeds) > 1 else ""
 
@@ -452,6 +480,8 @@ def draw_run(
         scores = benign_scores(run)
         if scores is not None:
             paths += save(collapse_figure(run, *scores), "collapse")
+            if "race_gamma_over_tau" in run.summary:
+                paths += save(race_figure(run, *scores), "race")
         along = errors_along_figure(run)
         if along is not None:
             paths += save(along, "errors_along_" + layout.keys[0].replace(".", "_"))

@@ -414,6 +414,11 @@ def _in(key: str, prefixes) -> bool:
 TEACHER_KEYS = ("seed", "data.", "weak.", "run.")
 
 
+RECORDING_KEYS = ("run.race",)  # what is recorded, not what is drawn
+
+
 def teacher_identity(config: dict[str, Any]) -> str:
-    """What fixes a configuration's randomness: seed, data, weak and run parameters."""
-    return identity(config, TEACHER_KEYS)
+    """What fixes a configuration's randomness: seed, data, weak and run parameters
+    (but not what is recorded: a run with the race curves draws the same numbers)."""
+    drawn = {k: v for k, v in config.items() if k not in RECORDING_KEYS}
+    return identity(drawn, TEACHER_KEYS)

@@ -252,6 +252,33 @@ def run_student(
         primal = lambda f: objective(f.signal, train_set.xi @ f.noise.T)  # noqa: E731
         return train(init, primal, optimizer, steps, strong.stop_loss, metrics)
 
+    def race(f: Filters, grad_weight, own_mu, own_nu) -> dict:
+        """The proof's quantities (docs/MODEL.md, "The race"): per-filter signal
+        coefficients, per-sample noise coefficients rho_i (a filter's learned part along
+        xi_i over |xi_i|^2, exact when the noise vectors are orthogonal), the init and
+        learned noise terms at test points (RMS over points and filters), and |l'| by
+        data group."""
+        learned = f.noise - init.noise  # (2m, D)
+        own = jnp.where(pseudo[:, None] > 0, jnp.arange(2 * m) < m, jnp.arange(2 * m) >= m)
+        rho = (train_set.xi @ learned.T) / jnp.sum(train_set.xi**2, axis=1, keepdims=True)
+        rho_own = jnp.sum(jnp.where(own, rho, 0.0), axis=1) / m  # (n_pad,)
+        rho_mean = masked_mean(rho_own, mask)
+        rho_var = masked_mean((rho_own - rho_mean) ** 2, mask)
+        rms = lambda a: jnp.sqrt(jnp.mean(a**2))  # noqa: E731
+        hard = mask & (train_set.kind == HARD)
+        return {
+            "race_mu_mean": data.mu_norm * jnp.mean(own_mu),
+            "race_nu_mean": data.nu_norm * jnp.mean(own_nu),
+            "race_rho_mean": rho_mean,
+            "race_rho_std": jnp.sqrt(rho_var),
+            "race_init_test": rms(test_set.xi @ init.noise.T),
+            "race_noise_test": rms(test_set.xi @ learned.T),
+            "race_grad_easy": masked_mean(grad_weight, mask & (train_set.kind == EASY)),
+            "race_grad_both": masked_mean(grad_weight, mask & (train_set.kind == BOTH)),
+            "race_grad_hard_right": masked_mean(grad_weight, hard & ~flipped),
+            "race_grad_hard_wrong": masked_mean(grad_weight, hard & flipped),
+        }
+
     def metrics(f: Filters) -> dict:
         noise_inner = train_set.xi @ f.noise.T  # (n_pad, 2m), read once for both uses
         out_train = cnn_output_from_noise(
@@ -284,6 +311,8 @@ def run_student(
             "noise_clean": masked_mean(noise_own, clean),
             "noise_flipped": masked_mean(noise_own, flipped),
         }
+        if static.race:
+            values.update(race(f, grad_weight, own_mu, own_nu))
         values.update({name: fn(f, train_batch, test_batch) for name, fn in static.metrics})
         # Divergence is data: from the first non-finite step on, every metric is NaN.
         finite = jnp.all(jnp.isfinite(f.signal)) & jnp.all(jnp.isfinite(f.noise))

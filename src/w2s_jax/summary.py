@@ -77,6 +77,11 @@ def summarize(
         else:
             out["ceiling_test_error"] = np.full(len(final), np.nan)
             out["pgr"] = np.full(len(final), np.nan)
+    if "race_noise_test" in curves:  # run.race: the race at the stop (docs/MODEL.md)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tau = _at(curves["race_noise_test"], last)
+            out["race_gamma_over_tau"] = _at(curves["race_nu_mean"], last) / tau
+            out["race_init_over_tau"] = _at(curves["race_init_test"], last) / tau
     out["regime"] = classify_regimes(
         weak_error=weak,
         final_error=final,
