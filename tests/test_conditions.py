@@ -79,6 +79,6 @@ def test_dry_run_summary_and_figures_carry_the_conditions_and_the_race(tmp_path)
     # The race at the stop: gamma / tau from the recorded curves.
     tau = run.curves["race_noise_test"][:, -1]
     np.testing.assert_allclose(
-        run.summary["race_gamma_over_tau"], run.curves["race_nu_mean"][:, -1] / tau, rtol=1e-6
+        run.summary["race_gamma_over_tau"], run.curves["race_nu_abs"][:, -1] / tau, rtol=1e-6
     )
     assert (tmp_path / "run" / "figures" / "race.png").is_file()

@@ -268,7 +268,7 @@ def run_student(
         hard = mask & (train_set.kind == HARD)
         return {
             "race_mu_mean": data.mu_norm * jnp.mean(own_mu),
-            "race_nu_mean": data.nu_norm * jnp.mean(own_nu),
+            "race_nu_abs": data.nu_norm * jnp.mean(jnp.abs(own_nu)),
             "race_rho_mean": rho_mean,
             "race_rho_std": jnp.sqrt(rho_var),
             "race_init_test": rms(test_set.xi @ init.noise.T),

@@ -80,7 +80,7 @@ def summarize(
     if "race_noise_test" in curves:  # run.race: the race at the stop (docs/MODEL.md)
         with np.errstate(invalid="ignore", divide="ignore"):
             tau = _at(curves["race_noise_test"], last)
-            out["race_gamma_over_tau"] = _at(curves["race_nu_mean"], last) / tau
+            out["race_gamma_over_tau"] = _at(curves["race_nu_abs"], last) / tau
             out["race_init_over_tau"] = _at(curves["race_init_test"], last) / tau
     out["regime"] = classify_regimes(
         weak_error=weak,
