@@ -36,11 +36,11 @@ _API = {
     "make_grid": "w2s_jax.api",
     "run": "w2s_jax.api",
     "run_one": "w2s_jax.api",
-    "Batch": "w2s_jax.pipeline",
+    "Batch": "w2s_jax.metrics",
     "load_grid": "w2s_jax.grid",
     "grid_from_dict": "w2s_jax.grid",
     "Grid": "w2s_jax.grid",
-    "GridError": "w2s_jax.grid",
+    "GridError": "w2s_jax.errors",
     "run_grid": "w2s_jax.runner",
     "describe": "w2s_jax.runner",
     "RunOptions": "w2s_jax.runner",
@@ -70,6 +70,8 @@ _MODULES = (
     "results",
     "api",
     "provenance",
+    "metrics",
+    "conditions",
     "jax_settings",
 )
 

@@ -49,13 +49,12 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from w2s_jax.data import BOTH, EASY, HARD
+from w2s_jax.metrics import Batch, nan_after_divergence, test_curves, training_curves
 from w2s_jax.models import Filters, sign
-from w2s_jax.training import masked_mean, mean_loss, train
+from w2s_jax.training import mean_loss, train
 
 if TYPE_CHECKING:
     from w2s_jax.config import Params, Static
-    from w2s_jax.pipeline import Batch
 
 # A stream of the configuration key that the pipeline's own streams (0..6) never use.
 MODULE_INIT = 1000
@@ -72,13 +71,7 @@ def logits(module: eqx.Module, batch: Batch) -> Float[Array, " n"]:
 
 def errors_by_kind(module: eqx.Module, test: Batch) -> dict[str, Float[Array, ""]]:
     """Test error against the true labels, overall and per sample type."""
-    wrong = sign(logits(module, test)) != test.y
-    return {
-        "test_error": jnp.mean(wrong),
-        "test_error_easy": masked_mean(wrong, test.kind == EASY),
-        "test_error_hard": masked_mean(wrong, test.kind == HARD),
-        "test_error_both": masked_mean(wrong, test.kind == BOTH),
-    }
+    return test_curves(sign(logits(module, test)), test)
 
 
 def fit_and_record(
@@ -99,7 +92,6 @@ def fit_and_record(
     module = static.student(jax.random.fold_in(key, MODULE_INIT), static, params, init)
     trainable, fixed = eqx.partition(module, eqx.is_inexact_array)
     mask, y, pseudo = train_batch.mask, train_batch.y, train_batch.labels
-    flipped, clean = mask & (pseudo != y), mask & (pseudo == y)
 
     def fit(labels, metrics):
         labels = labels.astype(dtype)
@@ -111,25 +103,14 @@ def fit_and_record(
 
     def metrics(p) -> dict:
         model = eqx.combine(p, fixed)
-        out_train = logits(model, train_batch)
-        pred_train = sign(out_train)
-        grad_weight = jnp.abs(jax.vmap(jax.grad(loss))(pseudo * out_train))
-        values = {
-            **errors_by_kind(model, test_batch),
-            "train_loss": mean_loss(loss, out_train, pseudo.astype(dtype), mask),
-            "train_acc_pseudo": masked_mean(pred_train == pseudo, mask),
-            "train_acc_true": masked_mean(pred_train == y, mask),
-            "label_correction": masked_mean(pred_train == y, flipped),
-            "grad_weight_clean": masked_mean(grad_weight, clean),
-            "grad_weight_flipped": masked_mean(grad_weight, flipped),
-            **{name: jnp.asarray(jnp.nan) for name in FILTER_CURVES},
-        }
+        values, _ = training_curves(logits(model, train_batch), train_batch, loss)
+        values.update(errors_by_kind(model, test_batch))
+        values.update({name: jnp.asarray(jnp.nan) for name in FILTER_CURVES})
         values.update({name: fn(model, train_batch, test_batch) for name, fn in static.metrics})
-        # Divergence is data, as for the CNN: from the first non-finite step on, all NaN.
         finite = jnp.isfinite(values["train_loss"])
         for leaf in jax.tree.leaves(p):
             finite &= jnp.all(jnp.isfinite(leaf))
-        return {k: jnp.where(finite, v.astype(dtype), jnp.nan) for k, v in values.items()}
+        return nan_after_divergence(values, finite, dtype)
 
     final, curves = fit(pseudo, metrics)
     if static.ceiling:

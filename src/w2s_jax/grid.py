@@ -27,6 +27,7 @@ import numpy as np
 from w2s_jax import config as cfg
 from w2s_jax import registry
 from w2s_jax.backends import reduced_dimension
+from w2s_jax.errors import GridError
 
 SECTIONS = ("data", "weak", "strong", "eval", "run")
 TOP_LEVEL = ("name", "seed", "sweep", *SECTIONS)
@@ -41,10 +42,6 @@ REGISTRY_KEYS = {
 
 IMAGE_CLASS_KEYS = ("data.easy_classes", "data.hard_classes")
 IMAGE_KEYS = ("data.source", *IMAGE_CLASS_KEYS, "data.image_dir", "data.image_hash")
-
-
-class GridError(ValueError):
-    """A mistake in a grid: the message is one line naming the source, key and value."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from w2s_jax.data import Samples, row_keys, signal_patches
+from w2s_jax.errors import GridError
 
 SOURCES = ("synthetic", "digits", "mnist")
 MNIST_FILES = {
@@ -66,12 +67,6 @@ class ImageBank(NamedTuple):
 # ------------------------------------------------------------------ reading
 
 
-def _error(message: str):
-    from w2s_jax.grid import GridError  # grid imports this module lazily: no cycle
-
-    return GridError(message)
-
-
 def read_idx(path: str | Path) -> np.ndarray:
     """An IDX file (gzipped when its name ends in ``.gz``) as a NumPy array.
 
@@ -83,20 +78,20 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except OSError as error:
-        raise _error(f"{where}: cannot read ({error.strerror})") from None
+        raise GridError(f"{where}: cannot read ({error.strerror})") from None
     except (gzip.BadGzipFile, EOFError, ValueError):
-        raise _error(f"{where}: not a valid gzip file (truncated or corrupt)") from None
+        raise GridError(f"{where}: not a valid gzip file (truncated or corrupt)") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
-        raise _error(f"{where}: not an IDX file (bad magic number)")
+        raise GridError(f"{where}: not an IDX file (bad magic number)")
     dtype, ndim = IDX_TYPES[raw[2]], raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
-        raise _error(f"{where}: malformed IDX header ({ndim} dimensions)")
+        raise GridError(f"{where}: malformed IDX header ({ndim} dimensions)")
     shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", ndim, offset=4))
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
         what = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise _error(
+        raise GridError(
             f"{where}: IDX file {what}: shape {shape} needs {expected} bytes, has {len(raw)}"
         )
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
@@ -106,7 +101,7 @@ def _idx_path(image_dir: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz"):
         if (image_dir / name).is_file():
             return image_dir / name
-    raise _error(
+    raise GridError(
         f"key 'data.image_dir' = {str(image_dir)!r}: no MNIST file {stem} (or {stem}.gz); "
         "download the four IDX files there"
     )
@@ -116,22 +111,22 @@ def load_mnist(image_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     """MNIST's own split: ``(train_images (N, P), train_labels (N,), test_images,
     test_labels)`` from the four IDX files in ``image_dir``."""
     if not image_dir:
-        raise _error("key 'data.image_dir' must name the directory of the MNIST files")
+        raise GridError("key 'data.image_dir' must name the directory of the MNIST files")
     folder = Path(image_dir).expanduser()
     if not folder.is_dir():
-        raise _error(f"key 'data.image_dir' = {image_dir!r}: no such directory")
+        raise GridError(f"key 'data.image_dir' = {image_dir!r}: no such directory")
     arrays = {name: read_idx(_idx_path(folder, stem)) for name, stem in MNIST_FILES.items()}
     out = []
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise _error(
+            raise GridError(
                 f"key 'data.image_dir' = {image_dir!r}: {split} images {images.shape} and "
                 f"labels {labels.shape} do not match"
             )
         out += [images.reshape(len(images), -1).astype(np.float64), labels.astype(np.int64)]
     if out[0].shape[1] != out[2].shape[1]:
-        raise _error(f"key 'data.image_dir' = {image_dir!r}: train and test image sizes differ")
+        raise GridError(f"key 'data.image_dir' = {image_dir!r}: train and test image sizes differ")
     return tuple(out)
 
 
@@ -141,7 +136,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
-        raise _error(
+        raise GridError(
             "key 'data.source' = 'digits' needs scikit-learn (pip install scikit-learn)"
         ) from None
     digits = sklearn_digits()
@@ -161,7 +156,7 @@ def _classes(value: Any, key: str) -> tuple[int, int]:
     ok = isinstance(value, (list, tuple)) and len(value) == 2
     ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     if not ok or value[0] == value[1]:
-        raise _error(f"key {key!r} must be two different class labels, got {value!r}")
+        raise GridError(f"key {key!r} must be two different class labels, got {value!r}")
     return int(value[0]), int(value[1])
 
 
@@ -185,10 +180,10 @@ def bank(source: str, easy: tuple, hard: tuple, image_dir: str) -> tuple[ImageBa
     elif source == "mnist":
         train_x, train_y, test_x, test_y = load_mnist(image_dir)
     else:
-        raise _error(f"key 'data.source' must be one of {', '.join(SOURCES)}, got {source!r}")
+        raise GridError(f"key 'data.source' must be one of {', '.join(SOURCES)}, got {source!r}")
     roles = (*easy, *hard)
     if set(easy) & set(hard):
-        raise _error(
+        raise GridError(
             f"keys 'data.easy_classes' = {list(easy)} and 'data.hard_classes' = "
             f"{list(hard)} overlap"
         )
@@ -196,7 +191,7 @@ def bank(source: str, easy: tuple, hard: tuple, image_dir: str) -> tuple[ImageBa
     for key, pair in (("data.easy_classes", easy), ("data.hard_classes", hard)):
         missing = [c for c in pair if c not in present]
         if missing:
-            raise _error(
+            raise GridError(
                 f"key {key!r} = {list(pair)}: class {missing[0]} is not in the {source} "
                 f"data (classes: {sorted(present)})"
             )
@@ -252,11 +247,10 @@ def check_configuration(config: dict, where: str) -> None:
     ``data.image_hash`` (part of the configuration's identity and randomness key, so a
     different bank is a different configuration). Raises GridError."""
     if config["run.backend"] == "reduced":
-        raise _error(
+        raise GridError(
             f"{where}: key 'run.backend' = 'reduced' needs data.source = 'synthetic' "
             f"(images span {config['data.source']!r} pixel coordinates; use 'dense' or 'auto')"
         )
-    from w2s_jax.grid import GridError
 
     try:
         images, digest = _bank_of(config)
@@ -264,7 +258,7 @@ def check_configuration(config: dict, where: str) -> None:
         raise GridError(f"{where}: {error}") from None
     size = images.train.shape[-1]
     if config["data.d"] <= size:
-        raise _error(
+        raise GridError(
             f"{where}: key 'data.d' = {config['data.d']:g} must exceed the {size} pixels of a "
             f"{config['data.source']} image (the noise patch needs the other coordinates)"
         )

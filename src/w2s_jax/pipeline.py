@@ -13,7 +13,6 @@ configurations differing only on the strong side share data, init and test set.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +21,13 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from w2s_jax import backends, custom_student, images, registry
 from w2s_jax.config import Params, Static
 from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
+from w2s_jax.metrics import (
+    Batch,
+    errors_by_kind,
+    nan_after_divergence,
+    test_curves,
+    training_curves,
+)
 from w2s_jax.models import (
     Filters,
     cnn_output,
@@ -41,22 +47,6 @@ CURVES = (
     "grad_weight_clean", "grad_weight_flipped",
     "signal_mu", "signal_nu", "signal_neg_nu", "noise_clean", "noise_flipped",
 )  # fmt: skip
-
-
-class Batch(NamedTuple):
-    """One data set as a user metric sees it (``n`` samples, strong-phase coordinates):
-    ``patches (n, 2, P)`` signal-patch coefficients (``P = 4``; with images, their
-    ``P`` pixels), ``xi (n, D)`` noise patches,
-    ``y (n,)`` true labels, ``labels (n,)`` training labels (pseudo-labels for the
-    training set, true labels for the test set), ``mask (n,)`` real (unpadded) points,
-    ``kind (n,)`` sample types (``data.EASY/HARD/BOTH``)."""
-
-    patches: Float[Array, "n 2 P"]
-    xi: Float[Array, "n D"]
-    y: Array
-    labels: Array
-    mask: Array
-    kind: Array
 
 
 def _stream(key: PRNGKeyArray, stream: int) -> PRNGKeyArray:
@@ -146,14 +136,6 @@ def train_teacher(
     return final.filters
 
 
-def _errors_by_kind(pred, samples: Samples) -> dict:
-    wrong = pred != samples.y
-    out = {"": jnp.mean(wrong)}
-    for name, kind in (("_easy", EASY), ("_hard", HARD), ("_both", BOTH)):
-        out[name] = masked_mean(wrong, samples.kind == kind)
-    return out
-
-
 def run_student(
     static: Static,
     params: Params,
@@ -206,7 +188,7 @@ def run_student(
     mask = jnp.arange(n_pad) < strong.n
     flipped = mask & (pseudo != train_set.y)
     clean = mask & (pseudo == train_set.y)
-    weak_errors = _errors_by_kind(sign(weak(test_patches, test_set.xi)), test_set)
+    weak_errors = errors_by_kind(sign(weak(test_patches, test_set.xi)), test_set.y, test_set.kind)
 
     second_layer = strong_second_layer(m, dtype)
     activation = _activation(static, params)
@@ -284,40 +266,29 @@ def run_student(
         out_train = cnn_output_from_noise(
             f.signal, second_layer, activation, train_patches, noise_inner
         )
-        pred_train = sign(out_train)
-        test_errors = _errors_by_kind(sign(forward(f, test_patches, test_set.xi)), test_set)
-        margins = pseudo * out_train
-        grad_weight = jnp.abs(jax.vmap(jax.grad(loss))(margins))
+        values, grad_weight = training_curves(out_train, train_batch, loss)
+        values.update(test_curves(sign(forward(f, test_patches, test_set.xi)), test_batch))
         noise_own = jnp.where(pseudo > 0, noise_inner[:, :m].max(1), noise_inner[:, m:].max(1))
         if bank is None:  # f.signal[:m, 0] is <w_{+1,r}, e1>; mu_{+1} = mu_norm e1, and so on.
             own_mu = jnp.stack([f.signal[:m, 0], f.signal[m:, 1]])
             own_nu = jnp.stack([f.signal[:m, 2], f.signal[m:, 3]])
         else:  # images: the inner products with the class-mean images (docs/REAL_IMAGES.md)
             own_mu, own_nu = images.signal_alignment(f.signal, bank.class_means, m)
-        values = {
-            "test_error": test_errors[""],
-            "test_error_easy": test_errors["_easy"],
-            "test_error_hard": test_errors["_hard"],
-            "test_error_both": test_errors["_both"],
-            "train_loss": mean_loss(loss, out_train, pseudo.astype(dtype), mask),
-            "train_acc_pseudo": masked_mean(pred_train == pseudo, mask),
-            "train_acc_true": masked_mean(pred_train == train_set.y, mask),
-            "label_correction": masked_mean(pred_train == train_set.y, flipped),
-            "grad_weight_clean": masked_mean(grad_weight, clean),
-            "grad_weight_flipped": masked_mean(grad_weight, flipped),
-            "signal_mu": jnp.mean(data.mu_norm * own_mu.max(1)),
-            "signal_nu": jnp.mean(data.nu_norm * own_nu.max(1)),
-            "signal_neg_nu": jnp.mean(-data.nu_norm * own_nu.min(1)),
-            "noise_clean": masked_mean(noise_own, clean),
-            "noise_flipped": masked_mean(noise_own, flipped),
-        }
+        values.update(
+            {
+                "signal_mu": jnp.mean(data.mu_norm * own_mu.max(1)),
+                "signal_nu": jnp.mean(data.nu_norm * own_nu.max(1)),
+                "signal_neg_nu": jnp.mean(-data.nu_norm * own_nu.min(1)),
+                "noise_clean": masked_mean(noise_own, clean),
+                "noise_flipped": masked_mean(noise_own, flipped),
+            }
+        )
         if static.race:
             values.update(race(f, grad_weight, own_mu, own_nu))
         values.update({name: fn(f, train_batch, test_batch) for name, fn in static.metrics})
-        # Divergence is data: from the first non-finite step on, every metric is NaN.
         finite = jnp.all(jnp.isfinite(f.signal)) & jnp.all(jnp.isfinite(f.noise))
         finite &= jnp.isfinite(values["train_loss"])
-        return {k: jnp.where(finite, v.astype(dtype), jnp.nan) for k, v in values.items()}
+        return nan_after_divergence(values, finite, dtype)
 
     final, curves = fit(pseudo, metrics)
     if static.ceiling:
