@@ -202,6 +202,19 @@ def test_zipped_and_categorical_axes_with_an_all_diverged_slice(tmp_path):
     assert not (run / "boundary.json").exists()  # a categorical x has no boundary slope
 
 
+def test_a_zipped_axis_may_repeat_a_value(tmp_path):
+    """Zipping d with the init (today's against the theorem's, at each d) repeats each d:
+    every row must find its own position on the group, not the first equal d."""
+    axes = {"data.d": [1e6, 1e8, 1e6, 1e8], "strong.lr": [0.1, 0.1, 1.0, 1.0],
+            "strong.n": N_AXIS[:2]}  # fmt: skip
+    run = make_run(tmp_path, axes, seeds=2, zipped=[("data.d", "strong.lr")])
+    layout = figures.Layout(storage.load_run(run))
+    assert layout.shape == (4, 2) and (layout.index >= 0).all()
+    assert sorted(np.bincount(layout.index[:, 0])) == [4, 4, 4, 4]
+    figures.draw_run(run)
+    assert_figures(run, ["test_error", "regimes"])
+
+
 def test_layout_and_point_choice(phase_run):
     run = storage.load_run(phase_run[0])
     layout = figures.Layout(run)

@@ -68,16 +68,31 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _positions(column: np.ndarray, values) -> np.ndarray:
-    """Index of each row's value in ``values`` (-1 where none matches)."""
-    out = np.full(len(column), -1)
+def _matches(column: np.ndarray, values) -> np.ndarray:
+    """``(rows, len(values))``: whether each row's value is each of ``values``."""
+    hits = np.zeros((len(column), len(values)), bool)
     for j, value in enumerate(values):
         if _is_number(value) and column.dtype.kind in "fiu":
-            hit = np.isclose(column.astype(float), float(value), rtol=1e-6, atol=1e-12)
+            hits[:, j] = np.isclose(column.astype(float), float(value), rtol=1e-6, atol=1e-12)
         else:
-            hit = np.array([str(c).lower() == str(value).lower() for c in column], bool)
-        out[hit & (out < 0)] = j
-    return out
+            hits[:, j] = [str(c).lower() == str(value).lower() for c in column]
+    return hits
+
+
+def _first(hits: np.ndarray) -> np.ndarray:
+    return np.where(hits.any(1), np.argmax(hits, 1), -1)
+
+
+def _positions(column: np.ndarray, values) -> np.ndarray:
+    """Index of each row's value in ``values`` (-1 where none matches)."""
+    return _first(_matches(column, values))
+
+
+def _group_positions(summary: dict, group: tuple, all_values: dict) -> np.ndarray:
+    """Index of each row on a zipped group of axes: where every key of the group
+    matches (one key's values may repeat along the group)."""
+    hits = np.logical_and.reduce([_matches(summary[k], all_values[k]) for k in group])
+    return _first(hits)
 
 
 def _fmt(value) -> str:
@@ -113,9 +128,7 @@ class Layout:
         self.spacing = grid.get("spacing", {})
         self.fixed = grid.get("parameters", {})
         self.seeds = np.unique(run.summary["seed"])
-        columns = [
-            _positions(run.summary[k], v) for k, v in zip(self.keys, self.values, strict=True)
-        ]
+        columns = [_group_positions(run.summary, g, self.all_values) for g in self.groups]
         self.index = np.stack([*columns, _positions(run.summary["seed"], self.seeds)], 1)
         self.shape = tuple(len(v) for v in self.values)
 

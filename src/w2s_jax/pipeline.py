@@ -248,9 +248,15 @@ def run_student(
         rho_var = masked_mean((rho_own - rho_mean) ** 2, mask)
         rms = lambda a: jnp.sqrt(jnp.mean(a**2))  # noqa: E731
         hard = mask & (train_set.kind == HARD)
+        if bank is None:  # filters of class -1 on nu_{+1} (e3), of class +1 on nu_{-1} (e4)
+            other_nu = jnp.stack([f.signal[m:, 2], f.signal[:m, 3]])
+        else:
+            other_nu = jnp.full_like(own_nu, jnp.nan)
         return {
             "race_mu_mean": data.mu_norm * jnp.mean(own_mu),
             "race_nu_abs": data.nu_norm * jnp.mean(jnp.abs(own_nu)),
+            # The other class's filters on nu_s: what wrongly labelled hard points teach.
+            "race_nu_other_abs": data.nu_norm * jnp.mean(jnp.abs(other_nu)),
             "race_rho_mean": rho_mean,
             "race_rho_std": jnp.sqrt(rho_var),
             "race_init_test": rms(test_set.xi @ init.noise.T),
