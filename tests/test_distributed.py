@@ -19,6 +19,10 @@ from test_engine import run, write_grid
 from w2s_jax import distributed, storage
 from w2s_jax.sweep import main
 
+pytestmark = pytest.mark.skipif(
+    not distributed.supported(), reason=f"several processes need jax >= {distributed.MIN_JAX}"
+)
+
 SHARE = 6  # the test grid's 12 configurations over 2 processes
 
 

@@ -79,6 +79,18 @@ def check_options(
         raise DistributedError(FORCE_ALONE)
 
 
+# The first jax with everything several processes use here: recoverable processes
+# (jax_enable_recoverability, 0.7.1), live_devices as a context manager and
+# initialize's shutdown timeout (0.8.1), multihost_utils.ProcessFailureError (0.10.1).
+MIN_JAX = "0.10.1"
+
+
+def supported() -> bool:
+    """Whether the installed jax can run several processes (:data:`MIN_JAX`)."""
+    installed = tuple(int(p) for p in jax.__version__.split(".")[:3] if p.isdigit())
+    return installed >= tuple(int(p) for p in MIN_JAX.split("."))
+
+
 def initialize(
     address: str | None = None,
     num_processes: int | None = None,
@@ -101,6 +113,11 @@ def initialize(
         return False
     if num_processes == 1:
         return False
+    if not supported():
+        raise DistributedError(
+            f"several processes need jax >= {MIN_JAX} (recoverable processes and "
+            f"live_devices); this is jax {jax.__version__}: upgrade jax, or use --shard"
+        )
     where = address or "the Slurm step's first node"
 
     def give_up() -> None:
