@@ -52,6 +52,24 @@ def boundary(path: str) -> None:
                 f"{np.median(s['race_gamma_over_tau'][rows]):.3g} | "
                 f"{np.median(s['race_init_over_tau'][rows]):.3g} | {cross:.3g} |"
             )
+    # The race: log(gamma/tau) against log B, every configuration (heuristic: 1/2, 1/2).
+    ratio = s["race_gamma_over_tau"]
+    ok = np.isfinite(ratio) & (ratio > 0)
+    x, y = np.log(score[ok]), np.log(ratio[ok])
+    slope, intercept = np.polyfit(x, y, 1)
+    rng = np.random.default_rng(0)
+    boot = [np.polyfit(x[i], y[i], 1)[0] for i in rng.integers(0, len(x), (2000, len(x)))]
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    print(f"\ngamma/tau = {np.exp(intercept):.2f} B^{slope:.3f} (exponent 95% CI [{lo:.3f}, "
+          f"{hi:.3f}], {ok.sum()} configurations); heuristic 0.5 B^0.5")
+    fail = s["strong_test_error"] > weak / 2
+    other = run.curves["race_nu_other_abs"][:, -1] / run.curves["race_nu_abs"][:, -1]
+    large = score >= 32
+    print(f"B >= 32: {int((large & fail).sum())}/{int(large.sum())} configurations above the "
+          f"threshold; other/own hard coefficient median {np.median(other[large & fail]):.2f} "
+          f"there against {np.median(other[large & ~fail]):.2f} below it; flip rate "
+          f"{np.mean(s['flip_rate'][large & fail]):.3f} against "
+          f"{np.mean(s['flip_rate'][large & ~fail]):.3f}")
     # The boundary in nu at each n: where the seed-mean (and seed-median) final error
     # falls to half the weak error as nu grows; then log n regressed on log nu*.
     sizes, nus = np.unique(n), np.unique(nu)
@@ -95,7 +113,7 @@ def by_group(path: str, keys: tuple[str, ...]) -> None:
         weak = np.nanmean(s["weak_test_error"][rows])
         final = s["strong_test_error"][rows]
         print(
-            "| " + " | ".join(f"{v:.4g}" for v in group) + f" | {_mean_se(final)} | "
+            "| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in group) + f" | {_mean_se(final)} | "
             f"{int((final <= weak / 2).sum())}/{rows.sum()} | "
             f"{_mean_se(s['strong_hard_error'][rows])} | "
             f"{np.median(s['race_gamma_over_tau'][rows]):.3g} | "
@@ -107,4 +125,4 @@ if __name__ == "__main__":
     boundary(sys.argv[1])
     by_group(sys.argv[2], ("data.d", "theorem_init_ratio", "data.nu_norm_scaled"))
     if len(sys.argv) > 3:
-        by_group(sys.argv[3], ("data.d", "data.nu_norm_scaled"))
+        by_group(sys.argv[3], ("run.dtype", "data.nu_norm_scaled"))
