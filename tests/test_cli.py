@@ -159,3 +159,18 @@ def test_no_traceback_from_the_real_process(tmp_path):
     )
     assert result.returncode == 2
     assert "weak.steps" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_key_table_is_generated_from_the_fields_and_docs_keys_md_is_current(capsys):
+    from w2s_jax import config
+
+    assert main(["--list-keys"]) == 0
+    text = capsys.readouterr().out
+    assert text == config.keys_markdown()
+    for field in config.FIELDS:
+        assert f"| `{field.key}` |" in text, field.key
+    assert set(config.SCALED_DOCS) == set(config.SCALED_KEYS)
+    docs = Path(__file__).parents[1] / "docs" / "KEYS.md"
+    assert docs.read_text() == text, (
+        "regenerate: python -m w2s_jax.sweep --list-keys > docs/KEYS.md"
+    )

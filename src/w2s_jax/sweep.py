@@ -121,6 +121,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--version", action="version", version=_version_line(), help="print versions and exit"
     )
+    p.add_argument(
+        "--list-keys", action="store_true", help="print every grid key (Markdown) and exit"
+    )
     return p
 
 
@@ -196,6 +199,11 @@ def _report(out: Path, quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.list_keys:
+        from w2s_jax.config import keys_markdown
+
+        print(keys_markdown(), end="")
+        return 0
     done = finished(args)
     if done is not None:
         _report(done, args.quiet)
