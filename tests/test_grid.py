@@ -108,3 +108,21 @@ def test_auto_gd_form_is_dual_only_where_exact_and_cheaper():
     assert not dual(4000, 1000)  # n > 2D: the primal products are smaller
     assert not dual(128, 1000, **{"strong.gd_form": "primal"})
     assert dual(4000, 1000, **{"strong.gd_form": "dual"})
+
+
+def test_command_line_overrides_fix_sweep_or_name_keys():
+    from w2s_jax.grid import apply_overrides
+
+    raw = {"strong": {"lr": 1.0}, "sweep": {"strong.n": [8, 16], "seeds": 2}}
+    out = apply_overrides(
+        raw, ("strong.lr=0.3", "strong.n=64", "data.d=[1e3, 1e4]", "seeds=5",
+              "strong.activation=leaky_relu", "name=mine"), "<cli>"
+    )  # fmt: skip
+    assert out["strong"] == {"lr": 0.3, "n": 64, "activation": "leaky_relu"}
+    assert out["sweep"] == {"seeds": 5, "data.d": [1e3, 1e4]} and out["name"] == "mine"
+    assert raw["sweep"]["strong.n"] == [8, 16]  # the loaded grid itself is untouched
+    grid = grid_from_dict(out)
+    assert len(grid.configurations()) == 10 and grid.axis_keys == ("data.d",)
+    for bad, named in (("strong.lr", "KEY=VALUE"), ("lr=0.3", "SECTION.NAME")):
+        with pytest.raises(GridError, match=named):
+            apply_overrides({}, (bad,), "<cli>")

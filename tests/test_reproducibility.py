@@ -83,8 +83,12 @@ def test_a_float64_run_gives_back_jax_settings_as_they_were(tmp_path):
 
 def test_manifest_names_code_versions_git_and_jax_settings(tmp_path):
     out = tmp_path / "run"
-    assert main([grid_file(tmp_path), "--out", str(out), "--quiet", "--no-figures"]) == 0
+    overrides = ["strong.n=[16, 24]", "weak.steps=10", "seeds=1"]  # recorded as asked
+    assert main([grid_file(tmp_path, seeds=2), *overrides, "--out", str(out), "--quiet"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["request"]["overrides"] == overrides
+    assert manifest["grid"]["axes"] == {"strong.n": [16, 24]} and manifest["grid"]["seeds"] == 1
+    assert manifest["grid"]["parameters"]["weak.steps"] == 10
     record = manifest["provenance"]
     assert record["code_version"] == provenance.code_version()
     assert record["code_version"].startswith(__import__("w2s_jax").__version__ + "+src.")

@@ -426,7 +426,8 @@ def errors_along_figure(run: RunResults) -> Figure | None:
         for item, style, what in ((final, "-", "final"), (best, "--", "best")):
             values = item.sel(**select).values  # (x, seed)
             mean = np.nanmean(values, axis=1)
-            error = np.nanstd(values, axis=1, ddof=1) / np.sqrt(values.shape[1])
+            seeds = values.shape[1]  # one seed: no error bar (not a warning)
+            error = np.nanstd(values, axis=1, ddof=1) / np.sqrt(seeds) if seeds > 1 else None
             ax.errorbar(
                 x,
                 mean,

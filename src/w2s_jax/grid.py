@@ -89,8 +89,9 @@ class Grid:
 # ------------------------------------------------------------------ loading
 
 
-def load_grid(path: str | Path) -> Grid:
-    """Read and validate a TOML grid file."""
+def load_grid(path: str | Path, overrides: tuple[str, ...] = ()) -> Grid:
+    """Read and validate a TOML grid file, with ``KEY=VALUE`` ``overrides`` applied
+    (:func:`apply_overrides`)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -100,7 +101,46 @@ def load_grid(path: str | Path) -> Grid:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise GridError(f"{path}: malformed TOML: {error}") from None
+    raw = apply_overrides(raw, overrides, str(path))
     return grid_from_dict(raw, source=str(path), default_name=path.stem)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: tuple[str, ...], where: str) -> dict:
+    """The grid ``raw`` with command-line ``KEY=VALUE`` pairs applied: a TOML value (a
+    bare word is a string); a list makes ``KEY`` an axis, a single value fixes it (and
+    removes it from ``[sweep]``). ``seeds=N`` and ``name=...`` act on those entries."""
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    sweep = raw.setdefault("sweep", {})
+    for text in overrides:
+        key, sep, value_text = text.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GridError(f"{where}: override {text!r} is not KEY=VALUE")
+        try:
+            value = tomllib.loads(f"v = {value_text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = value_text.strip()  # a bare word: relu, paired, ...
+        if key == "seeds":
+            sweep["seeds"] = value
+            continue
+        if key in ("name", "seed"):
+            raw[key] = value
+            continue
+        section, dot, name = key.partition(".")
+        if not dot or section not in SECTIONS:
+            raise GridError(
+                f"{where}: override key {key!r} must be SECTION.NAME, SECTION one of "
+                f"{', '.join(SECTIONS)}"
+            )
+        table = raw.get(section) if isinstance(raw.get(section), dict) else {}
+        raw[section] = table
+        table.pop(name, None)
+        sweep.pop(key, None)
+        if isinstance(value, list):
+            sweep[key] = value
+        else:
+            table[name] = value
+    return raw
 
 
 def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: str = "grid") -> Grid:

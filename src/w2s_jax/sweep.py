@@ -79,6 +79,13 @@ def parser() -> argparse.ArgumentParser:
         default=str(DEFAULT_GRID),
         help="grid file (default: the built-in default grid)",
     )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="override grid keys, e.g. strong.lr=0.3 'strong.n=[50, 100]' seeds=8 (a list "
+        "sweeps the key); recorded in the manifest",
+    )
     p.add_argument("--out", help="output directory (default: runs/<name>)")
     p.add_argument("--chunk-size", type=_positive_int, help="configurations per chunk")
     p.add_argument(
@@ -153,7 +160,7 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
-def request(path: str) -> dict | None:
+def request(path: str, overrides: tuple[str, ...] = ()) -> dict | None:
     """What this command asks for, as recorded in the manifest: the grid file's digest
     and the code and JAX versions (None when the file cannot be read: the full path
     reports it)."""
@@ -163,16 +170,19 @@ def request(path: str) -> dict | None:
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None
-    return {"grid_sha256": digest, **stamp()}
+    return {"grid_sha256": digest, "overrides": list(overrides), **stamp()}
 
 
-def default_out(path: str) -> Path | None:
-    """``runs/<name>``, the grid's ``name`` (default: the file's stem), without
-    validating the rest of the grid (that imports JAX)."""
+def default_out(path: str, overrides: tuple[str, ...] = ()) -> Path | None:
+    """``runs/<name>``, the grid's ``name`` (default: the file's stem; a ``name=``
+    override wins), without validating the rest of the grid (that imports JAX)."""
     try:
         name = tomllib.loads(Path(path).read_text()).get("name", Path(path).stem)
     except (OSError, ValueError):
         return None
+    for text in overrides:
+        if text.startswith("name="):
+            name = text[len("name=") :].strip().strip("\"'")
     return Path("runs") / str(name)
 
 
@@ -182,8 +192,8 @@ def finished(args) -> Path | None:
     several = (args.coordinator_address, args.num_processes, args.process_id)
     if args.dry_run or args.force or args.shard or any(x is not None for x in several):
         return None
-    asked = request(args.grid)
-    out = Path(args.out) if args.out else default_out(args.grid)
+    asked = request(args.grid, tuple(args.overrides))
+    out = Path(args.out) if args.out else default_out(args.grid, tuple(args.overrides))
     if asked is None or out is None:
         return None
     from w2s_jax import storage
@@ -199,6 +209,8 @@ def _report(out: Path, quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if "=" in args.grid and not Path(args.grid).exists():  # overrides of the default grid
+        args.overrides, args.grid = [args.grid, *args.overrides], str(DEFAULT_GRID)
     if args.list_keys:
         from w2s_jax.config import keys_markdown
 
@@ -229,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     from w2s_jax.runner import RunError, RunOptions, describe, run_grid
 
     try:
-        grid = load_grid(args.grid)
+        grid = load_grid(args.grid, tuple(args.overrides))
     except GridError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -243,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         figures=not args.no_figures,
         figure_formats=args.format,
         compile_cache=args.compile_cache,
-        request=request(args.grid),
+        request=request(args.grid, tuple(args.overrides)),
     )
     if args.dry_run:
         if args.num_processes:  # the plan of this process's share
