@@ -13,6 +13,7 @@ import pytest
 import w2s_jax
 from conftest import TINY, tiny_config
 from w2s_jax import config, engine, registry
+from w2s_jax.runner import RunOptions, run_grid
 from w2s_jax.sweep import main
 
 TABLES = {
@@ -170,3 +171,30 @@ def test_python_api_and_cli_give_identical_results(tmp_path):
     assert api.column("strong_test_error", seed=1).values.shape == (2,)
     single = w2s_jax.run_one({**TINY, "strong.n": 40, "run.backend": "auto"}, seed=1)
     np.testing.assert_array_equal(single["curves"]["test_error"], api.curves["test_error"][3])
+
+
+def test_load_run_reads_a_partial_directory_and_to_xarray_names_its_makers(tmp_path):
+    grid = w2s_jax.make_grid(
+        TINY, sweep={"strong.n": [20, 30], "seeds": 2}, run={"backend": "dense"}
+    )
+    out = tmp_path / "run"
+    assert not run_grid(grid, out, RunOptions(shard=(0, 2), quiet=True, figures=False))
+    partial = w2s_jax.load_run(out)  # half the grid, straight from the chunk files
+    done = partial.summary["done"]
+    assert len(partial) == 4 and done.sum() == 2
+    assert np.isnan(partial.summary["strong_test_error"][~done]).all()
+    np.testing.assert_array_equal(partial.summary["strong.n"], [20, 20, 30, 30])
+    np.testing.assert_array_equal(partial.summary["seed"], [0, 1, 0, 1])
+    full = w2s_jax.run(grid, out, quiet=True)
+    for name in ("strong_test_error", "weak_test_error", "strong_best_step"):
+        # summary.csv keeps 8 significant digits; the partial summary is in memory
+        np.testing.assert_allclose(partial.summary[name][done], full.summary[name][done], rtol=1e-7)
+    np.testing.assert_array_equal(
+        partial.curves["test_error"][done], full.curves["test_error"][done]
+    )
+    xarray = pytest.importorskip("xarray")
+    dataset = full.to_xarray()
+    assert isinstance(dataset, xarray.Dataset)
+    assert dataset.attrs["data.d"] == TINY["data.d"] and dataset.attrs["status"] == "complete"
+    assert dataset.attrs["version.jax"] == jax.__version__
+    assert dataset.attrs["code_version"] == w2s_jax.provenance.code_version()

@@ -83,6 +83,18 @@ def grid_dimensions(grid: dict) -> list[tuple[str, dict[str, np.ndarray]]]:
     return dims
 
 
+def grid_rows(grid: dict) -> dict[str, np.ndarray]:
+    """Every configuration's axis values and seed, in grid order (``(configs,)`` each)."""
+    dims = grid_dimensions(grid)
+    sizes = [len(next(iter(keys.values()))) for _, keys in dims]
+    positions = np.indices(sizes).reshape(len(sizes), -1)  # row-major: seeds innermost
+    return {
+        key: values[positions[d]]
+        for d, (_, keys) in enumerate(dims)
+        for key, values in keys.items()
+    }
+
+
 def labelled(values: np.ndarray, grid: dict, steps: np.ndarray | None = None) -> Labelled:
     """Reshape a ``(configs, ...)`` array in grid order into named dimensions."""
     dims = grid_dimensions(grid)
@@ -97,9 +109,30 @@ def labelled(values: np.ndarray, grid: dict, steps: np.ndarray | None = None) ->
     return Labelled(np.asarray(values).reshape(shape), tuple(names), coords, partners)
 
 
-def to_xarray(summary: dict, curves: dict, steps: np.ndarray, grid: dict):
+def attributes(manifest: dict) -> dict:
+    """A run's fixed parameters and the versions that made it, as flat attributes
+    (``name``, ``seed``, ``<dotted key>``, ``version.<package>``, ``code_version``)."""
+    grid = manifest.get("grid", {})
+    attrs: dict = {"name": grid.get("name", ""), "seed": grid.get("seed", 0)}
+    for key, value in grid.get("parameters", {}).items():
+        if value is None or isinstance(value, (bool, int, float, str)):
+            attrs[key] = "null" if value is None else value
+        else:
+            attrs[key] = str(value)
+    for package, version in manifest.get("versions", {}).items():
+        attrs[f"version.{package}"] = version
+    provenance = manifest.get("provenance", {})
+    if "code_version" in provenance:
+        attrs["code_version"] = provenance["code_version"]
+        attrs["git_commit"] = str(provenance.get("git", {}).get("commit"))
+    attrs["status"] = manifest.get("status", "")
+    return attrs
+
+
+def to_xarray(summary: dict, curves: dict, steps: np.ndarray, grid: dict, attrs=None):
     """An ``xarray.Dataset``: curves on ``(axis..., seed, step)``, summary columns on
-    ``(axis..., seed)``; zipped partner keys as extra coordinates."""
+    ``(axis..., seed)``; zipped partner keys as extra coordinates; ``attrs`` (see
+    :func:`attributes`) on the dataset."""
     try:
         import xarray as xr
     except ImportError:
@@ -115,4 +148,4 @@ def to_xarray(summary: dict, curves: dict, steps: np.ndarray, grid: dict):
             continue
         item = labelled(values, grid)
         variables[name] = (item.dims, item.values)
-    return xr.Dataset(variables, coords=coordinates)
+    return xr.Dataset(variables, coords=coordinates, attrs=dict(attrs or {}))

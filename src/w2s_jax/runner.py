@@ -35,7 +35,7 @@ from w2s_jax import (
 from w2s_jax import config as cfg
 from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
-from w2s_jax.summary import summarize
+from w2s_jax.summary import gather, summarize
 from w2s_jax.theory import RegimeThresholds
 
 
@@ -231,6 +231,7 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
         finish(out, options)
         return True
     check_versions(out, ids, options.force)
+    storage.write_ids(out, ids)  # lets load_run read a partial or running directory
     with (
         compile_cache.using(options.compile_cache) as cache,
         jax_settings.scoped(jax_settings.dtype_settings(configs)),
@@ -375,17 +376,7 @@ def assemble(out: Path, grid: Grid, thresholds: RegimeThresholds) -> None:
     ids = [identity(c) for c in configs]
     records = storage.read_chunks(out, set(ids))
     steps = engine.union_steps(configs)
-    names = sorted({name for r in records.values() for name in r.curves})
-    curves = {name: np.full((len(ids), len(steps)), np.nan, np.float64) for name in names}
-    scalar_names = sorted({name for r in records.values() for name in r.scalars})
-    scalars = {name: np.full(len(ids), np.nan) for name in scalar_names}
-    for row, config_id in enumerate(ids):
-        record = records[config_id]
-        where = np.searchsorted(steps, record.steps)
-        for name, values in record.curves.items():
-            curves[name][row, where] = values
-        for name, value in record.scalars.items():
-            scalars[name][row] = value
+    curves, scalars = gather(records, ids, steps)
     final_steps = np.array([c["strong.steps"] for c in configs])
     columns = {k: np.asarray(v) for k, v in result_table(grid, configs).items()}
     columns.update(summarize(curves, scalars, steps, final_steps, thresholds))

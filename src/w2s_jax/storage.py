@@ -342,17 +342,54 @@ class RunResults:
 
     def to_xarray(self):
         """Curves and summary as an ``xarray.Dataset`` (needs xarray)."""
-        from w2s_jax.results import to_xarray
+        from w2s_jax.results import attributes, to_xarray
 
-        return to_xarray(self.summary, self.curves, self.steps, self.manifest["grid"])
+        grid = self.manifest["grid"]
+        return to_xarray(self.summary, self.curves, self.steps, grid, attributes(self.manifest))
+
+
+IDS_FILE = "ids.txt"  # the grid's configuration ids in grid order, one a line
+
+
+def write_ids(directory: Path, ids: list[str]) -> None:
+    """Record the grid's configuration ids (skipped when already there)."""
+    path, text = Path(directory) / IDS_FILE, "\n".join(ids) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def load_run(directory: str | Path) -> RunResults:
-    """Load ``manifest.json``, ``summary.csv`` and ``curves.npz`` of a run directory."""
+    """Load ``manifest.json``, ``summary.csv`` and ``curves.npz`` of a run directory; a
+    partial or still running one is read from its chunk files instead: every row of the
+    grid, the summary blank (NaN) and ``done`` false where a configuration is not done
+    yet (axis and seed columns only: no derived raw values)."""
     directory = Path(directory)
     manifest = read_json(directory / "manifest.json")
+    if not _complete_manifest(directory, ("summary.csv", "curves.npz")):
+        return _load_partial(directory, manifest)
     summary = read_summary(directory / "summary.csv")
     with np.load(directory / "curves.npz") as data:
         curves = {k: data[k] for k in data.files if k != "steps"}
         steps = data["steps"]
+    return RunResults(directory, manifest, summary, curves, steps)
+
+
+def _load_partial(directory: Path, manifest: dict) -> RunResults:
+    from w2s_jax.results import grid_rows
+    from w2s_jax.summary import gather, summarize_done
+
+    try:
+        ids = (directory / IDS_FILE).read_text().split()
+    except OSError:
+        raise OSError(f"{directory}: no {IDS_FILE}: not a run directory of this version") from None
+    records = read_chunks(directory, set(ids))
+    own = [r.steps for r in records.values()]
+    steps = np.unique(np.concatenate(own)) if own else np.zeros(0, np.int64)
+    curves, scalars = gather(records, ids, steps)
+    done = np.array([i in records for i in ids], bool)
+    final = np.array([records[i].steps[-1] if i in records else -1 for i in ids])
+    summary = grid_rows(manifest["grid"])
+    if done.any():
+        summary.update(summarize_done(curves, scalars, steps, final, done))
+    summary["done"] = done
     return RunResults(directory, manifest, summary, curves, steps)

@@ -92,3 +92,44 @@ def summarize(
         thresholds=thresholds,
     )
     return out
+
+
+def gather(records: dict, ids: list[str], steps: np.ndarray) -> tuple[dict, dict]:
+    """Chunk records (``storage.read_chunks``) as arrays in the order of ``ids``: curves
+    ``(C, E)`` on ``steps (E,)`` and scalars ``(C,)``, NaN where a configuration is not
+    done or was not evaluated at a step."""
+    names = sorted({name for r in records.values() for name in r.curves})
+    curves = {name: np.full((len(ids), len(steps)), np.nan, np.float64) for name in names}
+    scalar_names = sorted({name for r in records.values() for name in r.scalars})
+    scalars = {name: np.full(len(ids), np.nan) for name in scalar_names}
+    for row, config_id in enumerate(ids):
+        record = records.get(config_id)
+        if record is None:
+            continue
+        where = np.searchsorted(steps, record.steps)
+        for name, values in record.curves.items():
+            curves[name][row, where] = values
+        for name, value in record.scalars.items():
+            scalars[name][row] = value
+    return curves, scalars
+
+
+def summarize_done(
+    curves: dict, scalars: dict, steps: np.ndarray, final_steps: np.ndarray, done: np.ndarray
+) -> dict[str, np.ndarray]:
+    """:func:`summarize` of the rows that are ``done``, the others blank (NaN, or an
+    empty label): the summary of a partial or running directory."""
+    part = summarize(
+        {k: v[done] for k, v in curves.items()},
+        {k: v[done] for k, v in scalars.items()},
+        steps,
+        final_steps[done],
+    )
+    out = {}
+    for name, values in part.items():
+        values = np.asarray(values)
+        blank = "" if values.dtype.kind in "USO" else np.nan
+        full = np.full(len(done), blank, object if blank == "" else float)
+        full[done] = values
+        out[name] = full.astype(values.dtype) if blank == "" else full
+    return out
