@@ -214,3 +214,15 @@ def test_run_error_for_a_changed_base_seed(tmp_path):
     run_grid(grid, tmp_path, RunOptions(quiet=True, figures=False))
     with pytest.raises(RunError, match="seed"):
         run_grid(grid_from_dict({**_small(), "seed": 1}), tmp_path, RunOptions(quiet=True))
+
+
+def test_shares_are_balanced_by_cost_not_count():
+    from w2s_jax.engine import Cost, Program, share
+
+    cheap = Program(None, list(range(0, 30)), Cost(1.0, 1.0, 1.0), 10)
+    dear = Program(None, list(range(30, 40)), Cost(1.0, 9.0, 1.0), 10)
+    parts = [share([cheap, dear], k, 2) for k in range(2)]
+    assert parts[0] | parts[1] == set(range(40)) and not parts[0] & parts[1]
+    flops = [sum(1.0 if i < 30 else 9.0 for i in part) for part in parts]
+    assert abs(flops[0] - flops[1]) <= 9.0  # within one configuration (total 120)
+    assert len(parts[0]) > len(parts[1])  # the cheap configurations share one part

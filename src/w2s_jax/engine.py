@@ -417,6 +417,18 @@ class Work:
         ]
 
 
+def share(programs: list[Program], index: int, count: int) -> set[int]:
+    """The configurations of part ``index`` of ``count``: consecutive in program order,
+    with about equal FLOPs (a configuration goes to the part holding its midpoint), so
+    a process given the large-n program is not given as many configurations as one
+    given the small-n one."""
+    order = [i for p in programs for i in p.indices]
+    weights = np.array([p.cost.flops for p in programs for _ in p.indices], float)
+    middle = np.cumsum(weights) - weights / 2
+    part = np.minimum((middle * count // max(weights.sum(), 1e-300)).astype(int), count - 1)
+    return {i for i, k in zip(order, part) if k == index}
+
+
 def schedule(
     programs: list[Program],
     done: set[str],
@@ -428,11 +440,7 @@ def schedule(
 ) -> list[Work]:
     """Pending configurations per program (this shard's part) and their chunking."""
     order = [i for p in programs for i in p.indices]
-    mine = set(order)
-    if shard is not None:
-        index, count = shard
-        lo, hi = (len(order) * index) // count, (len(order) * (index + 1)) // count
-        mine = set(order[lo:hi])
+    mine = set(order) if shard is None else share(programs, *shard)
     work = []
     for program in programs:
         pending = [i for i in program.indices if i in mine and ids[i] not in done]
