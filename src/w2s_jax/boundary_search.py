@@ -459,6 +459,9 @@ def describe(grid, options=None) -> str:
     swept = ", ".join(grid.axis_keys) or "nothing else swept"
     first = len(values) * len(b.initial_n()) * b.seeds
     later = len(values) * 4 * b.max_seeds
+    # Each round adds at most one n per cell, and no n runs more than max_seeds seeds.
+    bound = min(first + (b.max_rounds - 1) * later,
+                len(values) * (len(b.initial_n()) + b.max_rounds - 1) * b.max_seeds)  # fmt: skip
     dense = math.ceil(math.log(b.n_high / b.n_low) / math.log(b.ci_factor) - 1e-9) + 1
     points = [(c, n, s) for c in range(len(values)) for n in b.initial_n() for s in range(b.seeds)]
     lines = [
@@ -470,7 +473,7 @@ def describe(grid, options=None) -> str:
         f"cost: round 1 runs {first} configurations ({len(values)} cell(s) x "
         f"{len(b.initial_n())} n x {b.seeds} seeds); each later round at most {later} "
         f"({len(values)} x 4 n x {b.max_seeds} seeds); at most {b.max_rounds} rounds, "
-        f"{first + (b.max_rounds - 1) * later} configurations in all",
+        f"{bound} configurations in all",
         f"(a dense log-spaced n axis at spacing x{b.ci_factor:g} has {dense} values: "
         f"{dense * len(values) * b.max_seeds} configurations at {b.max_seeds} seeds)",
         "round 1:",
