@@ -202,9 +202,10 @@ def analyse(
 ) -> dict[str, Any]:
     """The crossing of one cell: ``n_values (N,)`` ascending, ``errors (N, S)`` (NaN
     where a seed did not run). Returns ``n_star``, ``n_ci``, ``bracket`` (the pair the
-    point estimate interpolates between), ``side`` (None, ``below`` or ``above`` where
-    there is no crossing inside the range) and ``closed`` (whether enough bootstrap
-    replicates cross inside the range for ``n_ci`` to be an interval at all)."""
+    point estimate interpolates between), ``side`` (None; ``below`` or ``above`` where
+    there is no crossing inside the range, ``diverged`` where no seed-mean is finite)
+    and ``closed`` (whether enough bootstrap replicates cross inside the range for
+    ``n_ci`` to be an interval at all)."""
     mean = _seed_mean(errors)
     cross = crossing_points([0.0], n_values, errors[None], threshold, options.n_boot, seed,
                             options.ci)  # fmt: skip
@@ -218,7 +219,7 @@ def analyse(
            "side": None, "mean": mean.tolist(), "bootstrap_crossing": share,
            "closed": share >= 1 - (1 - options.ci) / 2}  # fmt: skip
     if not math.isfinite(n_star):
-        out["side"] = "below" if low.any() else "above"
+        out["side"] = "below" if low.any() else "above" if finite.any() else "diverged"
         return out
     j = int(np.argmax(low))
     i = int(np.flatnonzero(finite[:j])[-1])
@@ -294,10 +295,11 @@ def bisect(
             what, runs, seeds = propose(cell, cell.estimate, options)
             if runs and number == options.max_rounds:
                 what, runs = "max_rounds", {}
-            if not runs:
+            if runs:
+                cell.runs.update(runs)
+                cell.seeds = seeds
+            else:
                 cell.stop = what
-            cell.runs.update(runs)
-            cell.seeds = seeds
             say(f"  cell {c}: {_describe_estimate(cell.estimate)}: {what}")
         if all(cell.stop is not None for cell in state):
             break
