@@ -21,6 +21,7 @@ Pieces (one configuration, unbatched; vmap happens only in ``engine``)
     custom_student: strong.student = make_student(...) -> eqx.Module (dense backend)
     registry.ACTIVATIONS / LOSSES / OPTIMIZERS
     theory.benign_score / classify_regimes / boundary_report
+    boundary_search.search(grid, out)        -> dict   (a [boundary] grid: n* per cell)
     figures.draw_run(out)
 
 Attributes are imported lazily, so ``import w2s_jax.figures`` never imports JAX.
@@ -65,6 +66,7 @@ _MODULES = (
     "runner",
     "summary",
     "theory",
+    "boundary_search",
     "figures",
     "grid",
     "results",

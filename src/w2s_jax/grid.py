@@ -30,7 +30,7 @@ from w2s_jax.backends import reduced_dimension
 from w2s_jax.errors import GridError
 
 SECTIONS = ("data", "weak", "strong", "eval", "run")
-TOP_LEVEL = ("name", "seed", "sweep", *SECTIONS)
+TOP_LEVEL = ("name", "seed", "sweep", "boundary", *SECTIONS)
 REGISTRY_KEYS = {
     "strong.activation": registry.ACTIVATIONS,
     "strong.loss": registry.LOSSES,
@@ -62,6 +62,7 @@ class Grid:
     zip: tuple[tuple[str, ...], ...] = ()
     seeds: int = 1
     source: str = "<dict>"
+    boundary: Any = None  # boundary_search.BoundaryOptions of a [boundary] section
     _configs: list = field(default=None, compare=False, repr=False)
 
     @property
@@ -83,6 +84,7 @@ class Grid:
             "spacing": {a.key: a.spacing for a in self.axes},
             "zip": [list(z) for z in self.zip],
             "seeds": self.seeds,
+            **({"boundary": vars(self.boundary)} if self.boundary is not None else {}),
         }
 
 
@@ -178,6 +180,11 @@ def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: st
         given[key] = check_value(key, value, where)
 
     sweep = dict(nested.get("sweep", {}))
+    boundary = None
+    if "boundary" in nested:  # the adaptive search of strong.n (boundary_search.py)
+        from w2s_jax.boundary_search import parse_boundary
+
+        boundary = parse_boundary(nested["boundary"], sweep, set(given), where)
     seeds = sweep.pop("seeds", 1)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise GridError(f"{where}: key 'sweep.seeds' must be an integer >= 1, got {seeds!r}")
@@ -199,9 +206,13 @@ def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: st
     for scaled, raw_key in cfg.SCALED_KEYS.items():
         if scaled in given or scaled in swept:
             fixed.pop(raw_key, None)  # derived per configuration from the scaled value
-    grid = Grid(name, seed, fixed, tuple(axes), zips, seeds, source)
+    grid = Grid(name, seed, fixed, tuple(axes), zips, seeds, source, boundary)
     if not grid.configurations():
         raise GridError(f"{where}: the grid is empty")
+    if boundary is not None:
+        from w2s_jax.boundary_search import check_search
+
+        check_search(grid)  # n_low and n_high resolve in every cell (backend limits)
     return grid
 
 
@@ -371,7 +382,8 @@ def _expand(grid: Grid):
         config = dict(grid.fixed)
         for group, values in zip(groups, point[:-1]):
             config.update(zip(group, values))
-        config["seed"] = point[-1]
+        # A grid built in code (a boundary search round) may zip the seed with the axes.
+        config.setdefault("seed", point[-1])
         yield resolve(config, grid.source)
 
 

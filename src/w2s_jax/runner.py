@@ -209,8 +209,14 @@ def auto_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
 def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) -> bool:
     """Run (or resume) ``grid`` into ``out``. Returns True when the whole grid is done and
     the outputs are assembled; False when only this shard's part was run. A grid whose
-    outputs are already assembled runs nothing, and redraws only stale figures."""
+    outputs are already assembled runs nothing, and redraws only stale figures. A grid
+    with a ``[boundary]`` section runs its search (:func:`w2s_jax.boundary_search.search`)."""
     out = Path(out)
+    if grid.boundary is not None:
+        from w2s_jax import boundary_search
+
+        boundary_search.search(grid, out, options)
+        return True
     prepare_directory(out, force=False)
     try:
         lock = run_lock.acquire(out, auto_shard(options.shard))
@@ -372,6 +378,16 @@ def result_table(grid: Grid, configs: list[dict]) -> dict[str, list]:
 
 def assemble(out: Path, grid: Grid, thresholds: RegimeThresholds) -> None:
     """Build ``summary.csv`` and ``curves.npz`` from the chunk files, in grid order."""
+    columns, steps, curves = collect(out, grid, thresholds)
+    storage.write_summary(out / "summary.csv", columns)
+    storage.write_curves(out / "curves.npz", steps, curves)
+
+
+def collect(
+    out: Path, grid: Grid, thresholds: RegimeThresholds = RegimeThresholds()
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+    """The columns of ``summary.csv``, the steps and the curves of ``grid``'s (finished)
+    configurations, read from the chunk files in grid order; nothing is written."""
     configs = grid.configurations()
     ids = [identity(c) for c in configs]
     records = storage.read_chunks(out, set(ids))
@@ -381,12 +397,16 @@ def assemble(out: Path, grid: Grid, thresholds: RegimeThresholds) -> None:
     columns = {k: np.asarray(v) for k, v in result_table(grid, configs).items()}
     columns.update(summarize(curves, scalars, steps, final_steps, thresholds))
     columns.update(conditions.columns(configs))
-    storage.write_summary(out / "summary.csv", columns)
-    storage.write_curves(out / "curves.npz", steps, curves)
+    return columns, steps, curves
 
 
 def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
-    """The ``--dry-run`` report: programs, padding, chunking, memory, FLOPs, time."""
+    """The ``--dry-run`` report: programs, padding, chunking, memory, FLOPs, time (of a
+    boundary search: its plan and cost bound, then its first round's)."""
+    if grid.boundary is not None:
+        from w2s_jax import boundary_search
+
+        return boundary_search.describe(grid, options)
     configs = grid.configurations()
     programs = engine.plan(configs)
     ids = [identity(c) for c in configs]

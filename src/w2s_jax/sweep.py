@@ -198,8 +198,31 @@ def finished(args) -> Path | None:
         return None
     from w2s_jax import storage
 
+    if _is_search(args.grid):  # a boundary search is done when its record says so
+        return out if _search_done(out, asked) else None
     wanted = None if args.no_figures else args.format
     return out if storage.up_to_date(out, asked, wanted) else None
+
+
+def _is_search(path: str) -> bool:
+    """Whether the grid file has a ``[boundary]`` section (read without validating)."""
+    try:
+        return "boundary" in tomllib.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def _search_done(out: Path, asked: dict) -> bool:
+    """A boundary search of this request finished in ``out`` (its rounds' manifests
+    carry no request: only ``boundary_search.json``, written last, says it is over)."""
+    from w2s_jax import storage
+
+    try:
+        record = storage.read_json(out / "boundary_search.json")
+    except (OSError, ValueError):
+        return False
+    done = record.get("status") == "complete" and record.get("request") == asked
+    return done and (out / "report.md").is_file()
 
 
 def _report(out: Path, quiet: bool) -> None:
@@ -284,7 +307,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    if complete:
+    if complete and grid.boundary is not None:
+        _report(out, args.quiet)
+        from w2s_jax.boundary_search import SEARCH_FILE, summary_lines
+        from w2s_jax.storage import read_json
+
+        print("\n".join(summary_lines(read_json(out / SEARCH_FILE))))
+        print(f"done: {out}/{SEARCH_FILE}, {out}/summary.csv, {out}/curves.npz")
+    elif complete:
         _report(out, args.quiet)
         print(f"done: {out}/summary.csv, {out}/curves.npz, {out}/manifest.json, {out}/figures/")
     elif distributed.lost_processes():

@@ -1,0 +1,151 @@
+"""Adaptive boundary search against a dense ``strong.n`` axis, with equal seeds.
+
+The setting of ``sweeps/boundary_search_demo.toml`` at d = 4000, in raw units (the
+default grid's physics, reduced backend, m = 10, 500 steps), searched over ``n`` in
+[32, 256] two ways, each as its own CLI process with a fresh compilation cache (a cold
+start, as a first run would be):
+
+* adaptive: ``[boundary]`` with ``ci_factor`` 1.3 and the seeds fixed (``seeds =
+  max_seeds``): bisection in log n until the bracket is within x1.3;
+* dense: a log-spaced ``strong.n`` axis at spacing <= x1.3 over the same range, the same
+  seeds, its crossing measured by the same estimator (``boundary_search.analyse``:
+  threshold 0.5 x the mean weak error, interpolation in log n, bootstrap over seeds).
+
+Prints both crossings with their 95% intervals, the configurations run and the wall and
+CPU seconds; then the adaptive search again with ``max_seeds`` 4x larger, into the same
+directory (its first rounds are reused; the dense axis at those seeds is only counted).
+``python benchmarks/boundary_search_vs_dense.py [--seeds S] [--keep DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from w2s_jax.boundary_search import BoundaryOptions, analyse, ratio
+from w2s_jax.storage import read_json, read_summary
+
+ROOT = Path(__file__).resolve().parents[1]
+N_LOW, N_HIGH, FACTOR = 32, 256, 1.3
+SETTING = """
+seed = 0
+[data]
+d = 4000
+mu_norm = 6.73
+nu_norm = 6.73
+p_easy = 0.25
+p_hard = 0.30
+hard_sign = "paired"
+[weak]
+lr = 0.4
+[strong]
+m = 10
+lr = 2.0
+sigma_0 = 0.01414
+steps = 500
+[eval]
+n_test = 1000
+points = 8
+[run]
+backend = "reduced"
+compile = "fast"
+"""
+
+
+def run_cli(grid: Path, out: Path, cache: Path) -> tuple[float, float]:
+    """Run the CLI on ``grid`` in its own process; (wall, CPU) seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "w2s_jax.sweep", str(grid), "--out", str(out),
+               "--compile-cache", str(cache), "--no-figures", "--quiet"]  # fmt: skip
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def dense_values() -> list[int]:
+    count = math.ceil(math.log(N_HIGH / N_LOW) / math.log(FACTOR) - 1e-9) + 1
+    return sorted({int(round(n)) for n in np.geomspace(N_LOW, N_HIGH, count)})
+
+
+def line(name: str, estimate: dict, configurations: int, detail: str, wall: float, cpu: float):
+    lo, hi = estimate["n_ci"]
+    cross = (
+        f"n* = {estimate['n_star']:.1f}, 95% CI [{lo:.1f}, {hi:.1f}] (x{ratio((lo, hi)):.2f}), "
+        f"bracket {estimate['bracket'][0]}-{estimate['bracket'][1]}"
+        if estimate["side"] is None
+        else f"no crossing ({estimate['side']} the range)"
+    )
+    print(f"{name}: {cross}; {configurations} configurations ({detail}); "
+          f"wall {wall:.0f} s, CPU {cpu:.0f} s")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--keep", help="write the two runs here (default: a temporary folder)")
+    args = parser.parse_args()
+    seeds = args.seeds
+    base = Path(args.keep or tempfile.mkdtemp(prefix="w2s_boundary_bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+
+    adaptive_grid = base / "adaptive.toml"
+    adaptive_grid.write_text(
+        f'name = "adaptive"\n{SETTING}[boundary]\nn_low = {N_LOW}\nn_high = {N_HIGH}\n'
+        f"ci_factor = {FACTOR}\nseeds = {seeds}\nmax_seeds = {seeds}\nmax_rounds = 12\n"
+    )
+    dense_n = dense_values()
+    dense_grid = base / "dense.toml"
+    dense_grid.write_text(
+        f'name = "dense"\n{SETTING}[sweep]\n"strong.n" = {dense_n}\nseeds = {seeds}\n'
+    )
+    print(f"d = 4000, n in [{N_LOW}, {N_HIGH}], spacing / CI target x{FACTOR}, {seeds} seeds "
+          f"both ways; runs in {base}")  # fmt: skip
+
+    wall_a, cpu_a = run_cli(adaptive_grid, base / "adaptive", base / "cache_adaptive")
+    record = read_json(base / "adaptive" / "boundary_search.json")
+    (cell,) = record["cells"]
+    estimate = {"n_star": cell["n_star"], "n_ci": cell["n_ci"], "bracket": cell["bracket"],
+                "side": None if cell["n_star"] is not None else cell["stop"]}  # fmt: skip
+    line("adaptive", estimate, record["configurations"],
+         f"{len(cell['n_values'])} n values {cell['n_values']} in {record['rounds']} rounds, "
+         f"stop: {cell['stop']}", wall_a, cpu_a)  # fmt: skip
+
+    wall_d, cpu_d = run_cli(dense_grid, base / "dense", base / "cache_dense")
+    summary = read_summary(base / "dense" / "summary.csv")
+    n = summary["strong.n"].astype(int)
+    errors = np.array([summary["strong_test_error"][n == v] for v in dense_n])  # (N, S)
+    weak = float(np.mean(summary["weak_test_error"]))
+    options = BoundaryOptions(n_low=N_LOW, n_high=N_HIGH, ci_factor=FACTOR, seeds=seeds)
+    dense = analyse(np.array(dense_n), errors, options.fraction * weak, options, seed=0)
+    line("dense", dense, len(n), f"{len(dense_n)} n values x {seeds} seeds", wall_d, cpu_d)
+
+    # The same search allowed 4x the seeds, run into the adaptive run's directory: its
+    # first rounds are found done, and the seeds double where the crossing is.
+    more = 4 * seeds
+    adaptive_grid.write_text(adaptive_grid.read_text().replace(
+        f"max_seeds = {seeds}", f"max_seeds = {more}"))  # fmt: skip
+    wall_m, cpu_m = run_cli(adaptive_grid, base / "adaptive", base / "cache_adaptive")
+    record = read_json(base / "adaptive" / "boundary_search.json")
+    (cell,) = record["cells"]
+    estimate = {"n_star": cell["n_star"], "n_ci": cell["n_ci"], "bracket": cell["bracket"],
+                "side": None if cell["n_star"] is not None else cell["stop"]}  # fmt: skip
+    runs = ", ".join(f"{n}: {k}" for n, k in zip(cell["n_values"], cell["seeds"]))
+    line(f"adaptive, max_seeds {more}", estimate, record["configurations"],
+         f"n: seeds {{{runs}}} in {record['rounds']} rounds, stop: {cell['stop']}; extends "
+         f"the run above", wall_m, cpu_m)  # fmt: skip
+    print(f"(a dense axis at {more} seeds: {len(dense_n) * more} configurations, not run)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,490 @@
+"""Adaptive boundary search: the crossing sample size ``n*`` per cell, by bisection in log n.
+
+A grid with a ``[boundary]`` section does not sweep ``strong.n``. For every *cell* (one
+point of the other swept axes) it looks for the ``n*`` at which the seed-mean ``metric``
+(default the final strong test error) falls to ``fraction ×`` the cell's mean weak error:
+the threshold and the estimator of ``boundary.json``
+(:data:`w2s_jax.figure_plan.BOUNDARY_FRACTION`, :func:`w2s_jax.theory.crossing_points`:
+interpolation in ``log n`` between the bracketing points, percentile bootstrap over
+seeds). Per cell, after each round, the first rule that applies:
+
+1. no crossing inside ``[n_low, n_high]``: stop, ``below`` (already under the
+   threshold at ``n_low``) or ``above`` (still over it at ``n_high``);
+2. a point of the bracket or next to it has fewer seeds than the cell: run them;
+3. the bracket ``(n_i, n_j)`` is wider than ``ci_factor``: add its geometric midpoint
+   (rounded; a bracket of adjacent integers cannot be split and counts as narrow);
+4. the bootstrap CI's ``hi / lo`` exceeds ``ci_factor``: double the cell's seeds (at most
+   ``max_seeds``) and run them at the bracketing pair and the next ``n`` on either side
+   (with more seeds the crossing may move next door); already at ``max_seeds``: stop;
+5. otherwise stop, ``converged``.
+
+Each round is an ordinary grid of every ``(cell, n, seed)`` chosen so far, zipped into one
+axis (the seed included), run by :func:`w2s_jax.runner.run_grid` into the same directory.
+Configurations are identified by their values and seed, so earlier rounds are found done:
+an interrupted search resumes by running the same command again, its decisions replayed
+from the saved results (they are bit-identical, and the bootstrap is seeded). The logic
+(:func:`bisect`) takes the running of a round as a function, so it is tested without JAX.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from w2s_jax.figure_plan import BOUNDARY_FRACTION
+from w2s_jax.theory import N_KEY, _json_float, _seed_mean, crossing_points
+
+SEARCH_FILE = "boundary_search.json"
+# The metric -> the weak-teacher column its threshold is a fraction of.
+METRICS = {
+    "strong_test_error": "weak_test_error",
+    "strong_best_test_error": "weak_test_error",
+    "strong_hard_error": "weak_hard_error",
+}
+REQUIRED = ("n_low", "n_high")
+
+Point = tuple[int, int, int]  # (cell, n, seed)
+# Runs the points (every one chosen so far, in order) -> (metric, reference) per point.
+Evaluate = Callable[[list[Point]], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class BoundaryOptions:
+    """The ``[boundary]`` section (README, "The grid file")."""
+
+    n_low: int
+    n_high: int
+    ci_factor: float = 1.5  # stop when the bracket and the CI are each within this ratio
+    seeds: int = 4  # seeds per n to start with
+    max_seeds: int = 32
+    max_rounds: int = 12
+    metric: str = "strong_test_error"
+    fraction: float = BOUNDARY_FRACTION  # threshold = fraction x the cell's weak error
+    ci: float = 0.95  # coverage of the bootstrap interval
+    n_boot: int = 1000
+
+    def initial_n(self) -> list[int]:
+        mid = round(math.sqrt(self.n_low * self.n_high))
+        return sorted({self.n_low, mid, self.n_high})
+
+
+KEYS = tuple(f.name for f in BoundaryOptions.__dataclass_fields__.values())
+INTEGER_KEYS = {"n_low": 1, "n_high": 1, "seeds": 1, "max_seeds": 1, "max_rounds": 1, "n_boot": 1}
+
+
+# ------------------------------------------------------------------ the grid file
+
+
+def parse_boundary(table: Any, sweep: dict, given: set[str], where: str) -> BoundaryOptions:
+    """Validate a ``[boundary]`` table against the grid's ``[sweep]`` and given keys;
+    every mistake is a one-line GridError naming the key."""
+    from w2s_jax.grid import GridError
+
+    if not isinstance(table, dict):
+        raise GridError(f"{where}: [boundary] must be a table, got {table!r}")
+    for key in table:
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
+            hint = f" (did you mean 'boundary.{close[0]}'?)" if close else ""
+            raise GridError(f"{where}: unknown key 'boundary.{key}'{hint}")
+    for key in REQUIRED:
+        if key not in table:
+            raise GridError(f"{where}: key 'boundary.{key}' is required in [boundary]")
+    if N_KEY in sweep:
+        raise GridError(
+            f"{where}: key '{N_KEY}' is swept in [sweep] and searched by [boundary]; "
+            "remove it from [sweep]"
+        )
+    if N_KEY in given:
+        raise GridError(
+            f"{where}: key '{N_KEY}' is searched by [boundary]; remove it from [strong]"
+        )
+    if "seeds" in sweep:
+        raise GridError(
+            f"{where}: key 'sweep.seeds' does not apply with [boundary]; give the starting "
+            "seeds as boundary.seeds"
+        )
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        bad = lambda what: GridError(f"{where}: key 'boundary.{key}' {what}, got {value!r}")  # noqa: E731, B023
+        if key == "metric":
+            if value not in METRICS:
+                raise bad(f"must be one of {', '.join(METRICS)}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("must be a number")
+        elif key in INTEGER_KEYS:
+            if not float(value).is_integer() or value < INTEGER_KEYS[key]:
+                raise bad(f"must be an integer >= {INTEGER_KEYS[key]}")
+            value = int(value)
+        elif not math.isfinite(value):
+            raise bad("must be finite")
+        values[key] = value
+    options = BoundaryOptions(**values)
+    checks = (
+        ("n_high", options.n_high > options.n_low, f"> boundary.n_low = {options.n_low}"),
+        ("ci_factor", options.ci_factor > 1, "> 1"),
+        ("fraction", options.fraction > 0, "> 0"),
+        ("max_seeds", options.max_seeds >= options.seeds, f">= boundary.seeds = {options.seeds}"),
+        ("ci", 0 < options.ci < 1, "in (0, 1)"),
+    )
+    for key, ok, what in checks:
+        if not ok:
+            value = getattr(options, key)
+            raise GridError(f"{where}: key 'boundary.{key}' must be {what}, got {value!r}")
+    return options
+
+
+def cells(grid) -> list[dict[str, Any]]:
+    """The points of the swept axes (zipped axes together), in grid order; ``[{}]``
+    when nothing else is swept."""
+    axes = {a.key: a for a in grid.axes}
+    zipped = {k: z for z in grid.zip for k in z}
+    groups = list(dict.fromkeys(zipped.get(a.key, (a.key,)) for a in grid.axes))
+    columns = [list(zip(*(axes[k].values for k in group))) for group in groups]
+    return [
+        {k: v for group, values in zip(groups, point) for k, v in zip(group, values)}
+        for point in itertools.product(*columns)
+    ]
+
+
+def round_grid(grid, cell_values: list[dict[str, Any]], points: list[Point]):
+    """The ordinary grid of ``points``: every swept key, ``strong.n`` and the seed as
+    one zipped axis (configurations in the order of ``points``)."""
+    from w2s_jax.grid import Axis, Grid
+
+    keys = (*grid.axis_keys, N_KEY, "seed")
+    columns = {k: [cell_values[c][k] for c, _, _ in points] for k in grid.axis_keys}
+    columns[N_KEY] = [n for _, n, _ in points]
+    columns["seed"] = [s for _, _, s in points]
+    axes = tuple(Axis(k, tuple(columns[k])) for k in keys)
+    fixed = {k: v for k, v in grid.fixed.items() if k != N_KEY}
+    return Grid(grid.name, grid.seed, fixed, axes, (keys,), 1, grid.source)
+
+
+def check_search(grid) -> None:
+    """Every cell resolves at the first round's ``n`` (GridError otherwise: e.g. the
+    reduced backend needs ``d > 5 + 2m + n``)."""
+    options = grid.boundary
+    values = cells(grid)
+    points = [(c, n, 0) for c in range(len(values)) for n in options.initial_n()]
+    round_grid(grid, values, points).configurations()
+
+
+# ------------------------------------------------------------------ the bisection
+
+
+@dataclass
+class Cell:
+    """One cell's search: its seed count, the seeds run at each ``n``, its latest
+    estimate and, once stopped, why."""
+
+    seeds: int
+    runs: dict[int, int]  # n -> seeds run there (seeds 0..k-1)
+    stop: str | None = None
+    estimate: dict = field(default_factory=dict)
+    rounds: int = 0
+
+    def points(self, index: int) -> list[Point]:
+        return [(index, n, s) for n in sorted(self.runs) for s in range(self.runs[n])]
+
+
+def analyse(
+    n_values: np.ndarray, errors: np.ndarray, threshold: float, options: BoundaryOptions, seed: int
+) -> dict[str, Any]:
+    """The crossing of one cell: ``n_values (N,)`` ascending, ``errors (N, S)`` (NaN
+    where a seed did not run). Returns ``n_star``, ``n_ci``, ``bracket`` (the pair the
+    point estimate interpolates between), ``side`` (None; ``below`` or ``above`` where
+    there is no crossing inside the range, ``diverged`` where no seed-mean is finite)
+    and ``closed`` (whether enough bootstrap replicates cross inside the range for
+    ``n_ci`` to be an interval at all)."""
+    mean = _seed_mean(errors)
+    cross = crossing_points([0.0], n_values, errors[None], threshold, options.n_boot, seed,
+                            options.ci)  # fmt: skip
+    n_star, n_ci = float(cross.n[0]), [float(v) for v in cross.n_ci[0]]
+    # crossing_points' interval leaves out the replicates that do not cross inside the
+    # range; when more than the interval's tail does not, the interval is open.
+    share = float(np.isfinite(cross.bootstrap[:, 0]).mean()) if options.n_boot else 0.0
+    finite = np.isfinite(mean)
+    low = finite & (mean <= threshold)
+    out = {"n_star": n_star, "n_ci": n_ci, "threshold": float(threshold), "bracket": None,
+           "side": None, "mean": mean.tolist(), "bootstrap_crossing": share,
+           "closed": share >= 1 - (1 - options.ci) / 2}  # fmt: skip
+    if not math.isfinite(n_star):
+        out["side"] = "below" if low.any() else "above" if finite.any() else "diverged"
+        return out
+    j = int(np.argmax(low))
+    i = int(np.flatnonzero(finite[:j])[-1])
+    out["bracket"] = [int(n_values[i]), int(n_values[j])]
+    return out
+
+
+def ratio(interval) -> float:
+    """``hi / lo`` of an interval; inf where it is not finite and positive."""
+    lo, hi = interval
+    return hi / lo if lo > 0 and math.isfinite(lo) and math.isfinite(hi) else math.inf
+
+
+def propose(cell: Cell, estimate: dict, options: BoundaryOptions) -> tuple[str, dict, int]:
+    """The next step for one cell (rules 1-5 of the module): ``(what, runs to add or
+    raise {n: seeds}, new seed count)``; ``what`` is a stop reason when nothing is added."""
+    if estimate["side"] is not None:
+        return estimate["side"], {}, cell.seeds
+    lo, hi = estimate["bracket"]
+    near = local(cell, lo, hi)
+    short = {n: cell.seeds for n in near if cell.runs[n] < cell.seeds}
+    if short:
+        return f"top up n = {', '.join(map(str, short))} to {cell.seeds} seeds", short, cell.seeds
+    mid = round(math.sqrt(lo * hi))
+    if hi / lo > options.ci_factor and mid not in cell.runs:
+        return f"add the midpoint n = {mid}", {mid: cell.seeds}, cell.seeds
+    if not estimate["closed"] or ratio(estimate["n_ci"]) > options.ci_factor:
+        if cell.seeds >= options.max_seeds:
+            return "max_seeds", {}, cell.seeds
+        seeds = min(2 * cell.seeds, options.max_seeds)
+        where = ", ".join(map(str, near))
+        return f"CI too wide: {seeds} seeds at n = {where}", dict.fromkeys(near, seeds), seeds
+    return "converged", {}, cell.seeds
+
+
+def local(cell: Cell, lo: int, hi: int) -> list[int]:
+    """The bracketing pair and the next ``n`` run on either side: where more seeds
+    matter (with more seeds the crossing may move to a neighbouring pair)."""
+    ns = sorted(cell.runs)
+    i, j = ns.index(lo), ns.index(hi)
+    return ns[max(i - 1, 0) : j + 2]
+
+
+def bisect(
+    n_cells: int, options: BoundaryOptions, evaluate: Evaluate, say: Callable[[str], None]
+) -> tuple[list[Cell], list[dict]]:
+    """Run the search over ``n_cells`` cells with ``evaluate`` running each round.
+    Returns the cells (stopped, with their last estimate) and one record per round."""
+    state = [
+        Cell(options.seeds, {n: options.seeds for n in options.initial_n()}) for _ in range(n_cells)
+    ]
+    history: list[dict] = []
+    done_before = 0
+    for number in range(1, options.max_rounds + 1):
+        points = [p for c, cell in enumerate(state) for p in cell.points(c)]
+        active = [c for c, cell in enumerate(state) if cell.stop is None]
+        say(
+            f"boundary round {number}/{options.max_rounds}: {len(active)} active cell(s), "
+            f"{len(points) - done_before} new configuration(s), {len(points)} in all"
+        )
+        start = time.perf_counter()
+        metric, reference = (np.asarray(a, float) for a in evaluate(points))
+        history.append({"round": number, "active_cells": len(active),
+                        "new_configurations": len(points) - done_before,
+                        "configurations": len(points),
+                        "seconds": round(time.perf_counter() - start, 3)})  # fmt: skip
+        done_before = len(points)
+        rows = np.array([c for c, _, _ in points])
+        for c in active:
+            cell = state[c]
+            cell.rounds = number
+            cell.estimate = _estimate(cell, points, rows == c, metric, reference, options, c)
+            what, runs, seeds = propose(cell, cell.estimate, options)
+            if runs and number == options.max_rounds:
+                what, runs = "max_rounds", {}
+            if runs:
+                cell.runs.update(runs)
+                cell.seeds = seeds
+            else:
+                cell.stop = what
+            say(f"  cell {c}: {_describe_estimate(cell.estimate)}: {what}")
+        if all(cell.stop is not None for cell in state):
+            break
+    return state, history
+
+
+def _estimate(
+    cell: Cell,
+    points: list[Point],
+    mine: np.ndarray,
+    metric: np.ndarray,
+    reference: np.ndarray,
+    options: BoundaryOptions,
+    index: int,
+) -> dict:
+    """A cell's crossing from its rows: the threshold is ``fraction ×`` the mean over
+    its seeds of the reference (the weak error, the same at every ``n`` of a seed)."""
+    n_values = np.array(sorted(cell.runs))
+    errors = np.full((len(n_values), max(cell.runs.values())), np.nan)
+    per_seed: dict[int, list[float]] = {}
+    for k in np.flatnonzero(mine):
+        _, n, s = points[k]
+        errors[np.searchsorted(n_values, n), s] = metric[k]
+        per_seed.setdefault(s, []).append(reference[k])
+    weak = _seed_mean(np.array([np.mean(v) for v in per_seed.values()]))
+    estimate = analyse(n_values, errors, options.fraction * float(weak), options, seed=index)
+    estimate["n_values"] = n_values.tolist()
+    estimate["seeds"] = [cell.runs[n] for n in n_values.tolist()]
+    return estimate
+
+
+def _describe_estimate(estimate: dict) -> str:
+    if estimate["side"] is not None:
+        return f"no crossing ({estimate['side']} the range)"
+    lo, hi = estimate["n_ci"]
+    width = f"x{ratio((lo, hi)):.3g}" if estimate["closed"] else "open: replicates miss"
+    return (
+        f"n* = {estimate['n_star']:.4g} [{lo:.4g}, {hi:.4g}] ({width}), "
+        f"bracket {estimate['bracket'][0]}-{estimate['bracket'][1]}"
+    )
+
+
+# ------------------------------------------------------------------ the report
+
+
+def report(
+    grid, cell_values: list[dict], state: list[Cell], history: list[dict], status: str, request
+) -> dict[str, Any]:
+    """``boundary_search.json``: the options, per cell ``n*`` with its CI, the ``n`` and
+    seeds used, the configurations run and the stop reason; the rounds."""
+    options = grid.boundary
+    return {
+        "name": grid.name,
+        "status": status,
+        "request": request,
+        "options": asdict(options),
+        "metric": options.metric,
+        "threshold": f"{options.fraction:g} x the cell's mean {METRICS[options.metric]}",
+        "configurations": sum(sum(cell.runs.values()) for cell in state),
+        "rounds": len(history),
+        "cells": [
+            {
+                "cell": values,
+                "n_star": _json_float(cell.estimate.get("n_star", math.nan)),
+                "n_ci": [_json_float(v) for v in cell.estimate.get("n_ci", [math.nan] * 2)],
+                "ci_ratio": _json_float(
+                    ratio(cell.estimate["n_ci"]) if cell.estimate.get("closed") else math.inf
+                ),
+                "bootstrap_crossing": cell.estimate.get("bootstrap_crossing"),
+                "bracket": cell.estimate.get("bracket"),
+                "threshold": _json_float(cell.estimate.get("threshold", math.nan)),
+                "stop": cell.stop,
+                "n_values": sorted(cell.runs),
+                "seeds": [cell.runs[n] for n in sorted(cell.runs)],
+                "seed_mean": [_json_float(v) for v in cell.estimate.get("mean", [])],
+                "configurations": sum(cell.runs.values()),
+                "rounds": cell.rounds,
+            }
+            for values, cell in zip(cell_values, state)
+        ],
+        "history": history,
+    }
+
+
+def summary_lines(result: dict) -> list[str]:
+    """One line per cell: ``n*`` and its CI, or why there is none."""
+    lines = []
+    for entry in result["cells"]:
+        where = ", ".join(f"{k}={v:g}" for k, v in entry["cell"].items()) or "(one cell)"
+        if entry["n_star"] is None:
+            what = {"below": "below n_low", "above": "above n_high"}.get(entry["stop"], "none")
+            lines.append(f"{where}: no crossing in range ({what}); stop: {entry['stop']}")
+            continue
+        lo, hi = entry["n_ci"]
+        open_ = "" if entry["ci_ratio"] is not None else " (open: too few replicates cross)"
+        lines.append(
+            f"{where}: n* = {entry['n_star']:.4g}, {result['options']['ci']:.0%} CI "
+            f"[{lo:.4g}, {hi:.4g}]{open_}, {entry['configurations']} configurations, "
+            f"stop: {entry['stop']}"
+        )
+    lines.append(f"{result['configurations']} configurations in {result['rounds']} round(s)")
+    return lines
+
+
+# ------------------------------------------------------------------ running
+
+
+def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None) -> dict:
+    """Run (or resume) the boundary search of ``grid`` into ``out``; returns the content
+    of ``out/boundary_search.json``. ``options`` are the runner's
+    :class:`~w2s_jax.runner.RunOptions` (``force`` starts over; no ``shard``);
+    ``evaluate`` replaces the running of a round (tests)."""
+    from w2s_jax import run_lock, storage
+    from w2s_jax.runner import RunError, RunOptions, collect, prepare_directory, run_grid
+
+    options = options or RunOptions()
+    if grid.boundary is None:
+        raise RunError(f"{grid.source}: the grid has no [boundary] section")
+    if options.shard is not None:
+        raise RunError("--shard does not apply to a boundary search (each round needs the last)")
+    out = Path(out)
+    prepare_directory(out, force=False)
+    if options.force:  # once, before the first round: the rounds themselves extend
+        with run_lock.acquire(out, None):
+            prepare_directory(out, force=True)
+            (out / SEARCH_FILE).unlink(missing_ok=True)
+    each = RunOptions(**{**vars(options), "force": False, "figures": False, "request": None})
+    say = (lambda text: None) if options.quiet else (lambda text: print(text, file=sys.stderr))
+    values = cells(grid)
+    column, reference = grid.boundary.metric, METRICS[grid.boundary.metric]
+
+    def run_round(points: list[Point]) -> tuple[np.ndarray, np.ndarray]:
+        this = round_grid(grid, values, points)
+        from w2s_jax.grid import identity
+
+        ids = {identity(c) for c in this.configurations()}
+        if not ids <= storage.completed_ids(out):
+            run_grid(this, out, each)
+        columns = collect(out, this, options.thresholds)[0]
+        return columns[column], columns[reference]
+
+    evaluate = evaluate or run_round
+    state, history = bisect(len(values), grid.boundary, evaluate, say)
+    final = round_grid(grid, values, [p for c, cell in enumerate(state) for p in cell.points(c)])
+    if evaluate is run_round:  # summary.csv, curves.npz and report.md of every configuration
+        run_grid(final, out, each)
+    result = report(grid, values, state, history, "complete", options.request)
+    storage.write_json(out / SEARCH_FILE, result)
+    return result
+
+
+def describe(grid, options=None) -> str:
+    """The ``--dry-run`` plan of a search: its cells, rule, cost bound and the first
+    round's programs."""
+    from w2s_jax.runner import describe as describe_grid
+
+    b = grid.boundary
+    values = cells(grid)
+    swept = ", ".join(grid.axis_keys) or "nothing else swept"
+    first = len(values) * len(b.initial_n()) * b.seeds
+    later = len(values) * 4 * b.max_seeds
+    # Each round adds at most one n per cell, and no n runs more than max_seeds seeds.
+    bound = min(first + (b.max_rounds - 1) * later,
+                len(values) * (len(b.initial_n()) + b.max_rounds - 1) * b.max_seeds)  # fmt: skip
+    dense = math.ceil(math.log(b.n_high / b.n_low) / math.log(b.ci_factor) - 1e-9) + 1
+    points = [(c, n, s) for c in range(len(values)) for n in b.initial_n() for s in range(b.seeds)]
+    lines = [
+        f"boundary search {grid.name!r}: n* where the seed-mean {b.metric} falls to "
+        f"{b.fraction:g} x the mean {METRICS[b.metric]}, strong.n in [{b.n_low}, {b.n_high}] "
+        f"by bisection in log n, in {len(values)} cell(s) ({swept})",
+        f"stop per cell: bracket and {b.ci:.0%} bootstrap CI within x{b.ci_factor:g}; seeds "
+        f"{b.seeds}, doubled while the CI is wider, up to {b.max_seeds}",
+        f"cost: round 1 runs {first} configurations ({len(values)} cell(s) x "
+        f"{len(b.initial_n())} n x {b.seeds} seeds); each later round at most {later} "
+        f"({len(values)} x 4 n x {b.max_seeds} seeds); at most {b.max_rounds} rounds, "
+        f"{bound} configurations in all",
+        f"(a dense log-spaced n axis at spacing x{b.ci_factor:g} has {dense} values: "
+        f"{dense * len(values) * b.max_seeds} configurations at {b.max_seeds} seeds)",
+        "round 1:",
+        describe_grid(round_grid(grid, values, points), options or _run_options()),
+    ]
+    return "\n".join(lines)
+
+
+def _run_options():
+    from w2s_jax.runner import RunOptions
+
+    return RunOptions()
