@@ -34,7 +34,12 @@ def default_directory() -> Path:
     return Path(base) / "w2s_jax"
 
 
-def _warn(text: str) -> None:
+def current_directory() -> Path | None:
+    """The directory :func:`configure` put in use (None: off, unusable or not set)."""
+    return _state["directory"]
+
+
+def warn(text: str) -> None:
     """One warning line per process (a sweep may compile many programs)."""
     if not _state["warned"]:
         _state["warned"] = True
@@ -69,7 +74,7 @@ def configure(setting: str | Path | None = None) -> Path | None:
             with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
                 pass
         except OSError as error:
-            _warn(
+            warn(
                 f"compilation cache {directory} is not usable ({error.strerror or error}); "
                 "compiling without it"
             )
@@ -105,7 +110,7 @@ def compile_and_check(compile_fn):
     for warning in caught:
         text = str(warning.message)
         if "persistent compilation cache" in text:
-            _warn(f"compilation cache entry unusable, compiled instead ({text[:160]})")
+            warn(f"compilation cache entry unusable, compiled instead ({text[:160]})")
         else:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno

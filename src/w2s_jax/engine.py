@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from w2s_jax import compile_cache, images, memory, pipeline, training
+from w2s_jax import compile_cache, executable_store, images, memory, pipeline, training
 from w2s_jax import config as cfg
 from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 from w2s_jax.grid import identity, teacher_identity
@@ -258,6 +258,7 @@ def _run_chunk(static, mesh, bank, *args):
     instead synchronises the devices at every step of every training loop). ``bank``
     (the image bank, or None) is an argument, not a constant: one compile serves any
     bank of its shape, and every device holds a whole copy."""
+    COMPILE_STATS["traces"] += 1  # runs only while JAX traces (tests count the traces)
     if mesh is None:
         return _run_shard(static, None, bank, *args)
     spec = PartitionSpec(AXIS)
@@ -285,7 +286,8 @@ def _run_shard(static, axis, bank, teacher_params, teacher_words, params, words,
 
 
 _COMPILED: dict[Any, Any] = {}
-COMPILE_STATS = {"compiles": 0, "seconds": 0.0}
+# "traces": how often _run_chunk's Python ran (a warm run from the store traces nothing)
+COMPILE_STATS = {"compiles": 0, "seconds": 0.0, "traces": 0}
 COMPILE_LOG: list[dict] = []  # one entry per program compiled (or loaded) in this process
 # run.compile = "fast": XLA's backend (LLVM) optimisation off: compiles 2-3x faster,
 # runs ~1.5x slower, and changes results in the last bits (so it is part of Static).
@@ -298,19 +300,30 @@ def _signature(static, args, mesh):
 
 
 def _compiled(static, args, mesh):
-    """The compiled chunk program for these shapes: compiled on first use (and timed),
-    or read from the persistent compilation cache."""
+    """The compiled chunk program for these shapes: loaded from the executable store (no
+    tracing), else traced and compiled (or read from JAX's persistent cache), timed."""
     signature = _signature(static, args, mesh)
     if signature not in _COMPILED:
         start = time.perf_counter()
-        jitted = jax.jit(_run_chunk, static_argnums=(0, 1))
         options = FAST_OPTIONS if static.compile == "fast" else {}
+        name = executable_store.key(static, args, mesh, options)
+        storable = executable_store.storable(static)
+        # A program without a mesh runs on the default device; with one, on its devices.
+        devices = list(mesh.devices.flat) if mesh is not None else jax.local_devices()[:1]
+        compiled = executable_store.load(name, devices) if storable else None
+        source = "executable store"
+        if compiled is None:
 
-        def compile_now():
-            with jax.default_matmul_precision(static.precision):
-                return jitted.lower(static, mesh, *args).compile(compiler_options=options)
+            def compile_now():
+                jitted = jax.jit(_run_chunk, static_argnums=(0, 1))
+                with jax.default_matmul_precision(static.precision):
+                    return jitted.lower(static, mesh, *args).compile(compiler_options=options)
 
-        _COMPILED[signature], cached = compile_cache.compile_and_check(compile_now)
+            compiled, cached = compile_cache.compile_and_check(compile_now)
+            source = "compilation cache" if cached else None
+            if storable:
+                executable_store.save(name, compiled)
+        _COMPILED[signature] = compiled
         seconds = time.perf_counter() - start
         COMPILE_STATS["compiles"] += 1
         COMPILE_STATS["seconds"] += seconds
@@ -320,7 +333,8 @@ def _compiled(static, args, mesh):
                 "compile": static.compile,
                 "configurations_per_chunk": int(len(args[4])),  # the students' key words
                 "seconds": round(seconds, 3),
-                "from_cache": cached,
+                "from_cache": source is not None,
+                "source": source,  # None: compiled here
             }
         )
     return _COMPILED[signature]

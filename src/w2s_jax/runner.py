@@ -247,6 +247,7 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
         return False  # process 0 assembles the outputs and writes the manifest
     timing["compile_seconds"] = engine.COMPILE_STATS["seconds"] - compiles_before["seconds"]
     timing["compiles"] = engine.COMPILE_STATS["compiles"] - compiles_before["compiles"]
+    timing["traces"] = engine.COMPILE_STATS["traces"] - compiles_before["traces"]
     timing["compile_log"] = engine.COMPILE_LOG[log_before:]
     done = storage.completed_ids(out) & set(ids)
     complete = len(done) == len(ids)
