@@ -8,8 +8,8 @@ import os
 import jax
 import numpy as np
 import pytest
-from conftest import tiny_config
 
+from conftest import tiny_config
 from w2s_jax import compile_cache, engine, executable_store
 from w2s_jax import config as cfg
 
