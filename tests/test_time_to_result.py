@@ -84,6 +84,20 @@ def test_cache_serves_a_second_process_with_identical_results(tmp):
         ).read_bytes()
 
 
+def test_an_extension_by_a_seed_traces_and_compiles_nothing(tmp):
+    cache = str(tmp / "extension-cache")
+    sweep(tmp, "extended", "--compile-cache", cache)
+    (tmp / "grid.toml").rename(tmp / "two-seeds.toml")
+    (tmp / "grid.toml").write_text(GRID.replace("seeds = 2", "seeds = 3"))
+    try:
+        sweep(tmp, "extended", "--compile-cache", cache)
+    finally:
+        (tmp / "two-seeds.toml").replace(tmp / "grid.toml")
+    manifest = json.loads((tmp / "extended" / "manifest.json").read_text())
+    assert manifest["completed"] == 6 and manifest["timing"]["traces"] == 0
+    assert [c["source"] for c in compiles(tmp, "extended")] == ["executable store"] * 2
+
+
 def test_a_broken_cache_costs_a_compile_and_one_warning(tmp):
     cache = tmp / "broken"
     sweep(tmp, "before", "--compile-cache", str(cache))

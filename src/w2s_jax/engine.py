@@ -19,7 +19,8 @@ import math
 import os
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +125,29 @@ class Program:
         )
 
 
-def plan(configs: list[dict]) -> list[Program]:
-    """Group configurations by their static part (in order of first appearance)."""
-    groups: dict[cfg.Static, list[int]] = defaultdict(list)
+def plan(
+    configs: list[dict], recorded: Callable[[cfg.Static], str | None] | None = None
+) -> list[Program]:
+    """Group configurations by their static part (in order of first appearance).
+
+    ``run.compile = "auto"`` is decided per program from the work of all its
+    configurations (:func:`w2s_jax.config.compile_mode`), so a configuration's program —
+    and its results' last bits — depend on the grid it is run in, not on what is
+    pending: a resumed run or another shard decides alike. ``recorded(static)`` (static
+    with ``compile="auto"``) is the mode an earlier run in the same directory chose: an
+    extended grid keeps it, so old and new configurations share one program (and its
+    stored executable) even when the extension tips the work over the threshold."""
+    undecided: dict[cfg.Static, list[int]] = defaultdict(list)
     for i, c in enumerate(configs):
-        groups[cfg.static_part(c)].append(i)
+        undecided[cfg.static_part(c, compile=c["run.compile"])].append(i)
+    groups: dict[cfg.Static, list[int]] = defaultdict(list)
+    for static, indices in undecided.items():
+        if static.compile == "auto":
+            before = recorded(static) if recorded else None
+            work = sum(cfg.configuration_flops(configs[i], static.backend) for i in indices)
+            mode = before if before in ("fast", "full") else cfg.compile_mode("auto", work)
+            static = replace(static, compile=mode)
+        groups[static].extend(indices)
     programs = []
     for static, indices in groups.items():
         teachers = {i: teacher_identity(configs[i]) for i in indices}
@@ -434,8 +453,8 @@ def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int
 
 def run_configuration(configuration: dict, base_seed: int = 0) -> ChunkResult:
     """One configuration alone (through the same compiled path as a sweep)."""
-    static = cfg.split(configuration)[0]
-    return run_chunk(static, [configuration], base_seed, chunk_size_for(1))
+    (program,) = plan([configuration])
+    return run_chunk(program.static, [configuration], base_seed, chunk_size_for(1))
 
 
 @dataclass

@@ -9,6 +9,7 @@ resume and the merge of ``--shard`` parts.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -104,6 +105,28 @@ def check_compatible(out: Path, grid: Grid) -> None:
                 f"{out}: fixed parameter {key!r} was {before!r} in the existing "
                 f"run, now {new_fixed[key]!r}; use --force to start over in place"
             )
+
+
+def _program_key(static: dict) -> str:
+    """A program's static part as JSON, its compile mode left out."""
+    return json.dumps({k: v for k, v in static.items() if k != "compile"}, sort_keys=True)
+
+
+def recorded_compile_modes(out: Path):
+    """``static -> compile mode`` of the programs an earlier run in ``out`` compiled
+    (None for others): a resumed or extended grid keeps each program's mode, hence its
+    results' last bits and its stored executable (see ``engine.plan``)."""
+    modes: dict[str, str] = {}
+    try:
+        for program in storage.read_json(out / "manifest.json").get("programs", []):
+            modes[_program_key(program["static"])] = program["static"]["compile"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # no earlier run (or an unreadable one: check_compatible has spoken)
+
+    def recorded(static: cfg.Static) -> str | None:
+        return modes.get(_program_key({k: _jsonable(v) for k, v in vars(static).items()}))
+
+    return recorded
 
 
 def prepare_directory(out: Path, force: bool) -> None:
@@ -216,7 +239,7 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
         return True
     cache = compile_cache.configure(options.compile_cache)
     engine.enable_dtype(configs)
-    programs = engine.plan(configs)
+    programs = engine.plan(configs, recorded_compile_modes(out))
     shard = auto_shard(options.shard)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
     rss_at_start, budget = memory.current_rss(), memory.budget(max_memory)
@@ -415,8 +438,8 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
 
 
 # Seconds to compile one program on a 2-core CPU (measured on the sweep programs of
-# benchmarks/time_to_result.py): XLA fast / full, and tracing plus a cache hit.
-COMPILE_SECONDS = {"fast": 5.0, "full": 12.0, "cached": 3.5}
+# benchmarks/time_to_result.py): XLA fast / full, and loading a stored executable.
+COMPILE_SECONDS = {**cfg.COMPILE_SECONDS, "cached": 1.0}
 
 
 def compile_plan(work: list, budget: memory.Budget, options: RunOptions) -> str:
