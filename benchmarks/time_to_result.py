@@ -1,8 +1,9 @@
 """Time to result: what a user waits for, as whole processes, side by side in one run.
 
-For three grids — ``tiny`` (24 small configurations, two programs), ``small`` (the 256
-configurations of the throughput benchmark's small case) and ``default`` (the built-in
-default grid) — the wall time of ``python -m w2s_jax.sweep GRID --out DIR``:
+For four grids — ``tiny`` (24 small configurations, two programs), ``small256`` (256
+small configurations: d = 300, n = 50, m = 10, 500 steps, 1000 test points), ``small``
+(the 256 configurations of the throughput benchmark's small case) and ``default`` (the
+built-in default grid) — the wall time of ``python -m w2s_jax.sweep GRID --out DIR``:
 
 * ``cold``: an empty compilation cache and an empty output directory;
 * ``warm``: the compilation cache from the cold run, a new output directory;
@@ -16,7 +17,8 @@ process started afresh (they import neither JAX nor w2s_jax). A loop over a grid
 loop would take longer than ``--loop-budget`` seconds runs its first configurations
 only and is extrapolated linearly (marked). Every figure is a median of ``--repeats``.
 
-    python benchmarks/time_to_result.py                     # all three, ~20 minutes
+    python benchmarks/time_to_result.py                     # tiny and small256, ~10 min
+    python benchmarks/time_to_result.py --grids tiny small256 small default
     python benchmarks/time_to_result.py --grids tiny --repeats 3
 """
 
@@ -50,6 +52,24 @@ points = 12
 "strong.n" = [40, 100]
 "data.nu_norm" = [4.0, 5.0, 6.0]
 seeds = {seeds}
+"""
+SMALL256 = """
+name = "small256"
+[data]
+d = 300
+[weak]
+n = 200
+steps = 100
+[strong]
+n = 50
+m = 10
+steps = 500
+[eval]
+n_test = 1000
+points = 20
+[sweep]
+"data.nu_norm" = [3.0, 4.0, 5.0, 6.0]
+seeds = 64
 """
 SMALL = """
 name = "small"
@@ -142,6 +162,7 @@ def measure(name: str, text: str, args, work: Path, floor: float) -> dict:
         warm.append(wall(sweep(grid, out, cache)))
         noop.append(wall(sweep(grid, out, cache)))
     row["configs"] = _count(work / f"out-{name}-0")
+    row["programs"] = _programs(work / f"out-{name}-0")
     row["cold"], row["warm"], row["no-op"] = (statistics.median(v) for v in (cold, warm, noop))
     if name == "tiny":
         extend = []
@@ -167,9 +188,17 @@ def _count(out: Path) -> int:
     return json.loads((out / "manifest.json").read_text())["configurations"]
 
 
+def _programs(out: Path) -> str:
+    """Each program's compile mode and padded n (from the manifest of ``out``)."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    return ", ".join(
+        f"{p['static']['compile']} n_pad={p['static']['n_pad']}" for p in manifest["programs"]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grids", nargs="+", default=["tiny", "small", "default"])
+    parser.add_argument("--grids", nargs="+", default=["tiny", "small256"])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--loops", nargs="*", default=["numpy", "torch"])
     parser.add_argument("--loop-budget", type=float, default=120.0)
@@ -190,7 +219,12 @@ def main() -> None:
     from w2s_jax.sweep import DEFAULT_GRID
 
     print(common.header("time to result (whole processes)"))
-    texts = {"tiny": TINY.format(seeds=4), "small": SMALL, "default": DEFAULT_GRID.read_text()}
+    texts = {
+        "tiny": TINY.format(seeds=4),
+        "small256": SMALL256,
+        "small": SMALL,
+        "default": DEFAULT_GRID.read_text(),
+    }
     floor_command = [sys.executable, "-c", "import jax; jax.numpy.zeros(1).block_until_ready()"]
     with tempfile.TemporaryDirectory(prefix="w2s-ttr-") as tmp:
         work = Path(tmp)
@@ -212,11 +246,17 @@ def main() -> None:
             cells.append(f"{row[key]:.1f} s ({row[key] / floor:.1f}x floor){note}")
         lines.append("| " + " | ".join(cells) + " |")
     print("\n".join(lines))
-    print("\nRatios (loop time / w2s_jax cold whole process):")
     for row in rows:
-        ratios = [f"{k} {row[k] / row['cold']:.2f}x" for k in args.loops if k in row]
-        extra = f", extend/cold {row['extend'] / row['cold']:.2f}" if "extend" in row else ""
-        print(f"  {row['grid']}: " + ", ".join(ratios) + extra)
+        print(f"{row['grid']} programs: {row['programs']}")
+    print("\nRatios (loop time / w2s_jax whole process, cold and warm; extend / cold):")
+    for row in rows:
+        ratios = [
+            f"{k} {row[k] / row['cold']:.2f}x cold, {row[k] / row['warm']:.2f}x warm"
+            for k in args.loops
+            if k in row
+        ]
+        extra = [f"extend/cold {row['extend'] / row['cold']:.2f}"] if "extend" in row else []
+        print(f"  {row['grid']}: " + ", ".join([*ratios, *extra]))
 
 
 if __name__ == "__main__":
