@@ -11,6 +11,10 @@ bounded (least recently used evicted above :data:`MAX_BYTES`) and written under 
 lock (``filelock``), so processes and shards may share a directory. A directory that
 cannot be written, or an unreadable entry, costs a compile and one warning line — never
 a failed sweep.
+
+JAX consults its cache only after tracing and lowering a program; the compiled
+executables are also kept, keyed without tracing, by :mod:`w2s_jax.executable_store`
+(in ``executables/`` inside this directory).
 """
 
 from __future__ import annotations

@@ -158,8 +158,8 @@ FIELDS: tuple[Field, ...] = (
         "auto",
         "static",
         str,
-        "XLA optimisation: fast (quick compile, slower run), full, or auto (fast on CPU "
-        "when one configuration is small)",
+        "XLA optimisation: fast (quick compile, slower run), full, or auto (fast when "
+        "the program's configurations in the grid have little work in all)",
         choices=("auto", "fast", "full"),
     ),
     _f(
