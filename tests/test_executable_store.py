@@ -16,9 +16,10 @@ from w2s_jax import config as cfg
 
 @pytest.fixture
 def store(tmp_path):
-    """A compilation cache (and store) of this test's own, restored afterwards."""
+    """A store of this test's own (JAX's cache off, as in a sweep of stored programs),
+    the test session's cache restored afterwards."""
     before = compile_cache.current_directory()
-    compile_cache.configure(tmp_path / "cache")
+    compile_cache.configure(tmp_path / "cache", jax_cache=False)
     yield tmp_path / "cache" / executable_store.SUBDIRECTORY
     compile_cache.configure(before if before is not None else compile_cache.OFF)
 
@@ -70,6 +71,20 @@ def test_a_corrupt_entry_costs_a_trace_and_one_warning(store, capsys):
     assert_bitwise_equal(reference, again)
     name, devices = executable_store_key(configs), jax.local_devices()[:1]
     assert executable_store.load(name, devices) is not None  # rewritten
+
+
+def test_an_executable_from_jax_cache_is_not_stored(store):
+    # Read back from JAX's cache, an XLA:CPU executable serialises without its compiled
+    # functions: storing it would break the next run.
+    compile_cache.configure(store.parent, jax_cache=True)
+    configs = configurations()[1:]
+    reference = run_fresh(configs)
+    (entry,) = store.glob("*.pkl")
+    entry.unlink()
+    again = run_fresh(configs)  # traced, then served by JAX's cache
+    assert engine.COMPILE_LOG[-1]["source"] == "compilation cache"
+    assert not list(store.glob("*.pkl"))
+    assert_bitwise_equal(reference, again)
 
 
 def executable_store_key(configs: list[dict]) -> str:

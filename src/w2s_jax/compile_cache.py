@@ -30,7 +30,7 @@ import jax
 MAX_BYTES = 2 * 2**30
 OFF = "off"
 
-_state = {"directory": None, "hits": 0, "warned": False}
+_state = {"directory": None, "jax_cache": True, "hits": 0, "warned": False}
 
 
 def default_directory() -> Path:
@@ -68,9 +68,13 @@ def _has_filelock() -> bool:
     return True
 
 
-def configure(setting: str | Path | None = None) -> Path | None:
+def configure(setting: str | Path | None = None, jax_cache: bool = True) -> Path | None:
     """Use the cache in ``setting`` (None: the default directory; ``"off"``: none).
-    Returns the directory in use, or None when the cache is off or unusable."""
+    Returns the directory in use, or None when the cache is off or unusable.
+
+    ``jax_cache=False``: the directory holds the executable store only, JAX's own cache
+    stays off — for runs whose programs are all stored: an executable JAX's cache
+    served cannot be stored (see ``engine._compiled``), so a store miss must compile."""
     directory = None if str(setting) == OFF else Path(setting or default_directory())
     if directory is not None:
         try:
@@ -83,10 +87,10 @@ def configure(setting: str | Path | None = None) -> Path | None:
                 "compiling without it"
             )
             directory = None
-    if directory == _state["directory"]:
+    if (directory, jax_cache) == (_state["directory"], _state["jax_cache"]):
         return directory
-    _state["directory"] = directory
-    if directory is None:
+    _state["directory"], _state["jax_cache"] = directory, jax_cache
+    if directory is None or not jax_cache:
         jax.config.update("jax_enable_compilation_cache", False)
     else:
         jax.config.update("jax_enable_compilation_cache", True)

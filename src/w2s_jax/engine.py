@@ -340,7 +340,10 @@ def _compiled(static, args, mesh):
 
             compiled, cached = compile_cache.compile_and_check(compile_now)
             source = "compilation cache" if cached else None
-            if storable:
+            # Only what XLA compiled here is stored: an XLA:CPU executable read back from
+            # JAX's cache serialises without its compiled functions ("Function ... not
+            # found" when run). Runs of stored programs only keep JAX's cache off.
+            if storable and not cached:
                 executable_store.save(name, compiled)
         _COMPILED[signature] = compiled
         seconds = time.perf_counter() - start

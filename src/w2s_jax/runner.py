@@ -23,7 +23,16 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from w2s_jax import compile_cache, distributed, engine, memory, report, run_lock, storage
+from w2s_jax import (
+    compile_cache,
+    distributed,
+    engine,
+    executable_store,
+    memory,
+    report,
+    run_lock,
+    storage,
+)
 from w2s_jax import config as cfg
 from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
@@ -237,9 +246,11 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
     if len(done) == len(ids) and storage.assembled(out, storage.fingerprint(ids)):
         finish(out, options)
         return True
-    cache = compile_cache.configure(options.compile_cache)
     engine.enable_dtype(configs)
     programs = engine.plan(configs, recorded_compile_modes(out))
+    # JAX's own cache only for programs the executable store cannot hold (user code).
+    stored = all(executable_store.storable(p.static) for p in programs)
+    cache = compile_cache.configure(options.compile_cache, jax_cache=not stored)
     shard = auto_shard(options.shard)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
     rss_at_start, budget = memory.current_rss(), memory.budget(max_memory)
