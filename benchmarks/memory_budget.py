@@ -30,12 +30,15 @@ GiB = 2**30
 
 def child(grid_path: str, index: int, max_memory: float | None) -> None:
     """Run the first chunk of program ``index``; print one JSON line."""
-    from w2s_jax import engine, memory
+    import jax
+
+    from w2s_jax import engine, jax_settings, memory
     from w2s_jax.grid import identity, load_grid
 
     grid = load_grid(grid_path)
     configs = grid.configurations()
-    engine.enable_dtype(configs)
+    for name, value in jax_settings.dtype_settings(configs).items():
+        jax.config.update(name, value)  # this child process only
     programs = engine.plan(configs)
     ids = [identity(c) for c in configs]
     budget = memory.budget(max_memory)

@@ -1,8 +1,9 @@
 """Time to result: what a user waits for, as whole processes, side by side in one run.
 
-For three grids — ``tiny`` (24 small configurations, two programs), ``small`` (the 256
-configurations of the throughput benchmark's small case) and ``default`` (the built-in
-default grid) — the wall time of ``python -m w2s_jax.sweep GRID --out DIR``:
+For four grids — ``tiny`` (24 small configurations, two programs), ``small256`` (256
+small configurations: d = 300, n = 50, m = 10, 500 steps, 1000 test points), ``small``
+(the 256 configurations of the throughput benchmark's small case) and ``default`` (the
+built-in default grid) — the wall time of ``python -m w2s_jax.sweep GRID --out DIR``:
 
 * ``cold``: an empty compilation cache and an empty output directory;
 * ``warm``: the compilation cache from the cold run, a new output directory;
@@ -16,7 +17,8 @@ process started afresh (they import neither JAX nor w2s_jax). A loop over a grid
 loop would take longer than ``--loop-budget`` seconds runs its first configurations
 only and is extrapolated linearly (marked). Every figure is a median of ``--repeats``.
 
-    python benchmarks/time_to_result.py                     # all three, ~20 minutes
+    python benchmarks/time_to_result.py                     # tiny and small256, ~10 min
+    python benchmarks/time_to_result.py --grids tiny small256 small default
     python benchmarks/time_to_result.py --grids tiny --repeats 3
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -51,6 +54,24 @@ points = 12
 "data.nu_norm" = [4.0, 5.0, 6.0]
 seeds = {seeds}
 """
+SMALL256 = """
+name = "small256"
+[data]
+d = 300
+[weak]
+n = 200
+steps = 100
+[strong]
+n = 50
+m = 10
+steps = 500
+[eval]
+n_test = 1000
+points = 20
+[sweep]
+"data.nu_norm" = [3.0, 4.0, 5.0, 6.0]
+seeds = 64
+"""
 SMALL = """
 name = "small"
 [data]
@@ -69,6 +90,12 @@ points = 20
 "data.nu_norm" = [3.0, 4.0, 5.0, 6.0]
 seeds = 64
 """
+
+
+# The loops' BLAS on one thread: their matrices are small, and a threaded BLAS ran the
+# 256 small configurations 20x slower on a busy 2-core machine (3.2 s a configuration
+# against 0.16 s): one thread is the strongest baseline (PyTorch's loop sets it too).
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def wall(command: list[str], env: dict | None = None) -> float:
@@ -94,14 +121,17 @@ def loop_process(kind: str, configs: list[dict], budget: float, work: Path) -> t
     path = work / f"{kind}.json"
     path.write_text(json.dumps(configs))
     command = [sys.executable, str(Path(__file__)), "--loop", kind, str(path)]
-    probe = wall([*command, "--count", "1"])
-    start_up = wall([sys.executable, "-c", "import numpy" + (", torch" if kind == "torch" else "")])
+    env = {**os.environ, **ONE_THREAD}
+    wall_env = lambda command: wall(command, env)  # noqa: E731
+    probe = wall_env([*command, "--count", "1"])
+    imports = "import numpy" + (", torch" if kind == "torch" else "")
+    start_up = wall_env([sys.executable, "-c", imports])
     per_config = max(probe - start_up, 1e-3)
     count = len(configs)
     if start_up + per_config * count <= budget:
-        return wall(command), ""
+        return wall_env(command), ""
     prefix = max(2, int((budget - start_up) / per_config))
-    seconds = wall([*command, "--count", str(prefix)])
+    seconds = wall_env([*command, "--count", str(prefix)])
     return start_up + (seconds - start_up) * count / prefix, f" (extrapolated from {prefix})"
 
 
@@ -142,6 +172,7 @@ def measure(name: str, text: str, args, work: Path, floor: float) -> dict:
         warm.append(wall(sweep(grid, out, cache)))
         noop.append(wall(sweep(grid, out, cache)))
     row["configs"] = _count(work / f"out-{name}-0")
+    row["programs"] = _programs(work / f"out-{name}-0")
     row["cold"], row["warm"], row["no-op"] = (statistics.median(v) for v in (cold, warm, noop))
     if name == "tiny":
         extend = []
@@ -167,9 +198,17 @@ def _count(out: Path) -> int:
     return json.loads((out / "manifest.json").read_text())["configurations"]
 
 
+def _programs(out: Path) -> str:
+    """Each program's compile mode and padded n (from the manifest of ``out``)."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    return ", ".join(
+        f"{p['static']['compile']} n_pad={p['static']['n_pad']}" for p in manifest["programs"]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grids", nargs="+", default=["tiny", "small", "default"])
+    parser.add_argument("--grids", nargs="+", default=["tiny", "small256"])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--loops", nargs="*", default=["numpy", "torch"])
     parser.add_argument("--loop-budget", type=float, default=120.0)
@@ -190,7 +229,12 @@ def main() -> None:
     from w2s_jax.sweep import DEFAULT_GRID
 
     print(common.header("time to result (whole processes)"))
-    texts = {"tiny": TINY.format(seeds=4), "small": SMALL, "default": DEFAULT_GRID.read_text()}
+    texts = {
+        "tiny": TINY.format(seeds=4),
+        "small256": SMALL256,
+        "small": SMALL,
+        "default": DEFAULT_GRID.read_text(),
+    }
     floor_command = [sys.executable, "-c", "import jax; jax.numpy.zeros(1).block_until_ready()"]
     with tempfile.TemporaryDirectory(prefix="w2s-ttr-") as tmp:
         work = Path(tmp)
@@ -212,11 +256,17 @@ def main() -> None:
             cells.append(f"{row[key]:.1f} s ({row[key] / floor:.1f}x floor){note}")
         lines.append("| " + " | ".join(cells) + " |")
     print("\n".join(lines))
-    print("\nRatios (loop time / w2s_jax cold whole process):")
     for row in rows:
-        ratios = [f"{k} {row[k] / row['cold']:.2f}x" for k in args.loops if k in row]
-        extra = f", extend/cold {row['extend'] / row['cold']:.2f}" if "extend" in row else ""
-        print(f"  {row['grid']}: " + ", ".join(ratios) + extra)
+        print(f"{row['grid']} programs: {row['programs']}")
+    print("\nRatios (loop time / w2s_jax whole process, cold and warm; extend / cold):")
+    for row in rows:
+        ratios = [
+            f"{k} {row[k] / row['cold']:.2f}x cold, {row[k] / row['warm']:.2f}x warm"
+            for k in args.loops
+            if k in row
+        ]
+        extra = [f"extend/cold {row['extend'] / row['cold']:.2f}"] if "extend" in row else []
+        print(f"  {row['grid']}: " + ", ".join([*ratios, *extra]))
 
 
 if __name__ == "__main__":

@@ -69,6 +69,9 @@ def test_cache_serves_a_second_process_with_identical_results(tmp):
     _, warm = sweep(tmp, "warm", "--compile-cache", cache, quiet=False)
     _, off = sweep(tmp, "off", "--compile-cache", "off", quiet=False)
     assert [c["from_cache"] for c in compiles(tmp, "warm")] == [True, True]
+    # ... as stored executables: nothing traced or lowered
+    assert [c["source"] for c in compiles(tmp, "warm")] == ["executable store"] * 2
+    assert json.loads((tmp / "warm" / "manifest.json").read_text())["timing"]["traces"] == 0
     assert [c["from_cache"] for c in compiles(tmp, "off")] == [False, False]
     # the user is told as each program becomes ready, and how
     assert warm.count("loaded from the compilation cache in") == 2, warm
@@ -81,11 +84,27 @@ def test_cache_serves_a_second_process_with_identical_results(tmp):
         ).read_bytes()
 
 
+def test_an_extension_by_a_seed_traces_and_compiles_nothing(tmp):
+    cache = str(tmp / "extension-cache")
+    sweep(tmp, "extended", "--compile-cache", cache)
+    (tmp / "grid.toml").rename(tmp / "two-seeds.toml")
+    (tmp / "grid.toml").write_text(GRID.replace("seeds = 2", "seeds = 3"))
+    try:
+        sweep(tmp, "extended", "--compile-cache", cache)
+    finally:
+        (tmp / "two-seeds.toml").replace(tmp / "grid.toml")
+    manifest = json.loads((tmp / "extended" / "manifest.json").read_text())
+    assert manifest["completed"] == 6 and manifest["timing"]["traces"] == 0
+    assert [c["source"] for c in compiles(tmp, "extended")] == ["executable store"] * 2
+
+
 def test_a_broken_cache_costs_a_compile_and_one_warning(tmp):
     cache = tmp / "broken"
     sweep(tmp, "before", "--compile-cache", str(cache))
-    entries = [p for p in cache.iterdir() if p.name.endswith("-cache")]
-    assert entries
+    # Programs the store holds are cached there only (JAX's own cache stays off).
+    assert not [p for p in cache.iterdir() if p.name.endswith("-cache")]
+    entries = list((cache / "executables").glob("*.pkl"))
+    assert len(entries) == 2
     for entry in entries:
         entry.write_bytes(b"not an executable")
     _, stderr = sweep(tmp, "corrupt", "--compile-cache", str(cache))

@@ -11,6 +11,10 @@ bounded (least recently used evicted above :data:`MAX_BYTES`) and written under 
 lock (``filelock``), so processes and shards may share a directory. A directory that
 cannot be written, or an unreadable entry, costs a compile and one warning line — never
 a failed sweep.
+
+JAX consults its cache only after tracing and lowering a program; the compiled
+executables are also kept, keyed without tracing, by :mod:`w2s_jax.executable_store`
+(in ``executables/`` inside this directory).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from w2s_jax import jax_settings
 MAX_BYTES = 2 * 2**30
 OFF = "off"
 
-_state = {"hits": 0, "warned": False, "listening": False}
+_state = {"directory": None, "hits": 0, "warned": False, "listening": False}
 
 
 def default_directory() -> Path:
@@ -38,7 +42,12 @@ def default_directory() -> Path:
     return Path(base) / "w2s_jax"
 
 
-def _warn(text: str) -> None:
+def current_directory() -> Path | None:
+    """The directory of the run in progress (:func:`using`), or None."""
+    return _state["directory"]
+
+
+def warn(text: str) -> None:
     """One warning line per process (a sweep may compile many programs)."""
     if not _state["warned"]:
         _state["warned"] = True
@@ -70,7 +79,7 @@ def directory_for(setting: str | Path | None = None) -> Path | None:
             with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
                 pass
         except OSError as error:
-            _warn(
+            warn(
                 f"compilation cache {directory} is not usable ({error.strerror or error}); "
                 "compiling without it"
             )
@@ -78,9 +87,10 @@ def directory_for(setting: str | Path | None = None) -> Path | None:
     return directory
 
 
-def settings(directory: Path | None) -> dict:
-    """The JAX settings that use the cache in ``directory`` (None: no cache)."""
-    if directory is None:
+def settings(directory: Path | None, jax_cache: bool = True) -> dict:
+    """The JAX settings that use the cache in ``directory`` (None: no cache;
+    ``jax_cache=False``: the directory holds the executable store only)."""
+    if directory is None or not jax_cache:
         return {"jax_enable_compilation_cache": False}
     values = {
         "jax_enable_compilation_cache": True,
@@ -104,18 +114,24 @@ def _reset() -> None:
 
 
 @contextlib.contextmanager
-def using(setting: str | Path | None = None) -> Iterator[Path | None]:
-    """Use the cache ``setting`` names for the block (yields its directory, or None),
-    and give JAX back the caller's cache settings afterwards."""
+def using(setting: str | Path | None = None, jax_cache: bool = True) -> Iterator[Path | None]:
+    """Use the cache ``setting`` names for the block (yields its directory, or None) and
+    give JAX back the caller's cache settings afterwards. ``jax_cache=False``: the
+    directory holds the executable store only and JAX's own cache stays off, for runs
+    whose programs are all stored: an executable JAX's cache served cannot be stored
+    (see ``engine._compiled``), so a store miss must compile."""
     if not _state["listening"]:
         _state["listening"] = True
         jax.monitoring.register_event_listener(_count_hit)
     directory = directory_for(setting)
+    before = _state["directory"]
     try:
-        with jax_settings.scoped(settings(directory)):
+        with jax_settings.scoped(settings(directory, jax_cache)):
+            _state["directory"] = directory
             _reset()
             yield directory
     finally:
+        _state["directory"] = before
         _reset()
 
 
@@ -129,7 +145,7 @@ def compile_and_check(compile_fn):
     for warning in caught:
         text = str(warning.message)
         if "persistent compilation cache" in text:
-            _warn(f"compilation cache entry unusable, compiled instead ({text[:160]})")
+            warn(f"compilation cache entry unusable, compiled instead ({text[:160]})")
         else:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno

@@ -158,8 +158,8 @@ FIELDS: tuple[Field, ...] = (
         "auto",
         "static",
         str,
-        "XLA optimisation: fast (quick compile, slower run), full, or auto (fast on CPU "
-        "when one configuration is small)",
+        "XLA optimisation: fast (quick compile, slower run), full, or auto (fast when "
+        "the program's configurations in the grid have little work in all)",
         choices=("auto", "fast", "full"),
     ),
     _f(
@@ -193,12 +193,24 @@ FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 # their identities and random streams.
 OMITTED_AT_DEFAULT = ("weak.stop_loss", "strong.stop_loss", "run.compile", "run.race")
 
-# run.compile = "auto": XLA's fast (unoptimised) compile when one configuration needs
-# fewer FLOPs than this (about 0.05 s on one CPU core): such programs spend longer
-# compiling (~10 s at full optimisation, ~4 s fast) than a few hundred configurations
-# take to run even 1.5x slower. The choice changes results in the last bits, so it
-# depends on the configuration alone (never on the grid) and is part of the program.
-FAST_COMPILE_FLOPS = 2e9
+# run.compile = "auto": XLA's fast (unoptimised) compile or its full one, whichever
+# makes the program's compile plus run the shorter, judged from the program's whole
+# work (every configuration of it in the grid), not from one configuration: a few
+# small configurations are done before a full compile would finish, but 256 of them
+# run ~3x slower unoptimised, which costs more than the full compile saves
+# (benchmarks/RESULTS.md, "Time to result, second round"). Measured on a 2-core CPU:
+COMPILE_SECONDS = {"fast": 4.3, "full": 9.5}  # one small sweep program
+FAST_SLOWDOWN = 3.0  # run time unoptimised / optimised, small configurations
+# configuration_flops per second, optimised, of the 256 small configurations (4.4e10 in
+# ~4 s): small programs are latency-bound, well below the matmul rate. A constant, not a
+# measurement, so that the choice depends on the grid alone, never on the machine.
+WORK_FLOPS_PER_SECOND = 1.1e10
+# Full when (FAST_SLOWDOWN - 1) x run time > the compile time it costs: ~2.9e10 FLOPs.
+FULL_COMPILE_WORK = (
+    (COMPILE_SECONDS["full"] - COMPILE_SECONDS["fast"])
+    / (FAST_SLOWDOWN - 1)
+    * WORK_FLOPS_PER_SECOND
+)
 
 # Theory-normalised aliases (docs/MODEL.md, "Sweeping d"): key -> (raw key, converter).
 SCALED_KEYS: dict[str, str] = {
@@ -322,7 +334,7 @@ class Static:
     gd_form: str
     n_test: int
     eval_points: int
-    compile: str  # "fast" or "full" (run.compile resolved)
+    compile: str  # "fast" or "full" (run.compile resolved; see engine.plan)
     race: bool = False  # run.race: the race_* curves
     metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
     student: Any = None  # make_student(...) -> eqx.Module, or None: the ReLU CNN
@@ -390,10 +402,14 @@ def split(config: dict[str, Any]) -> tuple[Static, Params]:
     return static_part(config), traced_part(config)
 
 
-def static_part(config: dict[str, Any]) -> Static:
-    """The :class:`Static` (compiled program) a resolved configuration belongs to."""
+def static_part(config: dict[str, Any], compile: str | None = None) -> Static:
+    """The :class:`Static` (compiled program) a resolved configuration belongs to, run
+    alone; a grid's programs come from ``engine.plan``, which passes ``compile``, the
+    mode chosen from the whole program's work (``"auto"`` while grouping)."""
     c = config
     backend = resolve_backend(c)
+    if compile is None:
+        compile = compile_mode(c["run.compile"], configuration_flops(c, backend))
     return Static(
         backend=backend,
         dtype=c["run.dtype"],
@@ -414,7 +430,7 @@ def static_part(config: dict[str, Any]) -> Static:
         gd_form=c["strong.gd_form"],
         n_test=int(c["eval.n_test"]),
         eval_points=int(c["eval.points"]),
-        compile=resolve_compile(c, backend),
+        compile=compile,
         race=bool(c.get("run.race", False)),
         metrics=tuple(c["run.metrics"]),
         student=c.get("strong.student"),
@@ -424,7 +440,7 @@ def static_part(config: dict[str, Any]) -> Static:
 
 def configuration_flops(config: dict[str, Any], backend: str) -> float:
     """A rough count of one configuration's FLOPs (training products only), for
-    :func:`resolve_compile`; ``engine.cost`` has the careful one."""
+    :func:`compile_mode`; ``engine.cost`` has the careful one."""
     c = config
     n, m, n_weak = bucket(int(c["strong.n"])), int(c["strong.m"]), int(c["weak.n"])
     if backend == "reduced":
@@ -432,16 +448,17 @@ def configuration_flops(config: dict[str, Any], backend: str) -> float:
     else:
         d_strong = d_weak = c["data.d"] - 4
     strong = c["strong.steps"] * 4 * n * 2 * m * min(d_strong, n)
-    weak = c["weak.steps"] * 4 * n_weak * d_weak
+    weak = c["weak.steps"] * 6 * n_weak * d_weak * max(2 * int(c["weak.m"]), 1)
     return float(strong + weak)
 
 
-def resolve_compile(config: dict[str, Any], backend: str) -> str:
-    """``run.compile`` as ``"fast"`` or ``"full"`` (see :data:`FAST_COMPILE_FLOPS`)."""
-    choice = config["run.compile"]
+def compile_mode(choice: str, work: float) -> str:
+    """``run.compile`` as ``"fast"`` or ``"full"``: ``"auto"`` from ``work``, the
+    :func:`configuration_flops` of every configuration of the program in its run (see
+    :data:`FULL_COMPILE_WORK`)."""
     if choice != "auto":
         return choice
-    return "fast" if configuration_flops(config, backend) < FAST_COMPILE_FLOPS else "full"
+    return "full" if work > FULL_COMPILE_WORK else "fast"
 
 
 def _image_static(config: dict[str, Any]) -> dict[str, Any]:

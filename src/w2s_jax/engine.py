@@ -18,7 +18,8 @@ import functools
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from w2s_jax import compile_cache, images, memory, pipeline, training
+from w2s_jax import compile_cache, executable_store, images, memory, pipeline, training
 from w2s_jax import config as cfg
 from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 from w2s_jax.grid import identity, teacher_identity
@@ -102,11 +103,29 @@ class Program:
         )
 
 
-def plan(configs: list[dict]) -> list[Program]:
-    """Group configurations by their static part (in order of first appearance)."""
-    groups: dict[cfg.Static, list[int]] = defaultdict(list)
+def plan(
+    configs: list[dict], recorded: Callable[[cfg.Static], str | None] | None = None
+) -> list[Program]:
+    """Group configurations by their static part (in order of first appearance).
+
+    ``run.compile = "auto"`` is decided per program from the work of all its
+    configurations (:func:`w2s_jax.config.compile_mode`), so a configuration's program —
+    and its results' last bits — depend on the grid it is run in, not on what is
+    pending: a resumed run or another shard decides alike. ``recorded(static)`` (static
+    with ``compile="auto"``) is the mode an earlier run in the same directory chose: an
+    extended grid keeps it, so old and new configurations share one program (and its
+    stored executable) even when the extension tips the work over the threshold."""
+    undecided: dict[cfg.Static, list[int]] = defaultdict(list)
     for i, c in enumerate(configs):
-        groups[cfg.static_part(c)].append(i)
+        undecided[cfg.static_part(c, compile=c["run.compile"])].append(i)
+    groups: dict[cfg.Static, list[int]] = defaultdict(list)
+    for static, indices in undecided.items():
+        if static.compile == "auto":
+            before = recorded(static) if recorded else None
+            work = sum(cfg.configuration_flops(configs[i], static.backend) for i in indices)
+            mode = before if before in ("fast", "full") else cfg.compile_mode("auto", work)
+            static = replace(static, compile=mode)
+        groups[static].extend(indices)
     programs = []
     for static, indices in groups.items():
         teachers = {i: teacher_identity(configs[i]) for i in indices}
@@ -236,6 +255,7 @@ def _run_chunk(static, mesh, bank, *args):
     instead synchronises the devices at every step of every training loop). ``bank``
     (the image bank, or None) is an argument, not a constant: one compile serves any
     bank of its shape, and every device holds a whole copy."""
+    COMPILE_STATS["traces"] += 1  # runs only while JAX traces (tests count the traces)
     if mesh is None:
         return _run_shard(static, None, bank, *args)
     spec = PartitionSpec(AXIS)
@@ -263,7 +283,8 @@ def _run_shard(static, axis, bank, teacher_params, teacher_words, params, words,
 
 
 _COMPILED: dict[Any, Any] = {}
-COMPILE_STATS = {"compiles": 0, "seconds": 0.0}
+# "traces": how often _run_chunk's Python ran (a warm run from the store traces nothing)
+COMPILE_STATS = {"compiles": 0, "seconds": 0.0, "traces": 0}
 COMPILE_LOG: list[dict] = []  # one entry per program compiled (or loaded) in this process
 # run.compile = "fast": XLA's backend (LLVM) optimisation off: compiles 2-3x faster,
 # runs ~1.5x slower, and changes results in the last bits (so it is part of Static).
@@ -276,19 +297,33 @@ def _signature(static, args, mesh):
 
 
 def _compiled(static, args, mesh):
-    """The compiled chunk program for these shapes: compiled on first use (and timed),
-    or read from the persistent compilation cache."""
+    """The compiled chunk program for these shapes: loaded from the executable store (no
+    tracing), else traced and compiled (or read from JAX's persistent cache), timed."""
     signature = _signature(static, args, mesh)
     if signature not in _COMPILED:
         start = time.perf_counter()
-        jitted = jax.jit(_run_chunk, static_argnums=(0, 1))
         options = FAST_OPTIONS if static.compile == "fast" else {}
+        name = executable_store.key(static, args, mesh, options)
+        storable = executable_store.storable(static)
+        # A program without a mesh runs on the default device; with one, on its devices.
+        devices = list(mesh.devices.flat) if mesh is not None else jax.local_devices()[:1]
+        compiled = executable_store.load(name, devices) if storable else None
+        source = "executable store"
+        if compiled is None:
 
-        def compile_now():
-            with jax.default_matmul_precision(static.precision):
-                return jitted.lower(static, mesh, *args).compile(compiler_options=options)
+            def compile_now():
+                jitted = jax.jit(_run_chunk, static_argnums=(0, 1))
+                with jax.default_matmul_precision(static.precision):
+                    return jitted.lower(static, mesh, *args).compile(compiler_options=options)
 
-        _COMPILED[signature], cached = compile_cache.compile_and_check(compile_now)
+            compiled, cached = compile_cache.compile_and_check(compile_now)
+            source = "compilation cache" if cached else None
+            # Only what XLA compiled here is stored: an XLA:CPU executable read back from
+            # JAX's cache serialises without its compiled functions ("Function ... not
+            # found" when run). Runs of stored programs only keep JAX's cache off.
+            if storable and not cached:
+                executable_store.save(name, compiled)
+        _COMPILED[signature] = compiled
         seconds = time.perf_counter() - start
         COMPILE_STATS["compiles"] += 1
         COMPILE_STATS["seconds"] += seconds
@@ -298,7 +333,8 @@ def _compiled(static, args, mesh):
                 "compile": static.compile,
                 "configurations_per_chunk": int(len(args[4])),  # the students' key words
                 "seconds": round(seconds, 3),
-                "from_cache": cached,
+                "from_cache": source is not None,
+                "source": source,  # None: compiled here
             }
         )
     return _COMPILED[signature]
@@ -398,8 +434,8 @@ def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int
 
 def run_configuration(configuration: dict, base_seed: int = 0) -> ChunkResult:
     """One configuration alone (through the same compiled path as a sweep)."""
-    static = cfg.split(configuration)[0]
-    return run_chunk(static, [configuration], base_seed, chunk_size_for(1))
+    (program,) = plan([configuration])
+    return run_chunk(program.static, [configuration], base_seed, chunk_size_for(1))
 
 
 @dataclass

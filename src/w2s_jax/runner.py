@@ -9,6 +9,7 @@ resume and the merge of ``--shard`` parts.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -25,6 +26,7 @@ from w2s_jax import (
     conditions,
     distributed,
     engine,
+    executable_store,
     jax_settings,
     memory,
     provenance,
@@ -119,6 +121,28 @@ def check_versions(out: Path, ids: list[str], force: bool) -> None:
                 f"{', '.join(f'{k} {v}' for k, v in mine.items())}; resuming would mix "
                 "results of two versions: use --force to start over (or another --out)"
             )
+
+
+def _program_key(static: dict) -> str:
+    """A program's static part as JSON, its compile mode left out."""
+    return json.dumps({k: v for k, v in static.items() if k != "compile"}, sort_keys=True)
+
+
+def recorded_compile_modes(out: Path):
+    """``static -> compile mode`` of the programs an earlier run in ``out`` compiled
+    (None for others): a resumed or extended grid keeps each program's mode, hence its
+    results' last bits and its stored executable (see ``engine.plan``)."""
+    modes: dict[str, str] = {}
+    try:
+        for program in storage.read_json(out / "manifest.json").get("programs", []):
+            modes[_program_key(program["static"])] = program["static"]["compile"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # no earlier run (or an unreadable one: check_compatible has spoken)
+
+    def recorded(static: cfg.Static) -> str | None:
+        return modes.get(_program_key({k: _jsonable(v) for k, v in vars(static).items()}))
+
+    return recorded
 
 
 def prepare_directory(out: Path, force: bool) -> None:
@@ -238,16 +262,18 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
         return True
     check_versions(out, ids, options.force)
     storage.write_ids(out, ids)  # lets load_run read a partial or running directory
+    programs = engine.plan(configs, recorded_compile_modes(out))
+    # JAX's own cache only for programs the executable store cannot hold (user code).
+    stored = all(executable_store.storable(p.static) for p in programs)
     with (
-        compile_cache.using(options.compile_cache) as cache,
+        compile_cache.using(options.compile_cache, jax_cache=not stored) as cache,
         jax_settings.scoped(jax_settings.dtype_settings(configs)),
     ):
-        return _run_pending(grid, out, options, configs, ids, done, cache, start)
+        return _run_pending(grid, out, options, configs, ids, done, cache, start, programs)
 
 
-def _run_pending(grid, out, options, configs, ids, done, cache, start) -> bool:
+def _run_pending(grid, out, options, configs, ids, done, cache, start, programs) -> bool:
     """The part of a run that compiles and computes (under the run's JAX settings)."""
-    programs = engine.plan(configs)
     shard = auto_shard(options.shard)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
     rss_at_start, budget = memory.current_rss(), memory.budget(max_memory)
@@ -278,6 +304,7 @@ def _run_pending(grid, out, options, configs, ids, done, cache, start) -> bool:
         return False  # process 0 assembles the outputs and writes the manifest
     timing["compile_seconds"] = engine.COMPILE_STATS["seconds"] - compiles_before["seconds"]
     timing["compiles"] = engine.COMPILE_STATS["compiles"] - compiles_before["compiles"]
+    timing["traces"] = engine.COMPILE_STATS["traces"] - compiles_before["traces"]
     timing["compile_log"] = engine.COMPILE_LOG[log_before:]
     done = storage.completed_ids(out) & set(ids)
     complete = len(done) == len(ids)
@@ -454,8 +481,8 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
 
 
 # Seconds to compile one program on a 2-core CPU (measured on the sweep programs of
-# benchmarks/time_to_result.py): XLA fast / full, and tracing plus a cache hit.
-COMPILE_SECONDS = {"fast": 5.0, "full": 12.0, "cached": 3.5}
+# benchmarks/time_to_result.py): XLA fast / full, and loading a stored executable.
+COMPILE_SECONDS = {**cfg.COMPILE_SECONDS, "cached": 1.0}
 
 
 def compile_plan(work: list, budget: memory.Budget, options: RunOptions) -> str:

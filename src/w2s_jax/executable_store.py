@@ -1,0 +1,181 @@
+"""Compiled chunk programs kept on disk, so that a warm run neither traces nor lowers.
+
+JAX's persistent cache (:mod:`w2s_jax.compile_cache`) is keyed by the lowered program,
+so it is consulted only after Python has traced the pipeline and lowered it to HLO:
+~2-3 s a program on a 2-core CPU, longer than loading the executable. This store keys
+the *serialised executable* (``jax.experimental.serialize_executable``) by what makes
+the program instead — its :class:`~w2s_jax.config.Static`, the arguments' structure,
+shapes and dtypes, the devices it runs on, the compile options, the versions of jax and
+jaxlib, and a digest of this package's source (an edited checkout is a different
+program even at the same version number) — so a hit goes straight from the key to a
+loaded executable. It is the same binary a compile produced, so its results are the
+traced run's bit for bit.
+
+Entries live in ``<compilation cache>/executables``, are written atomically (a
+temporary file, then a rename), and are bounded like JAX's cache (least recently used
+evicted above :data:`MAX_BYTES`). Anything unexpected (an unreadable or stale entry, an
+executable that cannot be serialised) costs a trace and compile and one warning line,
+never a failed sweep. Programs holding user code (``run.metrics``, ``strong.student``)
+are not stored: a digest of their functions' names would not see an edit to them.
+
+Entries are pickles and executables: load only a directory you trust (as with JAX's own
+cache, an entry is code that runs).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from w2s_jax import compile_cache
+
+FORMAT = 1  # bump when an entry's layout changes
+MAX_BYTES = 2 * 2**30
+SUBDIRECTORY = "executables"
+
+
+def directory() -> Path | None:
+    """Where entries live: inside the compilation cache in use (None: it is off)."""
+    base = compile_cache.current_directory()
+    return None if base is None else base / SUBDIRECTORY
+
+
+def storable(static: Any) -> bool:
+    """Whether a program can be keyed completely (it holds no user functions)."""
+    return not getattr(static, "metrics", ()) and getattr(static, "student", None) is None
+
+
+@functools.cache
+def source_digest() -> str:
+    """Digest of this package's Python source: what the program is traced from."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def key(static: Any, args: tuple, mesh: Any, options: dict) -> str:
+    """The entry name of the program ``static`` compiled for ``args`` on ``mesh``."""
+    leaves, tree = jax.tree.flatten(args)
+    device = jax.local_devices()[0]
+    parts = [
+        f"format {FORMAT}",
+        repr(static),
+        str(tree),
+        repr([(tuple(x.shape), str(x.dtype)) for x in leaves]),
+        repr(None if mesh is None else (mesh.axis_names, [d.id for d in mesh.devices.flat])),
+        repr(sorted(options.items())),
+        f"jax {jax.__version__} jaxlib {_version('jaxlib')} w2s_jax {_version('w2s_jax')}",
+        source_digest(),
+        f"{device.platform} {device.device_kind} {device.client.platform_version}",
+        f"local devices {jax.local_device_count()} processes {jax.process_count()}",
+        # Configuration that changes what is traced or compiled.
+        f"x64 {jax.config.jax_enable_x64} threefry {jax.config.jax_threefry_partitionable}",
+        f"precision {jax.config.jax_default_matmul_precision}",
+        f"XLA_FLAGS {os.environ.get('XLA_FLAGS', '')}",
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def load(name: str, devices: list):
+    """The stored executable ``name``, loaded onto ``devices`` (in the order it was
+    compiled for), or None (absent; or unusable: one warning)."""
+    where = directory()
+    if where is None:
+        return None
+    path = where / f"{name}.pkl"
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        compile_cache.warn(f"stored executable {path.name} unreadable ({error}); compiling")
+        return None
+    try:
+        from jax.experimental import serialize_executable
+
+        entry = pickle.loads(blob)
+        if entry.get("key") != name:
+            raise ValueError("its key does not match its name")
+        compiled = serialize_executable.deserialize_and_load(
+            entry["executable"], entry["in_tree"], entry["out_tree"], execution_devices=devices
+        )
+    except Exception as error:  # any failure to load is a miss, never a failed sweep
+        compile_cache.warn(
+            f"stored executable {path.name} unusable ({type(error).__name__}: "
+            f"{str(error)[:120]}); compiling instead"
+        )
+        return None
+    try:
+        os.utime(path)  # least recently used goes first when the store is full
+    except OSError:
+        pass
+    return compiled
+
+
+def save(name: str, compiled) -> None:
+    """Store ``compiled`` as ``name`` (atomically), then evict beyond the bound."""
+    where = directory()
+    if where is None:
+        return
+    try:
+        from jax.experimental import serialize_executable
+
+        executable, in_tree, out_tree = serialize_executable.serialize(compiled)
+        blob = pickle.dumps(
+            {"key": name, "executable": executable, "in_tree": in_tree, "out_tree": out_tree}
+        )
+        where.mkdir(parents=True, exist_ok=True)
+        _write_atomically(where / f"{name}.pkl", blob)
+    except Exception as error:  # a program that cannot be stored is compiled next time
+        compile_cache.warn(
+            f"could not store the compiled program ({type(error).__name__}: "
+            f"{str(error)[:120]}); the next run compiles it again"
+        )
+        return
+    evict(where)
+
+
+def _write_atomically(path: Path, blob: bytes) -> None:
+    """Write ``path`` so that a reader sees the old file, the whole new one, or none."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(blob)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def evict(where: Path, limit: int = MAX_BYTES) -> None:
+    """Remove the least recently used entries until the store holds at most ``limit``."""
+    entries = []
+    for path in where.glob("*.pkl"):
+        try:
+            stat = path.stat()
+        except OSError:  # removed meanwhile by another process
+            continue
+        entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= limit:
+            break
+        path.unlink(missing_ok=True)
+        total -= size

@@ -1,0 +1,115 @@
+"""The executable store: a warm run loads its programs without tracing them, with the
+traced run's results bit for bit; a bad entry costs a compile and one warning line."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from w2s_jax import compile_cache, engine, executable_store
+from w2s_jax import config as cfg
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A store of this test's own (JAX's cache off, as in a sweep of stored programs),
+    the test session's cache restored afterwards."""
+    with compile_cache.using(tmp_path / "cache", jax_cache=False):
+        yield tmp_path / "cache" / executable_store.SUBDIRECTORY
+
+
+def configurations() -> list[dict]:
+    # Own sizes (d = 176): no other test has this program in memory already.
+    return [tiny_config(**{"data.d": 176, "strong.lr": lr}) for lr in (0.5, 1.0, 2.0)]
+
+
+def run_fresh(configs: list[dict]):
+    """Run ``configs`` as one chunk as a new process would: no program in memory."""
+    engine._COMPILED.clear()
+    jax.clear_caches()  # JAX's in-memory trace and compile caches too
+    static = cfg.split(configs[0])[0]
+    return engine.run_chunk(static, configs, 0, engine.chunk_size_for(len(configs)))
+
+
+def assert_bitwise_equal(a: engine.ChunkResult, b: engine.ChunkResult) -> None:
+    assert a.ids == b.ids
+    for x, y in zip(jax.tree.leaves((a.curves, a.scalars)), jax.tree.leaves((b.curves, b.scalars))):
+        assert np.array_equal(x, y, equal_nan=True) and x.dtype == y.dtype
+
+
+def test_a_warm_store_traces_nothing_and_gives_the_traced_bits(store):
+    configs = configurations()
+    traces = engine.COMPILE_STATS["traces"]
+    traced = run_fresh(configs)
+    assert engine.COMPILE_STATS["traces"] == traces + 1
+    assert len(list(store.glob("*.pkl"))) == 1
+    warm = run_fresh(configs)
+    assert engine.COMPILE_STATS["traces"] == traces + 1  # loaded, not traced
+    assert engine.COMPILE_LOG[-1]["source"] == "executable store"
+    assert_bitwise_equal(traced, warm)
+    # Another program shape (one configuration more per chunk) is another entry.
+    run_fresh([*configs, tiny_config(**{"data.d": 176, "strong.lr": 3.0})])
+    assert engine.COMPILE_STATS["traces"] == traces + 2
+
+
+def test_a_corrupt_entry_costs_a_trace_and_one_warning(store, capsys):
+    configs = configurations()[:2]
+    reference = run_fresh(configs)
+    (entry,) = store.glob("*.pkl")
+    entry.write_bytes(b"not an executable")
+    compile_cache._state["warned"] = False
+    traces = engine.COMPILE_STATS["traces"]
+    again = run_fresh(configs)
+    assert engine.COMPILE_STATS["traces"] == traces + 1
+    assert capsys.readouterr().err.count("warning:") == 1
+    assert_bitwise_equal(reference, again)
+    name, devices = executable_store_key(configs), jax.local_devices()[:1]
+    assert executable_store.load(name, devices) is not None  # rewritten
+
+
+def test_an_executable_from_jax_cache_is_not_stored(store):
+    # Read back from JAX's cache, an XLA:CPU executable serialises without its compiled
+    # functions: storing it would break the next run.
+    with compile_cache.using(store.parent, jax_cache=True):
+        configs = configurations()[1:]
+        reference = run_fresh(configs)
+        (entry,) = store.glob("*.pkl")
+        entry.unlink()
+        again = run_fresh(configs)  # traced, then served by JAX's cache
+    assert engine.COMPILE_LOG[-1]["source"] == "compilation cache"
+    assert not list(store.glob("*.pkl"))
+    assert_bitwise_equal(reference, again)
+
+
+def executable_store_key(configs: list[dict]) -> str:
+    static = cfg.split(configs[0])[0]
+    chunk = engine.prepare_chunk(static, configs, 0, engine.chunk_size_for(len(configs)))
+    options = engine.FAST_OPTIONS if static.compile == "fast" else {}
+    return executable_store.key(static, chunk.args, chunk.mesh, options)
+
+
+def test_the_key_sees_what_makes_a_program(store):
+    configs = configurations()
+    base = executable_store_key(configs)
+    assert executable_store_key(configs) == base  # stable
+    assert executable_store_key([tiny_config(**{"data.d": 180})] * 2) != base  # static
+    assert executable_store_key(configs[:2]) != base  # shapes (chunk of 2, not 3)
+
+
+def test_programs_with_user_functions_are_not_stored():
+    static = cfg.split(tiny_config())[0]
+    assert executable_store.storable(static)
+    assert not executable_store.storable(cfg.Static(**{**vars(static), "metrics": (("m", len),)}))
+
+
+def test_eviction_keeps_the_most_recently_used(tmp_path):
+    for k, age in enumerate((30, 10, 20)):
+        path = tmp_path / f"{k}.pkl"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1e9 - age, 1e9 - age))
+    executable_store.evict(tmp_path, limit=200)
+    assert sorted(p.name for p in tmp_path.glob("*.pkl")) == ["1.pkl", "2.pkl"]
