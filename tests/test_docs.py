@@ -61,3 +61,23 @@ def test_every_grid_key_named_in_model_md_exists():
     named = set(re.findall(r"`((?:data|weak|strong|eval|run)\.\w+)", model))
     assert len(named) > 20
     assert sorted(named - set(valid_keys())) == []
+
+
+def test_readme_fits_on_a_page_and_every_relative_link_lands():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 180
+    broken = []
+    for path in tracked_text_files():
+        if path.suffix != ".md":
+            continue
+        for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text()):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            file, _, section = target.partition("#")
+            where = (path.parent / file).resolve()
+            if not where.exists():
+                broken.append(f"{path.relative_to(ROOT)} -> {target}")
+            elif section and where.suffix == ".md":
+                headings = re.findall(r"^#{1,4} (.+)$", where.read_text(), re.MULTILINE)
+                if section not in {anchor(h) for h in headings}:
+                    broken.append(f"{path.relative_to(ROOT)} -> {target}")
+    assert broken == []
