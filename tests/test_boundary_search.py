@@ -10,8 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from w2s_jax.boundary import crossing_points
 from w2s_jax.boundary_search import BoundaryOptions, Cell, bisect, propose
-from w2s_jax.theory import crossing_points
 
 WEAK = 0.15
 SLOPE = 2.0  # steepness of the error's fall in log n

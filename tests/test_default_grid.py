@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from w2s_jax import api
+from w2s_jax.regimes import RegimeThresholds
 from w2s_jax.sweep import DEFAULT_GRID
-from w2s_jax.theory import RegimeThresholds
 
 N_TEST = 1000
 

@@ -7,19 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from w2s_jax.theory import (
-    REGIMES,
-    RegimeThresholds,
-    benign_score,
-    boundary_report,
-    classify_regime,
-    classify_regimes,
-    crossing_points,
-    fit_boundary_slope,
-    fit_constant_C,
-    theory_boundary_n,
-    theory_slope,
-)
+from w2s_jax.boundary import boundary_report, crossing_points, fit_boundary_slope
+from w2s_jax.regimes import REGIMES, RegimeThresholds, classify_regime, classify_regimes
+from w2s_jax.theory import benign_score, fit_constant_C, theory_boundary_n, theory_slope
 
 pytestmark = pytest.mark.filterwarnings("error")
 

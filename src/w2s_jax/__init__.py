@@ -20,7 +20,7 @@ Pieces (one configuration, unbatched; vmap happens only in ``engine``)
     pipeline.train_teacher / pipeline.run_student / pipeline.run_configuration
     custom_student: strong.student = make_student(...) -> eqx.Module (dense backend)
     registry.ACTIVATIONS / LOSSES / OPTIMIZERS
-    theory.benign_score / classify_regimes / boundary_report
+    theory.benign_score, regimes.classify_regimes, boundary.boundary_report
     boundary_search.search(grid, out)        -> dict   (a [boundary] grid: n* per cell)
     figures.draw_run(out)
 
@@ -66,6 +66,8 @@ _MODULES = (
     "runner",
     "summary",
     "theory",
+    "regimes",
+    "boundary",
     "boundary_search",
     "figures",
     "grid",

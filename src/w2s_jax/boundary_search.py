@@ -4,7 +4,7 @@ A grid with a ``[boundary]`` section does not sweep ``strong.n``. For every *cel
 point of the other swept axes) it looks for the ``n*`` at which the seed-mean ``metric``
 (default the final strong test error) falls to ``fraction ×`` the cell's mean weak error:
 the threshold and the estimator of ``boundary.json``
-(:data:`w2s_jax.figure_plan.BOUNDARY_FRACTION`, :func:`w2s_jax.theory.crossing_points`:
+(:data:`w2s_jax.figure_plan.BOUNDARY_FRACTION`, :func:`w2s_jax.boundary.crossing_points`:
 interpolation in ``log n`` between the bracketing points, percentile bootstrap over
 seeds). Per cell, after each round, the first rule that applies:
 
@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from w2s_jax.boundary import crossing_points, json_float, seed_mean
 from w2s_jax.figure_plan import BOUNDARY_FRACTION
-from w2s_jax.theory import N_KEY, _json_float, _seed_mean, crossing_points
+from w2s_jax.theory import N_KEY
 
 SEARCH_FILE = "boundary_search.json"
 # The metric -> the weak-teacher column its threshold is a fraction of.
@@ -206,7 +207,7 @@ def analyse(
     there is no crossing inside the range, ``diverged`` where no seed-mean is finite)
     and ``closed`` (whether enough bootstrap replicates cross inside the range for
     ``n_ci`` to be an interval at all)."""
-    mean = _seed_mean(errors)
+    mean = seed_mean(errors)
     cross = crossing_points([0.0], n_values, errors[None], threshold, options.n_boot, seed,
                             options.ci)  # fmt: skip
     n_star, n_ci = float(cross.n[0]), [float(v) for v in cross.n_ci[0]]
@@ -324,7 +325,7 @@ def _estimate(
         _, n, s = points[k]
         errors[np.searchsorted(n_values, n), s] = metric[k]
         per_seed.setdefault(s, []).append(reference[k])
-    weak = _seed_mean(np.array([np.mean(v) for v in per_seed.values()]))
+    weak = seed_mean(np.array([np.mean(v) for v in per_seed.values()]))
     estimate = analyse(n_values, errors, options.fraction * float(weak), options, seed=index)
     estimate["n_values"] = n_values.tolist()
     estimate["seeds"] = [cell.runs[n] for n in n_values.tolist()]
@@ -363,18 +364,18 @@ def report(
         "cells": [
             {
                 "cell": values,
-                "n_star": _json_float(cell.estimate.get("n_star", math.nan)),
-                "n_ci": [_json_float(v) for v in cell.estimate.get("n_ci", [math.nan] * 2)],
-                "ci_ratio": _json_float(
+                "n_star": json_float(cell.estimate.get("n_star", math.nan)),
+                "n_ci": [json_float(v) for v in cell.estimate.get("n_ci", [math.nan] * 2)],
+                "ci_ratio": json_float(
                     ratio(cell.estimate["n_ci"]) if cell.estimate.get("closed") else math.inf
                 ),
                 "bootstrap_crossing": cell.estimate.get("bootstrap_crossing"),
                 "bracket": cell.estimate.get("bracket"),
-                "threshold": _json_float(cell.estimate.get("threshold", math.nan)),
+                "threshold": json_float(cell.estimate.get("threshold", math.nan)),
                 "stop": cell.stop,
                 "n_values": sorted(cell.runs),
                 "seeds": [cell.runs[n] for n in sorted(cell.runs)],
-                "seed_mean": [_json_float(v) for v in cell.estimate.get("mean", [])],
+                "seed_mean": [json_float(v) for v in cell.estimate.get("mean", [])],
                 "configurations": sum(cell.runs.values()),
                 "rounds": cell.rounds,
             }

@@ -6,7 +6,7 @@ inconsistent run directory; :class:`Layout` places each ``summary.csv`` row on t
 axes (zipped axes collapse to one); :func:`representative` and :func:`choose_points` pick
 the points whose curves are drawn; ``_plane``, ``_slice`` and ``_edges`` map two swept
 axes onto heatmap cells. :func:`write_boundary` measures the boundary ``B = C`` of
-docs/MODEL.md on the ``(x, strong.n)`` plane (:func:`w2s_jax.theory.boundary_report`, threshold
+docs/MODEL.md on the ``(x, strong.n)`` plane (:func:`w2s_jax.boundary.boundary_report`, threshold
 ``BOUNDARY_FRACTION`` × the mean weak error) and writes ``DIR/boundary.json``.
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from w2s_jax import storage
-from w2s_jax.boundary_law import cells_from_summary, joint_boundary, raw_parameters
+from w2s_jax.boundary import boundary_report, cells_from_summary, joint_boundary, raw_parameters
 from w2s_jax.storage import RunResults
-from w2s_jax.theory import N_KEY, SCORE_KEYS, benign_score, boundary_report
+from w2s_jax.theory import N_KEY, SCORE_KEYS, benign_score
 
 BOUNDARY_FRACTION = 0.5  # boundary threshold: this fraction of the mean weak error per x
 MAX_LINES, MAX_CHOSEN = 8, 4
@@ -301,7 +301,7 @@ def benign_scores(run: RunResults) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def boundary_law(run: RunResults) -> dict | None:
-    """The joint fit of the boundary law (:mod:`w2s_jax.boundary_law`) when ``strong.n``
+    """The joint fit of the boundary law (:mod:`w2s_jax.boundary`) when ``strong.n``
     is swept with any of its parameters; None otherwise."""
     grid = run.manifest["grid"]
     cells = cells_from_summary(

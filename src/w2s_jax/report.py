@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from w2s_jax import conditions, storage
+from w2s_jax.regimes import RegimeThresholds
 from w2s_jax.storage import RunResults, load_run
-from w2s_jax.theory import RegimeThresholds
 
 COLUMNS = (
     "weak_test_error",

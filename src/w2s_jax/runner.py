@@ -37,8 +37,8 @@ from w2s_jax import (
 from w2s_jax import config as cfg
 from w2s_jax.grid import Grid, identity, stable_text
 from w2s_jax.progress import Progress
+from w2s_jax.regimes import RegimeThresholds
 from w2s_jax.summary import gather, summarize
-from w2s_jax.theory import RegimeThresholds
 
 
 class RunError(RuntimeError):
