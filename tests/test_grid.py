@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from w2s_jax import config
@@ -126,3 +127,15 @@ def test_command_line_overrides_fix_sweep_or_name_keys():
     for bad, named in (("strong.lr", "KEY=VALUE"), ("lr=0.3", "SECTION.NAME")):
         with pytest.raises(GridError, match=named):
             apply_overrides({}, (bad,), "<cli>")
+
+
+@pytest.mark.parametrize("points", [2, 3, 8, 40])
+@pytest.mark.parametrize("steps", [1, 7, 2000])
+def test_evaluation_steps_start_at_zero_end_at_the_last_and_fit_their_budget(points, steps):
+    from w2s_jax import config
+
+    chosen = config.eval_steps(steps, points)
+    assert chosen[0] == 0 and chosen[-1] == steps and len(chosen) <= points
+    assert (np.diff(chosen) > 0).all()
+    padded = config.padded_eval_steps(steps, points)
+    assert len(padded) == points and set(padded) == set(chosen)

@@ -513,8 +513,9 @@ def eval_steps(steps: int, points: int) -> np.ndarray:
     most ``points`` of them)."""
     if steps == 0:
         return np.zeros(1, int)
-    grid = np.rint(np.geomspace(1, steps, max(points - 1, 1))).astype(int)
-    return np.unique(np.concatenate([[0], grid, [steps]]))
+    # geomspace of one point is its start: with 2 points, the grid is the last step alone
+    grid = np.rint(np.geomspace(1, steps, points - 1)).astype(int) if points > 2 else []
+    return np.unique(np.concatenate([[0], grid, [steps]])).astype(int)
 
 
 def padded_eval_steps(steps: int, points: int) -> np.ndarray:
