@@ -4,7 +4,8 @@ Runs ``--configs`` configurations of one program through w2s_jax's sweep path
 (``common.Sweep``: ``engine.run_chunk``, chunks of ``--chunk``), times compilation
 apart from the run, measures the device's memory bandwidth in the same process (a
 donated in-place update of ``--copy-mib`` MiB), and prints one table: wall time,
-configuration-steps per second, achieved FLOP/s and bytes/s, and the fraction of the memory-bandwidth floor
+configuration-steps per second, achieved FLOP/s and bytes/s, and the fraction of the
+memory-bandwidth floor
 (the minimum bytes of the whole sweep, ``common.traffic``, divided by the measured
 bandwidth: no implementation could finish faster); FLOPs from ``engine.cost``.
 
