@@ -5,9 +5,9 @@ Runs ``--configs`` configurations of one program through w2s_jax's sweep path
 apart from the run, measures the device's memory bandwidth in the same process (a
 donated in-place update of ``--copy-mib`` MiB), and prints one table: wall time,
 configuration-steps per second, achieved FLOP/s and bytes/s, and the fraction of the
-memory-bandwidth floor
-(the minimum bytes of the whole sweep, ``common.traffic``, divided by the measured
-bandwidth: no implementation could finish faster); FLOPs from ``engine.cost``.
+memory-bandwidth floor (the minimum bytes of the whole sweep, ``common.traffic``,
+divided by the measured bandwidth: no implementation could finish faster); FLOPs from
+``engine.cost``.
 
 The issue-6 grid, on one H200 (10^5 configurations of n = 200, d = 1000, m = 20,
 T = 1000, everything else at its default):
