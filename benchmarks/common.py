@@ -1,7 +1,10 @@
 """Shared pieces of the benchmarks: machine facts, configurations, timing, counts, tables.
 
 Run the benchmarks as scripts from the repository root (``python benchmarks/NAME.py``);
-this module and :mod:`baselines` are imported from the script's own folder.
+this module and :mod:`baselines` are imported from the script's own folder. What is run
+and counted is the library's own: configurations from ``w2s_jax.make_grid``, the chunked
+run of ``engine.plan`` / ``engine.run_chunk``, FLOPs from ``engine.cost``, the matmul
+rate from ``engine.measured_flop_rate``.
 
 Timing rules followed everywhere: every timed call ends in ``block_until_ready`` (or
 ``np.asarray`` of the outputs, which waits), compilation is done and timed before the
@@ -11,7 +14,7 @@ the next round), and figures are medians over the repeats.
 
 from __future__ import annotations
 
-import datetime
+import math
 import os
 import platform
 import shlex
@@ -19,51 +22,45 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import w2s_jax
 from w2s_jax import config as cfg
-from w2s_jax import engine, grid, pipeline, training
+from w2s_jax import engine, pipeline
+from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 
 # ---------------------------------------------------------------------- the machine
 
 
-def machine() -> dict[str, Any]:
-    """Date, CPU, load, memory and versions: the context every figure is reported in."""
-    lscpu = _run(["lscpu"]).splitlines()
-    model = next(
-        (line.split(":", 1)[1].strip() for line in lscpu if line.startswith("Model name")),
-        platform.processor(),
-    )
+def header(title: str) -> str:
+    """A block of ``# key: value`` lines describing the run (date, machine, versions)."""
+    import jaxlib
+
+    cpu = [line for line in _run(["lscpu"]).splitlines() if line.startswith("Model name")]
     try:
         import torch
 
         torch_version = f"{torch.__version__} (threads {torch.get_num_threads()})"
     except ImportError:
         torch_version = "not installed"
-    return {
+    facts = {
         "date": _run(["date"]).strip(),
         "nproc": os.cpu_count(),
-        "cpu": model,
+        "cpu": cpu[0].split(":", 1)[1].strip() if cpu else platform.processor(),
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "python": platform.python_version(),
-        "jax": f"{jax.__version__} (jaxlib {_jaxlib_version()})",
+        "jax": f"{jax.__version__} (jaxlib {jaxlib.__version__})",
         "devices": ", ".join(str(d) for d in jax.devices()),
         "numpy": np.__version__,
         "torch": torch_version,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
     }
-
-
-def _jaxlib_version() -> str:
-    import jaxlib
-
-    return jaxlib.__version__
+    return "\n".join([f"# {title}"] + [f"# {k}: {v}" for k, v in facts.items()])
 
 
 def _run(command: list[str]) -> str:
@@ -71,13 +68,6 @@ def _run(command: list[str]) -> str:
         return subprocess.run(command, capture_output=True, text=True, check=False).stdout
     except OSError:
         return ""
-
-
-def header(title: str) -> str:
-    """A block of ``# key: value`` lines describing the run (date, machine, versions)."""
-    facts = machine()
-    lines = [f"# {title}"] + [f"# {k}: {v}" for k, v in facts.items()]
-    return "\n".join(lines)
 
 
 def load_now() -> str:
@@ -98,13 +88,12 @@ SMALL = {  # the issue's small-configuration grid: n <= 200, d <= 1000, m = 20, 
 }
 
 LARGE = {  # a large configuration, n d >= 1e7 (step counts shrunk; per-step rates reported)
+    **SMALL,
     "data.d": 10_000,
     "strong.n": 2048,
-    "strong.m": 20,
     "strong.steps": 40,
     "weak.n": 2000,
     "weak.steps": 20,
-    "eval.n_test": 1000,
     "eval.points": 5,
 }
 
@@ -112,120 +101,71 @@ NU_NORMS = (3.0, 4.0, 5.0, 6.0)
 
 
 def configurations(base: dict, count: int, backend: str = "dense") -> list[dict]:
-    """``count`` resolved configurations: ``nu_norm`` in :data:`NU_NORMS` times seeds.
-
-    Every configuration has its own teacher (the teacher identity includes the seed and
-    ``nu_norm``), so no method gets a shared-teacher discount."""
-    out = []
-    for i in range(count):
-        raw = {
-            **cfg.defaults(),
-            **base,
-            "run.backend": backend,
-            "data.nu_norm": NU_NORMS[i % len(NU_NORMS)],
-            "seed": i // len(NU_NORMS),
-        }
-        out.append(grid.resolve(raw))
-    return out
+    """``count`` configurations of ``w2s_jax.make_grid``: ``nu_norm`` in :data:`NU_NORMS`
+    times seeds, in that order (``nu_norm`` cycling fastest). Every configuration has its
+    own teacher (the teacher identity includes the seed and ``nu_norm``), so no method
+    gets a shared-teacher discount."""
+    sweep = {"data.nu_norm": list(NU_NORMS), "seeds": math.ceil(count / len(NU_NORMS))}
+    grid = w2s_jax.make_grid({**base, "run.backend": backend}, sweep=sweep)
+    return sorted(grid.configurations(), key=lambda c: c["seed"])[:count]
 
 
 def baseline_config(c: dict) -> dict:
     """The same configuration for :mod:`baselines` (``run_numpy`` / ``run_torch``)."""
-    steps = int(c["strong.steps"])
-    return {
-        "d": int(c["data.d"]),
-        "mu_norm": c["data.mu_norm"],
-        "nu_norm": c["data.nu_norm"],
-        "sigma_p": c["data.sigma_p"],
-        "p_easy": c["data.p_easy"],
-        "p_hard": c["data.p_hard"],
-        "hard_sign": c["data.hard_sign"],
-        "n_weak": int(c["weak.n"]),
-        "weak_lr": c["weak.lr"],
-        "weak_steps": int(c["weak.steps"]),
-        "n": int(c["strong.n"]),
-        "m": int(c["strong.m"]),
-        "sigma_0": c["strong.sigma_0"],
-        "lr": c["strong.lr"],
-        "steps": steps,
-        "n_test": int(c["eval.n_test"]),
-        "eval_steps": [int(s) for s in cfg.eval_steps(steps, int(c["eval.points"]))],
-    }
+    keys = {"d": "data.d", "n_weak": "weak.n", "weak_steps": "weak.steps", "n": "strong.n"}
+    keys |= {"m": "strong.m", "steps": "strong.steps", "n_test": "eval.n_test"}
+    out = {short: int(c[key]) for short, key in keys.items()}
+    for name in ("mu_norm", "nu_norm", "sigma_p", "p_easy", "p_hard", "hard_sign"):
+        out[name] = c[f"data.{name}"]
+    out |= {"weak_lr": c["weak.lr"], "sigma_0": c["strong.sigma_0"], "lr": c["strong.lr"]}
+    out["eval_steps"] = [int(s) for s in cfg.eval_steps(out["steps"], int(c["eval.points"]))]
+    return out
 
 
-def static_of(configs: list[dict]) -> cfg.Static:
-    static = cfg.split(configs[0])[0]
-    assert all(cfg.split(c)[0] == static for c in configs), "configurations span programs"
-    return static
+# ---------------------------------------------------------------------- runners
 
 
-# ---------------------------------------------------------------------- w2s_jax runners
-
-
-class Vmapped:
-    """w2s_jax's sweep path (``engine.run_chunk``): the configurations in compiled chunks
-    of ``chunk`` (default: the size the sweep command picks, ``engine.chunk_size``)."""
+class Sweep:
+    """The library's chunked run of ``configs`` (one program, ``engine.plan``) through
+    ``engine.run_chunk``, in chunks of ``chunk`` (default: the size the sweep picks,
+    ``engine.chunk_size``)."""
 
     def __init__(self, configs: list[dict], chunk: int | None = None):
-        self.configs, self.static = configs, static_of(configs)
-        program = engine.plan(configs)[0]
-        self.chunk = chunk or engine.chunk_size(program, len(configs), None, None)
+        (self.program,) = engine.plan(configs)
+        self.configs, self.static = configs, self.program.static
+        self.chunk = chunk or engine.chunk_size(self.program, len(configs), None, None)
 
     def compile(self) -> float:
         """Compile (not timed with the runs); returns the compile seconds."""
-        before = engine.COMPILE_STATS["seconds"]
-        engine.run_chunk(self.static, self.configs[: self.chunk], 0, self.chunk)
-        return engine.COMPILE_STATS["seconds"] - before
-
-    def __call__(self) -> tuple[float, dict]:
-        """Run every configuration; returns (seconds, final test errors)."""
         start = time.perf_counter()
-        finals = []
-        for lo in range(0, len(self.configs), self.chunk):
-            part = self.configs[lo : lo + self.chunk]
-            result = engine.run_chunk(self.static, part, 0, self.chunk)  # np.asarray: waits
-            finals.append(result.curves["test_error"][:, -1])
-        return time.perf_counter() - start, {"final": np.concatenate(finals)}
-
-
-class JittedLoop:
-    """A Python loop over configurations calling one jitted single-configuration run."""
-
-    def __init__(self, configs: list[dict]):
-        self.configs, self.static = configs, static_of(configs)
-        self.function = jax.jit(pipeline.run_configuration, static_argnums=0)
-        self.compiled = None
-
-    def _args(self, c):
-        key = engine._key(jnp.asarray(engine.key_words(0, c)))
-        return cfg.split(c)[1], key
-
-    def compile(self) -> float:
-        start = time.perf_counter()
-        with jax.default_matmul_precision(self.static.precision):
-            lowered = self.function.lower(self.static, *self._args(self.configs[0]))
-            self.compiled = lowered.compile()
+        engine.prepare_chunk(self.static, self.configs[: self.chunk], 0, self.chunk).compile()
         return time.perf_counter() - start
 
-    def __call__(self, configs: list[dict]) -> tuple[float, dict]:
-        start = time.perf_counter()
-        finals = []
-        for c in configs:
-            curves, _ = self.compiled(*self._args(c))
-            finals.append(float(np.asarray(curves["test_error"])[-1]))  # waits
-        return time.perf_counter() - start, {"final": np.array(finals)}
+    def __call__(self, configs: list[dict] | None = None) -> tuple[float, np.ndarray]:
+        """Run every configuration; returns (seconds, final test errors)."""
+        configs, start, finals = configs or self.configs, time.perf_counter(), []
+        for lo in range(0, len(configs), self.chunk):
+            result = engine.run_chunk(self.static, configs[lo : lo + self.chunk], 0, self.chunk)
+            finals.append(result.curves["test_error"][:, -1])  # np.asarray inside: waits
+        return time.perf_counter() - start, np.concatenate(finals)
 
 
-def baseline_loop(function: Callable, configs: list[dict]) -> tuple[float, dict]:
+def one_by_one(configs: list[dict]) -> tuple[float, np.ndarray]:
+    """A Python loop of ``engine.run_configuration`` (``w2s_jax.run_one``'s path: one
+    configuration per compiled call)."""
+    start = time.perf_counter()
+    finals = [engine.run_configuration(c).curves["test_error"][0, -1] for c in configs]
+    return time.perf_counter() - start, np.array(finals)
+
+
+def baseline_loop(function: Callable, configs: list[dict]) -> tuple[float, np.ndarray]:
     """A Python loop over configurations of a baseline (``run_numpy`` / ``run_torch``)."""
     start = time.perf_counter()
-    finals = [
-        function(baseline_config(c), seed=1000 + i)["test_error"][-1] for i, c in enumerate(configs)
-    ]
-    return time.perf_counter() - start, {"final": np.array(finals)}
+    runs = [function(baseline_config(c), 1000 + i) for i, c in enumerate(configs)]
+    return time.perf_counter() - start, np.array([r["test_error"][-1] for r in runs])
 
 
-def set_baseline_threads(threads: int) -> dict[str, str]:
+def set_baseline_threads(threads: int) -> None:
     """Threads of the baselines' libraries: PyTorch's intra-op pool and NumPy's OpenBLAS.
 
     On a shared 2-core machine the libraries' default (one thread per core) can be
@@ -234,29 +174,19 @@ def set_baseline_threads(threads: int) -> dict[str, str]:
     (``--baseline-threads auto``) and report it."""
     import ctypes
 
-    done = {}
     try:
         import torch
 
         torch.set_num_threads(threads)
-        done["torch"] = str(torch.get_num_threads())
     except ImportError:
         pass
-    libraries = sorted(
-        {
-            line.split()[-1]
-            for line in open("/proc/self/maps")
-            if "openblas" in line and line.split()[-1].startswith("/")
-        }
-    )
-    for path in libraries:
+    maps = {line.split()[-1] for line in open("/proc/self/maps") if "openblas" in line}
+    for path in sorted(p for p in maps if p.startswith("/")):
         library = ctypes.CDLL(path)
         for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads"):
             if hasattr(library, name):
                 getattr(library, name)(ctypes.c_int(threads))
-                done["openblas"] = str(threads)
                 break
-    return done
 
 
 def pick_baseline_threads(configuration: dict, steps: int = 20) -> int:
@@ -264,12 +194,8 @@ def pick_baseline_threads(configuration: dict, steps: int = 20) -> int:
     ``configuration`` faster now (best of 2 tries each)."""
     import baselines
 
-    short = {
-        **baseline_config(configuration),
-        "steps": steps,
-        "eval_steps": [0, steps],
-        "weak_steps": 2,
-    }
+    short = {**baseline_config(configuration), "steps": steps, "eval_steps": [0, steps]}
+    short["weak_steps"] = 2
     best = {}
     for threads in sorted({1, os.cpu_count() or 1}):
         set_baseline_threads(threads)
@@ -289,20 +215,13 @@ def pick_baseline_threads(configuration: dict, steps: int = 20) -> int:
     return choice
 
 
-# ---------------------------------------------------------------------- machine limits
+# ---------------------------------------------------------------------- limits and counts
 
 
-def matmul_rate(size: int = 2048, repeats: int = 5) -> float:
-    """float32 FLOP/s of a large square matrix product through JAX (median of repeats)."""
-    a = jax.device_put(np.random.default_rng(0).standard_normal((size, size), np.float32))
-    product = jax.jit(lambda x: x @ x)
-    product(a).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        product(a).block_until_ready()
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / float(np.median(times))
+def matmul_rate() -> float:
+    """float32 FLOP/s of a matrix product through JAX: ``engine.measured_flop_rate``
+    without the efficiency factor it applies for estimates."""
+    return engine.measured_flop_rate() / engine.EFFICIENCY
 
 
 def copy_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
@@ -320,113 +239,66 @@ def copy_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
     return 2 * x.nbytes / float(np.median(times))
 
 
-# ---------------------------------------------------------------------- analytic counts
+def dims(static: cfg.Static, d: float) -> tuple[int, int]:
+    """``(D_strong, D_weak)``: noise coordinates of the two phases (the backends')."""
+    d_strong = noise_dim_strong(static.backend, int(d), static.m, static.n_pad)
+    return d_strong, noise_dim_weak(static.backend, int(d), static.weak_n)
 
 
-def noise_dims(static: cfg.Static, d: float) -> tuple[int, int]:
-    """``(D_strong, D_weak)``: noise coordinates of the two phases (backend-dependent)."""
-    from w2s_jax.backends import noise_dim_strong, noise_dim_weak
-
-    return (
-        noise_dim_strong(static.backend, int(d), static.m, static.n_pad),
-        noise_dim_weak(static.backend, int(d), static.weak_n),
-    )
-
-
-def step_counts(n: int, D: int, F: int, itemsize: int = 4) -> dict[str, float]:
-    """FLOPs and bytes of ONE strong training step (full-batch GD) of one configuration.
-
-    ``n`` rows (padded), ``D`` noise coordinates, ``F = 2m`` filters:
-
-    * FLOPs ``= 4 n D F`` (forward ``xi W^T`` and gradient ``C^T xi``, 2 n D F each)
-      ``+ 32 n F`` (the two 4-coordinate signal patches, forward and gradient)
-      ``+ 2 F (D + 4)`` (the update); elementwise work, O(n F), is not counted.
-    * bytes, minimum for the step ``= itemsize (n D + 2 F D)``: the noise matrix ``xi``
-      read once, the filters read and written once (``bytes_two_reads`` adds the second
-      read of ``xi`` that an unfused forward + backward pays).
-    """
-    flops = 4 * n * D * F + 32 * n * F + 2 * F * (D + 4)
-    once = itemsize * (n * D + 2 * F * D)
-    return {
-        "flops": float(flops),
-        "bytes": float(once),
-        "bytes_two_reads": float(once + itemsize * n * D),
-    }
-
-
-def dual_step_counts(n: int, F: int, itemsize: int = 4) -> dict[str, float]:
-    """FLOPs and minimum bytes of ONE strong step in the dual form
-    (``training.train_in_span``): ``2 n^2 F`` (``K A^T``) ``+ 32 n F`` (signal patches)
-    FLOPs; the Gram matrix ``K (n, n)`` read once, the coefficients ``A (F, n)`` read and
-    written once."""
-    return {
-        "flops": float(2 * n * n * F + 32 * n * F),
-        "bytes": float(itemsize * (n * n + 2 * F * n)),
-    }
-
-
-def pipeline_counts(static: cfg.Static, d: float, steps: int, weak_steps: int) -> dict[str, float]:
-    """FLOPs and minimum bytes of a whole configuration (teacher, student, evaluations).
-
-    Teacher: ``weak_steps`` steps of a 1-filter model on ``n_weak x D_w``: ``4 n_w D_w``
-    FLOPs and ``4 n_w D_w`` bytes (one read) each. Student: ``strong_steps`` x
-    :func:`step_counts`, or in the dual form (``pipeline.use_dual_form``) the Gram
-    matrix (``2 n^2 D`` FLOPs, ``xi`` read once), ``strong_steps`` x
-    :func:`dual_step_counts` and, per evaluation and per anchor, the filters rebuilt
-    (``4 n D F``, ``xi`` read twice). Evaluations (E steps): forward on the
-    test and training sets ``2 (n_test + n) D F`` FLOPs, reading both noise matrices
-    once. Data: every noise matrix written once when drawn (RNG arithmetic not counted).
-    """
-    D, Dw = noise_dims(static, d)
-    item = np.dtype(static.dtype).itemsize
-    F, n, t = 2 * static.m, static.n_pad, static.n_test
+def step_counts(static: cfg.Static, d: float, steps: int = 256) -> dict[str, float]:
+    """FLOPs and minimum bytes of one strong step of one configuration. FLOPs: the
+    library's cost model, ``engine.cost`` over ``2 steps`` less over ``steps``, per step
+    (re-anchoring of the dual form included). Bytes: the matrix the step streams read
+    once: the noise matrix ``xi (n_pad, D)``, or in the dual form the Gram matrix
+    ``(n_pad, n_pad)`` (``pipeline.use_dual_form``)."""
+    flops = [engine.cost(static, d, s, 0).flops for s in (steps, 2 * steps)]
+    n, d_strong = static.n_pad, dims(static, d)[0]
+    columns = n if pipeline.use_dual_form(static, n, d_strong) else d_strong
     runs = 2 if static.ceiling else 1
-    evals = len(cfg.eval_steps(steps, static.eval_points))
-    if pipeline.use_dual_form(static, n, D):
-        anchors = steps // training.ANCHOR_EVERY
-        step = dual_step_counts(n, F, item)
-        fixed_flops = 2 * n * n * D + (anchors + evals - 1) * 4 * n * D * F
-        fixed_bytes = item * n * D * (1 + 2 * (anchors + evals - 1))
-    else:
-        step = step_counts(n, D, F, item)
-        fixed_flops = fixed_bytes = 0
-    flops = weak_steps * 4 * static.weak_n * Dw + runs * (
-        fixed_flops + steps * step["flops"] + evals * 2 * (t + n) * D * F
-    )
-    data_bytes = item * (static.weak_n * Dw + (n + t + F) * D)
-    bytes_ = (
-        data_bytes
-        + weak_steps * item * static.weak_n * Dw
-        + runs * (fixed_bytes + steps * step["bytes"] + evals * item * (t + n) * D)
-    )
-    return {"flops": float(flops), "bytes": float(bytes_)}
+    item = np.dtype(static.dtype).itemsize
+    return {"flops": (flops[1] - flops[0]) / steps, "bytes": float(runs * item * n * columns)}
+
+
+def traffic(static: cfg.Static, d: float, steps: int, weak_steps: int) -> float:
+    """Minimum bytes a configuration moves: every training step reads its matrix once
+    (:func:`step_counts`; the teacher's ``n_weak x D_weak``), every evaluation reads the
+    test and training noise matrices once. A floor: data generation, the dual form's
+    Gram matrix and re-anchoring are left out."""
+    d_strong, d_weak = dims(static, d)
+    item = np.dtype(static.dtype).itemsize
+    evals = static.eval_points * item * (static.n_test + static.n_pad) * d_strong
+    teacher = weak_steps * item * static.weak_n * d_weak
+    return teacher + steps * step_counts(static, d)["bytes"] + evals
 
 
 # ---------------------------------------------------------------------- timing, tables
 
 
 def interleaved(
-    tasks: dict[str, Callable[[int], float]], repeats: int, log: Callable[[str], None] | None = None
-) -> dict[str, list[float]]:
+    tasks: dict, repeats: int, log: Callable[[str], None] | None = None
+) -> dict[str, list]:
     """Run ``tasks[name](repeat)`` round-robin ``repeats`` times; each returns seconds
-    per unit (per configuration, per step, ...), or a list of such timings. Returns
-    every measurement per task."""
-    times: dict[str, list] = {name: [] for name in tasks}
+    per unit (per configuration, per step, ...), a list of such timings, or None (no
+    measurement this repeat). Returns every measurement per task."""
+    times: dict = {name: [] for name in tasks}
     for repeat in range(repeats):
         for name, task in tasks.items():
-            times[name].append(task(repeat))
+            value = task(repeat)
+            if value is None:
+                continue
+            times[name].append(value)
             if log:
-                value = times[name][-1]
                 shown = ", ".join(f"{v:.4g}" for v in np.atleast_1d(value))
                 log(f"  repeat {repeat} {name}: {shown} (load {load_now()})")
     return times
 
 
-def table(rows: list[dict], columns: list[str]) -> str:
+def table(rows: list[dict], columns: list[str] | None = None) -> str:
     """A GitHub-markdown table of ``rows`` (dicts) restricted to ``columns``."""
+    columns = columns or list(rows[0])
     text = [[str(row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in text)) for i, c in enumerate(columns)]
-    line = lambda cells: "| " + " | ".join(x.ljust(w) for x, w in zip(cells, widths)) + " |"
+    line = lambda cells: "| " + " | ".join(x.ljust(w) for x, w in zip(cells, widths)) + " |"  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in text])
 
 
@@ -436,7 +308,3 @@ def spread(values: list[float]) -> str:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def today() -> str:
-    return datetime.date.today().isoformat()

@@ -1,12 +1,13 @@
 """One-table benchmark for an accelerator (GPU/TPU; runs on a CPU too, scaled down).
 
 Runs ``--configs`` configurations of one program through w2s_jax's sweep path
-(``engine.run_chunk``, chunks of ``--chunk``), times compilation apart from the run,
-measures the device's memory bandwidth in the same process (a donated in-place update
-of ``--copy-mib`` MiB), and prints one table: wall time, configuration-steps per
-second, achieved FLOP/s and bytes/s, and the fraction of the memory-bandwidth floor
-(the minimum bytes of the whole sweep, ``common.pipeline_counts``, divided by the
-measured bandwidth: no implementation could finish faster).
+(``common.Sweep``: ``engine.run_chunk``, chunks of ``--chunk``), times compilation
+apart from the run, measures the device's memory bandwidth in the same process (a
+donated in-place update of ``--copy-mib`` MiB), and prints one table: wall time,
+configuration-steps per second, achieved FLOP/s and bytes/s, and the fraction of the
+memory-bandwidth floor (the minimum bytes of the whole sweep, ``common.traffic``,
+divided by the measured bandwidth: no implementation could finish faster); FLOPs from
+``engine.cost``.
 
 The issue-6 grid, on one H200 (10^5 configurations of n = 200, d = 1000, m = 20,
 T = 1000, everything else at its default):
@@ -54,18 +55,8 @@ def main(argv=None) -> int:
         help="matmul precision (GPU: default/high allow TF32, highest not)",
     )
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    parser.add_argument(
-        "--chunk",
-        type=int,
-        default=None,
-        help="configurations per compiled chunk (default: engine's choice)",
-    )
-    parser.add_argument(
-        "--max-chunks",
-        type=int,
-        default=None,
-        help="run only this many chunks and extrapolate (marked in the table)",
-    )
+    parser.add_argument("--chunk", type=int, help="configurations per chunk (default: engine's)")
+    parser.add_argument("--max-chunks", type=int, help="run only so many chunks, extrapolate")
     parser.add_argument("--copy-mib", type=int, default=2048)
     args = parser.parse_args(argv)
     if args.dtype == "float64":
@@ -85,30 +76,24 @@ def main(argv=None) -> int:
         "run.dtype": args.dtype,
     }
     configs = common.configurations(base, args.configs, args.backend)
-    static = common.static_of(configs)
-    program = engine.plan(configs)[0]
-    chunk = args.chunk or engine.chunk_size(program, len(configs), None, None)
-    chunks = [configs[i : i + chunk] for i in range(0, len(configs), chunk)]
-    ran = chunks[: args.max_chunks] if args.max_chunks else chunks
+    sweep = common.Sweep(configs, args.chunk)
+    static, chunk = sweep.static, sweep.chunk
+    ran = configs[: args.max_chunks * chunk] if args.max_chunks else configs
 
     bandwidth = common.copy_bandwidth(args.copy_mib)
     start = time.perf_counter()
-    engine.run_chunk(static, ran[0][:chunk], 0, chunk)  # compile + one untimed chunk
-    first = time.perf_counter() - start
-    compile_seconds = engine.COMPILE_STATS["seconds"]
-    start = time.perf_counter()
-    errors = []
-    for part in ran:
-        result = engine.run_chunk(static, part, 0, chunk)  # np.asarray inside: waits
-        errors.append(result.curves["test_error"][:, -1])
-    seconds = time.perf_counter() - start
-    done = sum(len(p) for p in ran)
+    compile_seconds = sweep.compile()
+    sweep(ran[:chunk])  # one untimed chunk
+    first = time.perf_counter() - start  # compile and one chunk
+    seconds, errors = sweep(ran)
+    done = len(ran)
     total = seconds * len(configs) / done  # extrapolated when --max-chunks cut the run
 
-    counts = common.pipeline_counts(static, args.d, args.steps, args.weak_steps)
+    flops = engine.cost(static, args.d, args.steps, args.weak_steps).flops
+    traffic = common.traffic(static, args.d, args.steps, args.weak_steps)
     padded = math.ceil(len(configs) / chunk) * chunk  # the last chunk runs padded
-    floor = padded * counts["bytes"] / bandwidth
-    D, Dw = common.noise_dims(static, args.d)
+    floor = padded * traffic / bandwidth
+    D, Dw = common.dims(static, args.d)
     row = {
         "device": str(jax.devices()[0]).replace("|", "/"),
         "configs": f"{len(configs):,}" + (f" ({done:,} run)" if done < len(configs) else ""),
@@ -120,18 +105,17 @@ def main(argv=None) -> int:
         "first chunk s": f"{first:.1f}",
         "sweep s": f"{total:.1f}" + (" (extrapolated)" if done < len(configs) else ""),
         "config-steps/s": f"{len(configs) * args.steps / total:.3g}",
-        "TFLOP/s": f"{padded * counts['flops'] / total / 1e12:.2f}",
-        "GB/s (min bytes)": f"{padded * counts['bytes'] / total / 1e9:.0f}",
+        "TFLOP/s": f"{padded * flops / total / 1e12:.2f}",
+        "GB/s (min bytes)": f"{padded * traffic / total / 1e9:.0f}",
         "bandwidth GB/s": f"{bandwidth / 1e9:.0f}",
         "floor s": f"{floor:.1f}",
         "floor / sweep": f"{floor / total:.1%}",
     }
     print()
-    print(common.table([row], list(row)))
+    print(common.table([row]))
     print(
-        f"\nper configuration: {counts['flops'] / 1e9:.2f} GFLOP, {counts['bytes'] / 1e9:.3f} GB "
-        f"minimum traffic (common.pipeline_counts); mean final test error "
-        f"{np.mean(np.concatenate(errors)):.3f}"
+        f"\nper configuration: {flops / 1e9:.2f} GFLOP (engine.cost), {traffic / 1e9:.3f} GB "
+        f"minimum traffic (common.traffic); mean final test error {np.mean(errors):.3f}"
     )
     print(f"# load at end: {common.load_now()}")
     return 0

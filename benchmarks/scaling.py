@@ -1,20 +1,27 @@
-"""Scaling: time of w2s_jax's vmapped sweep against the number of configurations, ``n``
-and ``d``, in the dense backend and (where it exists, ``D < d``) the reduced one.
-
-Every point is the whole pipeline of its configurations through ``engine.run_chunk``
-(compile timed apart, medians over ``--repeats``). Configurations are the small
-benchmark configuration shortened (``SCALING`` below) so that each axis finishes in a
-few minutes on 2 cores; override with ``--steps``.
+"""Scaling: time of w2s_jax's chunked sweep (``common.Sweep``: ``engine.plan`` /
+``engine.run_chunk``) along one axis, every point the whole pipeline of its
+configurations (compile timed apart, points interleaved, medians over ``--repeats``).
 
 * ``--axis configs``: 1, 4, ..., 4096 configurations in chunks of the size the sweep
-  command would pick (``engine.chunk_size``; ``--chunk`` caps it instead), so the
-  larger counts re-use the compiled chunk (dense stops at ``--dense-max``).
+  command would pick (``engine.chunk_size``; ``--chunk`` caps it instead), dense and
+  reduced (dense stops at ``--dense-max``; one repeat above 256 configurations).
 * ``--axis n``: ``n`` = 64 ... 2048 at ``d = 4000``, ``--batch`` configurations each.
 * ``--axis d``: ``d`` = 250 ... 16000 (dense) and up to 10^9 (reduced), ``n = 128``.
+* ``--axis chunk``: ``--configs`` configurations in chunks of ``--sizes`` and of the
+  size the sweep picks (results do not depend on it, tests/test_engine.py).
+* ``--axis parts``: where the time goes: the full pipeline; 3 evaluation points (0, 1,
+  the last step; ``eval.points = 2`` fails in ``config.padded_eval_steps``);
+  additionally 1 strong step; additionally no teacher steps. Successive differences
+  are the cost of the evaluations, the strong steps and the teacher.
+
+``--case scaling`` (default) is the small benchmark configuration shortened
+(``SCALING`` below) so that an axis finishes in a few minutes on 2 cores; ``--case
+small`` is ``common.SMALL`` itself.
 
     python benchmarks/scaling.py --axis configs      # ~4 min on 2 cores
-    python benchmarks/scaling.py --axis n
-    python benchmarks/scaling.py --axis d
+    python benchmarks/scaling.py --axis n            # also: --axis d
+    python benchmarks/scaling.py --axis chunk --case small --sizes 4 8 16
+    python benchmarks/scaling.py --axis parts --case small --batch 64 --backends dense
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import sys
 import numpy as np
 
 import common
-from w2s_jax import config as cfg
+from w2s_jax import engine
 
 SCALING = {
     **common.SMALL,
@@ -35,101 +42,124 @@ SCALING = {
     "eval.n_test": 500,
     "eval.points": 5,
 }
+PARTS = {
+    "full pipeline": {},
+    "3 evaluation points": {"eval.points": 3},
+    "+ 1 strong step": {"eval.points": 3, "strong.steps": 1},
+    "+ 0 teacher steps": {"eval.points": 3, "strong.steps": 1, "weak.steps": 0},
+}
 
 
-def measure(configs: list[dict], chunk: int, repeats: int) -> dict:
-    runner = common.Vmapped(configs, min(chunk, len(configs)) if chunk else None)
-    compile_seconds = runner.compile()
-    times = common.interleaved({"run": lambda r: runner()[0]}, repeats)["run"]
-    seconds = float(np.median(times))
-    s = runner.static
-    counts = common.pipeline_counts(
-        s, configs[0]["data.d"], configs[0]["strong.steps"], configs[0]["weak.steps"]
-    )
-    return {
-        "configs": len(configs),
-        "backend": s.backend,
-        "n (n_pad)": f"{configs[0]['strong.n']} ({s.n_pad})",
-        "d": f"{configs[0]['data.d']:g}",
-        "D strong": common.noise_dims(s, configs[0]["data.d"])[0],
-        "chunk": runner.chunk,
-        "compile s": f"{compile_seconds:.1f}",
-        "run s": f"{seconds:.3g}",
-        "range": common.spread(times),
-        "ms / config": f"{1e3 * seconds / len(configs):.3g}",
-        "config-steps/s": f"{len(configs) * configs[0]['strong.steps'] / seconds:,.0f}",
-        "GFLOP/s": f"{len(configs) * counts['flops'] / seconds / 1e9:.1f}",
-    }
+def points(args, base: dict) -> list[tuple[str, dict, int, int | None]]:
+    """``(label, configuration base, count, chunk)`` of every point of the axis."""
+    out = []
+    for backend in args.backends:
+        b = {**base, "run.backend": "dense" if backend == "dense" else "auto"}
+        if args.axis == "configs":
+            out += [
+                ("", b, c, args.chunk)
+                for c in args.counts
+                if c <= args.dense_max or backend != "dense"
+            ]
+        elif args.axis == "n":
+            out += [
+                ("", {**b, "strong.n": n, "data.d": args.n_d}, args.batch, args.chunk)
+                for n in args.ns
+            ]
+        elif args.axis == "d":
+            ds = args.ds + (args.reduced_ds if backend == "reduced" else [])
+            out += [
+                ("", {**b, "data.d": d, "strong.n": n}, args.batch, args.chunk)
+                for n in args.d_ns
+                for d in ds
+            ]
+        elif args.axis == "chunk":
+            out += [("", b, args.configs, size) for size in [None, *args.sizes]]
+        else:
+            out += [
+                (part, {**b, **change}, args.batch, args.chunk) for part, change in PARTS.items()
+            ]
+    return out
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--axis", choices=("configs", "n", "d"), required=True)
+    parser.add_argument("--axis", choices=("configs", "n", "d", "chunk", "parts"), required=True)
+    parser.add_argument("--case", choices=("scaling", "small"), default="scaling")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=SCALING["strong.steps"])
+    parser.add_argument("--steps", type=int, help="strong.steps (default: the case's)")
+    parser.add_argument("--chunk", type=int, help="default: the sweep's own (engine.chunk_size)")
     parser.add_argument(
-        "--chunk", type=int, default=None, help="default: the sweep's own (engine.chunk_size)"
+        "--batch", type=int, default=8, help="configurations per point (n, d, parts)"
     )
-    parser.add_argument("--batch", type=int, default=8, help="configurations per point (n, d)")
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024, 4096])
     parser.add_argument("--dense-max", type=int, default=1024)
     parser.add_argument("--ns", type=int, nargs="+", default=[64, 128, 256, 512, 1024, 2048])
-    parser.add_argument("--d-ns", type=int, nargs="+", help="n values of the d axis")
+    parser.add_argument("--d-ns", type=int, nargs="+", default=[128], help="n of the d axis")
     parser.add_argument("--n-d", type=float, default=4000, help="d of the n axis")
     parser.add_argument(
         "--ds", type=float, nargs="+", default=[250, 500, 1000, 2000, 4000, 8000, 16000]
     )
     parser.add_argument("--reduced-ds", type=float, nargs="+", default=[1e5, 1e7, 1e9])
+    parser.add_argument("--configs", type=int, default=128, help="configurations (chunk axis)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 8, 16], help="chunk axis")
     parser.add_argument("--backends", nargs="+", default=["dense", "reduced"])
     args = parser.parse_args(argv)
-    base = {**SCALING, "strong.steps": args.steps}
+    base = dict(SCALING if args.case == "scaling" else common.SMALL)
+    base["strong.steps"] = args.steps or base["strong.steps"]
     print(common.header(f"scaling --axis {args.axis}"))
 
-    points: list[tuple[dict, int]] = []  # (base configuration, count)
-    if args.axis == "configs":
-        for backend in args.backends:
-            for count in args.counts:
-                if backend == "dense" and count > args.dense_max:
-                    continue
-                points.append(({**base, "run.backend": backend}, count))
-    elif args.axis == "n":
-        for backend in args.backends:
-            for n in args.ns:
-                points.append(
-                    (
-                        {**base, "run.backend": backend, "strong.n": n, "data.d": args.n_d},
-                        args.batch,
-                    )
-                )
-    else:
-        for n in args.d_ns or [base["strong.n"]]:
-            for backend in args.backends:
-                ds = args.ds + (args.reduced_ds if backend == "reduced" else [])
-                for d in ds:
-                    point = {**base, "run.backend": backend, "data.d": d, "strong.n": n}
-                    points.append((point, args.batch))
-
-    rows = []
-    for point, count in points:
-        backend = point["run.backend"]
-        raw = {**point, "run.backend": "dense" if backend == "dense" else "auto"}
-        configs = common.configurations(raw, count, raw["run.backend"])
-        if backend == "reduced" and cfg.split(configs[0])[0].backend != "reduced":
-            common.log(
-                f"  skip {point.get('data.d')} / n={point.get('strong.n')}: D >= d, "
-                "no reduced representation"
-            )
+    runners, seen = {}, set()
+    for label, point, count, chunk in points(args, base):
+        configs = common.configurations(point, count, point["run.backend"])
+        sweep = common.Sweep(configs, min(chunk, count) if chunk else None)
+        if (label, repr(point), count, sweep.chunk) in seen:
+            continue  # the chunk axis: the sweep's own size is among --sizes
+        seen.add((label, repr(point), count, sweep.chunk))
+        if point["run.backend"] == "auto" and sweep.static.backend != "reduced":
+            common.log(f"  skip d={point['data.d']} n={point['strong.n']}: D >= d, no reduction")
             continue
-        row = measure(configs, args.chunk, args.repeats if count <= 256 else 1)
-        common.log(f"  {row}")
-        rows.append(row)
+        sweep.label, sweep.picked = label, chunk is None and args.axis == "chunk"
+        sweep.compile_seconds = sweep.compile()
+        runners[len(runners)] = sweep
+
+    def task(sweep):
+        return lambda repeat: None if repeat and len(sweep.configs) > 256 else sweep()[0]
+
+    times = common.interleaved({i: task(s) for i, s in runners.items()}, args.repeats, common.log)
+    rows = []
+    for i, s in runners.items():
+        c, seconds = s.configs[0], float(np.median(times[i]))
+        flops = engine.cost(s.static, c["data.d"], c["strong.steps"], c["weak.steps"]).flops
+        rows.append(
+            {
+                **({"part": s.label} if s.label else {}),
+                "configs": len(s.configs),
+                "backend": s.static.backend,
+                "n (n_pad)": f"{c['strong.n']} ({s.static.n_pad})",
+                "d": f"{c['data.d']:g}",
+                "D strong": common.dims(s.static, c["data.d"])[0],
+                "chunk": f"{s.chunk}" + (" (the sweep's)" if s.picked else ""),
+                "compile s": f"{s.compile_seconds:.1f}",
+                "run s": f"{seconds:.3g}",
+                "range": common.spread(times[i]),
+                "ms / config": f"{1e3 * seconds / len(s.configs):.3g}",
+                "config-steps/s": f"{len(s.configs) * c['strong.steps'] / seconds:,.0f}",
+                "GFLOP/s": f"{len(s.configs) * flops / seconds / 1e9:.1f}",
+            }
+        )
+    if args.axis == "parts":  # the cost of what the next row removes
+        for row, after in zip(rows, [*rows[1:], None]):
+            last = after is None or after["backend"] != row["backend"]
+            ms = float(row["ms / config"]) - (0.0 if last else float(after["ms / config"]))
+            row["ms / config of the part"] = f"{ms:.3g}"
     print(
-        f"\nstrong steps={args.steps}, m={base['strong.m']}, n_weak={base['weak.n']}, weak "
-        f"steps={base['weak.steps']}, n_test={base['eval.n_test']}, eval points="
-        f"{base['eval.points']}; medians of {args.repeats} repeats (1 above 256 configs); "
-        "GFLOP/s from common.pipeline_counts\n"
+        f"\n{args.case} case: strong steps={base['strong.steps']}, m={base['strong.m']}, "
+        f"n_weak={base['weak.n']}, weak steps={base['weak.steps']}, n_test={base['eval.n_test']}, "
+        f"eval points={base['eval.points']}; medians of {args.repeats} interleaved repeats "
+        "(1 above 256 configs); GFLOP/s from engine.cost\n"
     )
-    print(common.table(rows, list(rows[0])))
+    print(common.table(rows))
     print(f"\n# load at end: {common.load_now()}")
     return 0
 

@@ -44,3 +44,44 @@ def test_dual_form_follows_the_primal_trajectory(x64):
         np.testing.assert_allclose(b.noise, a.noise, rtol=1e-7, atol=1e-10)
         np.testing.assert_allclose(b.signal, a.signal, rtol=1e-7, atol=1e-10)
         assert curves_a["loss"][-1] < curves_a["loss"][0]  # it did train
+
+
+def test_dual_form_adds_no_float32_error(x64):
+    """In float32 both forms deviate from a float64 primal run by the same order: the
+    dual form (its Gram matrix, re-anchoring) adds no rounding error of its own."""
+    rng = np.random.default_rng(1)
+    n, d, m = 24, 200, 4
+    arrays = {
+        "patches": rng.normal(size=(n, 2, 4)),
+        "xi": rng.normal(size=(n, d)),
+        "signal": 0.1 * rng.normal(size=(2 * m, 4)),
+        "noise": 0.1 * rng.normal(size=(2 * m, d)),
+    }
+    labels = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    steps = jnp.array([0, 300])  # past two anchors
+
+    def final_noise(form, dtype):
+        a = {k: jnp.asarray(v, dtype) for k, v in arrays.items()}
+        layer, y = strong_second_layer(m, dtype), jnp.asarray(labels, dtype)
+        loss, mask = registry.loss("logistic"), jnp.ones(n, bool)
+        init = Filters(a["signal"], a["noise"])
+        if form == "primal":
+            out = lambda f: cnn_output(f, layer, jax.nn.relu, a["patches"], a["xi"])  # noqa: E731
+            objective = lambda f: mean_loss(loss, out(f), y, mask)  # noqa: E731
+            return train(init, objective, optax.sgd(0.5), steps, 0.0)[0].filters.noise
+
+        def objective(signal, noise_pre):
+            out = cnn_output_from_noise(signal, layer, jax.nn.relu, a["patches"], noise_pre)
+            return mean_loss(loss, out, y, mask)
+
+        final = train_in_span(init, a["xi"], objective, optax.sgd(0.5), steps, 0.0)[0]
+        return final.filters.noise
+
+    reference = np.asarray(final_noise("primal", jnp.float64))
+    scale = np.max(np.abs(reference))
+    error = {
+        form: np.max(np.abs(np.asarray(final_noise(form, jnp.float32)) - reference)) / scale
+        for form in ("primal", "dual")
+    }
+    assert error["primal"] < 1e-4 and error["dual"] < 1e-4, error
+    assert error["dual"] < 10 * error["primal"] + 1e-6, error
