@@ -33,7 +33,8 @@ def child(grid_path: str, index: int, max_memory: float | None) -> None:
     import jax
 
     from w2s_jax import engine, jax_settings, memory
-    from w2s_jax.grid import identity, load_grid
+    from w2s_jax.grid import load_grid
+    from w2s_jax.identity import identity
 
     grid = load_grid(grid_path)
     configs = grid.configurations()

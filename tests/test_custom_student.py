@@ -14,7 +14,7 @@ import w2s_jax
 from conftest import tiny_config
 from w2s_jax import config, engine
 from w2s_jax.custom_student import FILTER_CURVES
-from w2s_jax.grid import identity
+from w2s_jax.identity import identity
 
 
 class ReluCNN(eqx.Module):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from w2s_jax import config
-from w2s_jax.grid import GridError, grid_from_dict, identity, teacher_identity
+from w2s_jax.grid import GridError, grid_from_dict
+from w2s_jax.identity import identity, teacher_identity
 
 
 def test_product_zip_and_seed_order():

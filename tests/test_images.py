@@ -16,7 +16,8 @@ import pytest
 from conftest import tiny_config
 from w2s_jax import engine, images, sweep
 from w2s_jax.data import HARD, Samples, draw_labels
-from w2s_jax.grid import GridError, identity, load_grid, teacher_identity
+from w2s_jax.grid import GridError, load_grid
+from w2s_jax.identity import identity, teacher_identity
 from w2s_jax.models import sign
 
 # Curves of tiny_config() (dense, d = 200) and of its reduced twin (d = 5000) computed
@@ -201,7 +202,7 @@ def test_identity_includes_the_bank_but_synthetic_ids_are_unchanged():
 
 
 def images_keys():
-    from w2s_jax.grid import IMAGE_KEYS
+    from w2s_jax.identity import IMAGE_KEYS
 
     return IMAGE_KEYS
 

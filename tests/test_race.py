@@ -9,7 +9,7 @@ import pytest
 
 from conftest import tiny_config
 from w2s_jax import engine
-from w2s_jax.grid import teacher_identity
+from w2s_jax.identity import teacher_identity
 
 
 def _race(**overrides):

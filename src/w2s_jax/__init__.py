@@ -76,6 +76,7 @@ _MODULES = (
     "provenance",
     "metrics",
     "conditions",
+    "identity",
     "jax_settings",
 )
 

@@ -434,7 +434,7 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
 
     def run_round(points: list[Point]) -> tuple[np.ndarray, np.ndarray]:
         this = round_grid(grid, values, points)
-        from w2s_jax.grid import identity
+        from w2s_jax.identity import identity
 
         ids = {identity(c) for c in this.configurations()}
         if not ids <= storage.completed_ids(out):

@@ -30,7 +30,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from w2s_jax import compile_cache, executable_store, images, memory, pipeline, training
 from w2s_jax import config as cfg
 from w2s_jax.backends import noise_dim_strong, noise_dim_weak
-from w2s_jax.grid import identity, teacher_identity
+from w2s_jax.identity import identity, teacher_identity
 
 DEFAULT_MAX_CHUNK = 1024
 AXIS = "configs"  # the mesh axis a chunk's configurations are split along

@@ -13,8 +13,6 @@ the value; the CLI turns it into exit code 2 without a traceback.
 from __future__ import annotations
 
 import difflib
-import functools
-import hashlib
 import itertools
 import math
 import tomllib
@@ -28,6 +26,7 @@ from w2s_jax import config as cfg
 from w2s_jax import registry
 from w2s_jax.backends import reduced_dimension
 from w2s_jax.errors import GridError
+from w2s_jax.identity import IMAGE_CLASS_KEYS, stable_text
 
 SECTIONS = ("data", "weak", "strong", "eval", "run")
 TOP_LEVEL = ("name", "seed", "sweep", "boundary", *SECTIONS)
@@ -38,10 +37,6 @@ REGISTRY_KEYS = {
     "strong.optimizer": registry.OPTIMIZERS,
     "weak.optimizer": registry.OPTIMIZERS,
 }
-
-
-IMAGE_CLASS_KEYS = ("data.easy_classes", "data.hard_classes")
-IMAGE_KEYS = ("data.source", *IMAGE_CLASS_KEYS, "data.image_dir", "data.image_hash")
 
 
 @dataclass(frozen=True)
@@ -304,17 +299,6 @@ def _check_classes(value: Any, bad) -> tuple[int, int]:
     return pair
 
 
-def stable_text(value: Any) -> str:
-    """A process-independent text for a value: functions by module and name."""
-    if type(value) in (int, float, str, bool):
-        return repr(value)
-    if callable(value) and hasattr(value, "__qualname__"):
-        return f"{value.__module__}.{value.__qualname__}"
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(stable_text(v) for v in value) + "]"
-    return repr(value)
-
-
 def _axis_values(key: str, spec: Any, where: str) -> tuple[list, str]:
     if isinstance(spec, list):
         if not spec:
@@ -433,41 +417,3 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
             f"dense backend; use run.backend = 'reduced'"
         )
     return config
-
-
-def identity(config: dict[str, Any], keys=None) -> str:
-    """A stable digest of a configuration's values (all keys, or those under ``keys``)."""
-    # A key at None (strong.student unset), or a later key at its default, is left out:
-    # adding such a key to the schema keeps every existing configuration's identity.
-    names = _selected(tuple(k for k, v in config.items() if v is not None), keys)
-    names = [k for k in names if not (k in cfg.OMITTED_AT_DEFAULT and _is_default(k, config[k]))]
-    if config.get("data.source", "synthetic") == "synthetic":  # ids as before images existed
-        names = [k for k in names if k not in IMAGE_KEYS]
-    text = "\n".join(f"{k}={stable_text(config[k])}" for k in names)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def _is_default(key: str, value: Any) -> bool:
-    return value == cfg.FIELD_BY_KEY[key].default
-
-
-@functools.lru_cache(maxsize=256)
-def _selected(names: tuple[str, ...], prefixes) -> tuple[str, ...]:
-    return tuple(sorted(k for k in names if prefixes is None or _in(k, prefixes)))
-
-
-def _in(key: str, prefixes) -> bool:
-    return key in prefixes or any(key.startswith(p) for p in prefixes if p.endswith("."))
-
-
-TEACHER_KEYS = ("seed", "data.", "weak.", "run.")
-
-
-RECORDING_KEYS = ("run.race",)  # what is recorded, not what is drawn
-
-
-def teacher_identity(config: dict[str, Any]) -> str:
-    """What fixes a configuration's randomness: seed, data, weak and run parameters
-    (but not what is recorded: a run with the race curves draws the same numbers)."""
-    drawn = {k: v for k, v in config.items() if k not in RECORDING_KEYS}
-    return identity(drawn, TEACHER_KEYS)

@@ -35,7 +35,8 @@ from w2s_jax import (
     storage,
 )
 from w2s_jax import config as cfg
-from w2s_jax.grid import Grid, identity, stable_text
+from w2s_jax.grid import Grid
+from w2s_jax.identity import identity, stable_text
 from w2s_jax.progress import Progress
 from w2s_jax.regimes import RegimeThresholds
 from w2s_jax.summary import gather, summarize
