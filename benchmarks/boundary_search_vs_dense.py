@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_jax.boundary_search import BoundaryOptions, analyse, ratio
+from w2s_jax.boundary_search import analyse, ratio
+from w2s_jax.boundary_section import BoundaryOptions
 from w2s_jax.storage import read_json, read_summary
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from w2s_jax.boundary import crossing_points
-from w2s_jax.boundary_search import BoundaryOptions, Cell, bisect, propose
+from w2s_jax.boundary_search import Cell, bisect, propose
+from w2s_jax.boundary_section import BoundaryOptions
 
 WEAK = 0.15
 SLOPE = 2.0  # steepness of the error's fall in log n
@@ -154,8 +155,7 @@ def test_bad_boundary_sections_name_the_key(case):
 
 
 def test_a_valid_section_and_the_cli_exit_code(tmp_path, capsys):
-    from w2s_jax.boundary_search import cells
-    from w2s_jax.grid import grid_from_dict
+    from w2s_jax.grid import cells, grid_from_dict
     from w2s_jax.sweep import main
 
     grid = grid_from_dict({**BASE, "sweep": {"data.nu_norm": [3.0, 6.0], "data.d": [500, 900],
@@ -232,10 +232,11 @@ def test_a_tiny_real_search_resumes_without_running_anything(tmp_path, capsys):
     # shortcut) replays the rounds from the saved results and runs nothing.
     assert main([str(grid), "--out", str(out), "--quiet", "--no-figures"]) == 0
     assert "up to date" in capsys.readouterr().out
+    from w2s_jax.boundary_search import search
     from w2s_jax.grid import load_grid
-    from w2s_jax.runner import RunOptions, run_grid
+    from w2s_jax.runner import RunOptions
 
-    assert run_grid(load_grid(grid), out, RunOptions(quiet=True, figures=False))
+    assert search(load_grid(grid), out, RunOptions(quiet=True, figures=False))
     assert sorted(p.name for p in (out / "chunks").iterdir()) == chunks
     again = json.loads((out / "boundary_search.json").read_text())
     assert (

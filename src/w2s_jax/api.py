@@ -46,9 +46,26 @@ def run(grid: Grid | dict, out: str | Path | None = None, **options) -> RunResul
         grid = make_grid(grid)
     out = Path(out) if out is not None else Path("runs") / grid.name
     options.setdefault("figures", False)
-    if not run_grid(grid, out, RunOptions(**options)):
+    if grid.boundary is not None:  # the adaptive search runs its rounds through run_grid
+        from w2s_jax import boundary_search
+
+        boundary_search.search(grid, out, RunOptions(**options))
+    elif not run_grid(grid, out, RunOptions(**options)):
         raise RuntimeError(f"{out}: only a shard ran; run without shard to assemble")
     return load_run(out)
+
+
+def describe(grid: Grid, options: RunOptions | None = None) -> str:
+    """The ``--dry-run`` plan of a grid (of a ``[boundary]`` grid: its search's plan and
+    cost bound, then its first round's)."""
+    options = options or RunOptions()
+    if grid.boundary is not None:
+        from w2s_jax import boundary_search
+
+        return boundary_search.describe(grid, options)
+    from w2s_jax.runner import describe as describe_grid
+
+    return describe_grid(grid, options)
 
 
 def run_one(

@@ -28,6 +28,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from w2s_jax.theory import N_KEY, fit_constant_C, theory_slope
 
+BOUNDARY_FRACTION = 0.5  # the boundary's threshold: this fraction of the mean weak error
+
 
 class Crossings(NamedTuple):
     """Where the seed-mean error crosses the threshold, one entry per ``x``.

@@ -28,8 +28,6 @@ from the saved results (they are bit-identical, and the bootstrap is seeded). Th
 
 from __future__ import annotations
 
-import difflib
-import itertools
 import math
 import sys
 import time
@@ -41,143 +39,13 @@ from typing import Any
 import numpy as np
 
 from w2s_jax.boundary import crossing_points, json_float, seed_mean
-from w2s_jax.figure_plan import BOUNDARY_FRACTION
-from w2s_jax.theory import N_KEY
+from w2s_jax.boundary_section import METRICS, BoundaryOptions
+from w2s_jax.grid import Point, cells, round_grid
 
 SEARCH_FILE = "boundary_search.json"
-# The metric -> the weak-teacher column its threshold is a fraction of.
-METRICS = {
-    "strong_test_error": "weak_test_error",
-    "strong_best_test_error": "weak_test_error",
-    "strong_hard_error": "weak_hard_error",
-}
-REQUIRED = ("n_low", "n_high")
 
-Point = tuple[int, int, int]  # (cell, n, seed)
 # Runs the points (every one chosen so far, in order) -> (metric, reference) per point.
 Evaluate = Callable[[list[Point]], tuple[np.ndarray, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class BoundaryOptions:
-    """The ``[boundary]`` section (README, "The grid file")."""
-
-    n_low: int
-    n_high: int
-    ci_factor: float = 1.5  # stop when the bracket and the CI are each within this ratio
-    seeds: int = 4  # seeds per n to start with
-    max_seeds: int = 32
-    max_rounds: int = 12
-    metric: str = "strong_test_error"
-    fraction: float = BOUNDARY_FRACTION  # threshold = fraction x the cell's weak error
-    ci: float = 0.95  # coverage of the bootstrap interval
-    n_boot: int = 1000
-
-    def initial_n(self) -> list[int]:
-        mid = round(math.sqrt(self.n_low * self.n_high))
-        return sorted({self.n_low, mid, self.n_high})
-
-
-KEYS = tuple(f.name for f in BoundaryOptions.__dataclass_fields__.values())
-INTEGER_KEYS = {"n_low": 1, "n_high": 1, "seeds": 1, "max_seeds": 1, "max_rounds": 1, "n_boot": 1}
-
-
-# ------------------------------------------------------------------ the grid file
-
-
-def parse_boundary(table: Any, sweep: dict, given: set[str], where: str) -> BoundaryOptions:
-    """Validate a ``[boundary]`` table against the grid's ``[sweep]`` and given keys;
-    every mistake is a one-line GridError naming the key."""
-    from w2s_jax.grid import GridError
-
-    if not isinstance(table, dict):
-        raise GridError(f"{where}: [boundary] must be a table, got {table!r}")
-    for key in table:
-        if key not in KEYS:
-            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
-            hint = f" (did you mean 'boundary.{close[0]}'?)" if close else ""
-            raise GridError(f"{where}: unknown key 'boundary.{key}'{hint}")
-    for key in REQUIRED:
-        if key not in table:
-            raise GridError(f"{where}: key 'boundary.{key}' is required in [boundary]")
-    if N_KEY in sweep:
-        raise GridError(
-            f"{where}: key '{N_KEY}' is swept in [sweep] and searched by [boundary]; "
-            "remove it from [sweep]"
-        )
-    if N_KEY in given:
-        raise GridError(
-            f"{where}: key '{N_KEY}' is searched by [boundary]; remove it from [strong]"
-        )
-    if "seeds" in sweep:
-        raise GridError(
-            f"{where}: key 'sweep.seeds' does not apply with [boundary]; give the starting "
-            "seeds as boundary.seeds"
-        )
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        bad = lambda what: GridError(f"{where}: key 'boundary.{key}' {what}, got {value!r}")  # noqa: E731, B023
-        if key == "metric":
-            if value not in METRICS:
-                raise bad(f"must be one of {', '.join(METRICS)}")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad("must be a number")
-        elif key in INTEGER_KEYS:
-            if not float(value).is_integer() or value < INTEGER_KEYS[key]:
-                raise bad(f"must be an integer >= {INTEGER_KEYS[key]}")
-            value = int(value)
-        elif not math.isfinite(value):
-            raise bad("must be finite")
-        values[key] = value
-    options = BoundaryOptions(**values)
-    checks = (
-        ("n_high", options.n_high > options.n_low, f"> boundary.n_low = {options.n_low}"),
-        ("ci_factor", options.ci_factor > 1, "> 1"),
-        ("fraction", options.fraction > 0, "> 0"),
-        ("max_seeds", options.max_seeds >= options.seeds, f">= boundary.seeds = {options.seeds}"),
-        ("ci", 0 < options.ci < 1, "in (0, 1)"),
-    )
-    for key, ok, what in checks:
-        if not ok:
-            value = getattr(options, key)
-            raise GridError(f"{where}: key 'boundary.{key}' must be {what}, got {value!r}")
-    return options
-
-
-def cells(grid) -> list[dict[str, Any]]:
-    """The points of the swept axes (zipped axes together), in grid order; ``[{}]``
-    when nothing else is swept."""
-    axes = {a.key: a for a in grid.axes}
-    zipped = {k: z for z in grid.zip for k in z}
-    groups = list(dict.fromkeys(zipped.get(a.key, (a.key,)) for a in grid.axes))
-    columns = [list(zip(*(axes[k].values for k in group))) for group in groups]
-    return [
-        {k: v for group, values in zip(groups, point) for k, v in zip(group, values)}
-        for point in itertools.product(*columns)
-    ]
-
-
-def round_grid(grid, cell_values: list[dict[str, Any]], points: list[Point]):
-    """The ordinary grid of ``points``: every swept key, ``strong.n`` and the seed as
-    one zipped axis (configurations in the order of ``points``)."""
-    from w2s_jax.grid import Axis, Grid
-
-    keys = (*grid.axis_keys, N_KEY, "seed")
-    columns = {k: [cell_values[c][k] for c, _, _ in points] for k in grid.axis_keys}
-    columns[N_KEY] = [n for _, n, _ in points]
-    columns["seed"] = [s for _, _, s in points]
-    axes = tuple(Axis(k, tuple(columns[k])) for k in keys)
-    fixed = {k: v for k, v in grid.fixed.items() if k != N_KEY}
-    return Grid(grid.name, grid.seed, fixed, axes, (keys,), 1, grid.source)
-
-
-def check_search(grid) -> None:
-    """Every cell resolves at the first round's ``n`` (GridError otherwise: e.g. the
-    reduced backend needs ``d > 5 + 2m + n``)."""
-    options = grid.boundary
-    values = cells(grid)
-    points = [(c, n, 0) for c in range(len(values)) for n in options.initial_n()]
-    round_grid(grid, values, points).configurations()
 
 
 # ------------------------------------------------------------------ the bisection

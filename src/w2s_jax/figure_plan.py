@@ -19,11 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from w2s_jax import storage
-from w2s_jax.boundary import boundary_report, cells_from_summary, joint_boundary, raw_parameters
+from w2s_jax.boundary import (
+    BOUNDARY_FRACTION,
+    boundary_report,
+    cells_from_summary,
+    joint_boundary,
+    raw_parameters,
+)
 from w2s_jax.storage import RunResults
 from w2s_jax.theory import N_KEY, SCORE_KEYS, benign_score
 
-BOUNDARY_FRACTION = 0.5  # boundary threshold: this fraction of the mean weak error per x
 MAX_LINES, MAX_CHOSEN = 8, 4
 NEEDED = ("seed", "weak_test_error", "strong_test_error", "w2s_gain", "regime")
 LABELS = {"strong.n": "$n$", "data.nu_norm": r"$\|\nu\|$", "data.mu_norm": r"$\|\mu\|$",

@@ -25,8 +25,10 @@ import numpy as np
 from w2s_jax import config as cfg
 from w2s_jax import registry
 from w2s_jax.backends import reduced_dimension
+from w2s_jax.boundary_section import parse_boundary
 from w2s_jax.errors import GridError
 from w2s_jax.identity import IMAGE_CLASS_KEYS, stable_text
+from w2s_jax.theory import N_KEY
 
 SECTIONS = ("data", "weak", "strong", "eval", "run")
 TOP_LEVEL = ("name", "seed", "sweep", "boundary", *SECTIONS)
@@ -177,8 +179,6 @@ def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: st
     sweep = dict(nested.get("sweep", {}))
     boundary = None
     if "boundary" in nested:  # the adaptive search of strong.n (boundary_search.py)
-        from w2s_jax.boundary_search import parse_boundary
-
         boundary = parse_boundary(nested["boundary"], sweep, set(given), where)
     seeds = sweep.pop("seeds", 1)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
@@ -205,8 +205,6 @@ def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: st
     if not grid.configurations():
         raise GridError(f"{where}: the grid is empty")
     if boundary is not None:
-        from w2s_jax.boundary_search import check_search
-
         check_search(grid)  # n_low and n_high resolve in every cell (backend limits)
     return grid
 
@@ -417,3 +415,43 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
             f"dense backend; use run.backend = 'reduced'"
         )
     return config
+
+
+# ------------------------------------------------------------------ [boundary] rounds
+
+
+Point = tuple[int, int, int]  # (cell, n, seed) of a [boundary] search
+
+
+def cells(grid: Grid) -> list[dict[str, Any]]:
+    """The points of the swept axes (zipped axes together), in grid order; ``[{}]``
+    when nothing else is swept."""
+    axes = {a.key: a for a in grid.axes}
+    zipped = {k: z for z in grid.zip for k in z}
+    groups = list(dict.fromkeys(zipped.get(a.key, (a.key,)) for a in grid.axes))
+    columns = [list(zip(*(axes[k].values for k in group))) for group in groups]
+    return [
+        {k: v for group, values in zip(groups, point) for k, v in zip(group, values)}
+        for point in itertools.product(*columns)
+    ]
+
+
+def round_grid(grid: Grid, cell_values: list[dict[str, Any]], points: list[Point]):
+    """The ordinary grid of ``points``: every swept key, ``strong.n`` and the seed as
+    one zipped axis (configurations in the order of ``points``)."""
+    keys = (*grid.axis_keys, N_KEY, "seed")
+    columns = {k: [cell_values[c][k] for c, _, _ in points] for k in grid.axis_keys}
+    columns[N_KEY] = [n for _, n, _ in points]
+    columns["seed"] = [s for _, _, s in points]
+    axes = tuple(Axis(k, tuple(columns[k])) for k in keys)
+    fixed = {k: v for k, v in grid.fixed.items() if k != N_KEY}
+    return Grid(grid.name, grid.seed, fixed, axes, (keys,), 1, grid.source)
+
+
+def check_search(grid: Grid) -> None:
+    """Every cell of a ``[boundary]`` grid resolves at the first round's ``n``
+    (GridError otherwise: e.g. the reduced backend needs ``d > 5 + 2m + n``)."""
+    options = grid.boundary
+    values = cells(grid)
+    points = [(c, n, 0) for c in range(len(values)) for n in options.initial_n()]
+    round_grid(grid, values, points).configurations()

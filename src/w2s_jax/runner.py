@@ -235,13 +235,11 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     """Run (or resume) ``grid`` into ``out``. Returns True when the whole grid is done and
     the outputs are assembled; False when only this shard's part was run. A grid whose
     outputs are already assembled runs nothing, and redraws only stale figures. A grid
-    with a ``[boundary]`` section runs its search (:func:`w2s_jax.boundary_search.search`)."""
+    with a ``[boundary]`` section is run by :func:`w2s_jax.boundary_search.search`
+    (``w2s_jax.run`` and the CLI choose)."""
     out = Path(out)
     if grid.boundary is not None:
-        from w2s_jax import boundary_search
-
-        boundary_search.search(grid, out, options)
-        return True
+        raise RunError(f"{grid.source}: a [boundary] grid runs by boundary_search.search")
     prepare_directory(out, force=False)
     try:
         lock = run_lock.acquire(out, auto_shard(options.shard))
@@ -429,12 +427,8 @@ def collect(
 
 
 def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
-    """The ``--dry-run`` report: programs, padding, chunking, memory, FLOPs, time (of a
-    boundary search: its plan and cost bound, then its first round's)."""
-    if grid.boundary is not None:
-        from w2s_jax import boundary_search
-
-        return boundary_search.describe(grid, options)
+    """The ``--dry-run`` report of an ordinary grid: programs, padding, chunking,
+    memory, FLOPs, time (a ``[boundary]`` grid's: ``boundary_search.describe``)."""
     configs = grid.configurations()
     programs = engine.plan(configs)
     ids = [identity(c) for c in configs]

@@ -260,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     from w2s_jax.jax_settings import use_all_cores
 
     use_all_cores()  # the command line owns the process: a JAX device per core
+    from w2s_jax.api import describe
     from w2s_jax.grid import GridError, load_grid
-    from w2s_jax.runner import RunError, RunOptions, describe, run_grid
+    from w2s_jax.runner import RunError, RunOptions, run_grid
 
     try:
         grid = load_grid(args.grid, tuple(args.overrides))
@@ -291,7 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: stop like Ctrl-C, chunks are safe
     try:
-        complete = run_grid(grid, out, options)
+        if grid.boundary is not None:  # the adaptive search: rounds of ordinary grids
+            from w2s_jax import boundary_search
+
+            complete = bool(boundary_search.search(grid, out, options))
+        else:
+            complete = run_grid(grid, out, options)
     except RunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
