@@ -9,10 +9,12 @@ resume and the merge of ``--shard`` parts.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -297,6 +299,8 @@ def _run_pending(grid, out, options, configs, ids, done, cache, start, programs)
         storage.write_json(out / "manifest.json", entry)
 
     write_manifest("running", len(done))
+    if options.figures:
+        _import_in_background("w2s_jax.figures")
     run_work(work, configs, grid.seed, out, progress, parallel_compiles(budget, work))
     distributed.wait_for_shares()  # every process's share (a no-op in a single process)
     if not distributed.is_coordinator():
@@ -314,6 +318,13 @@ def _run_pending(grid, out, options, configs, ids, done, cache, start, programs)
     if complete:
         finish(out, options)
     return complete
+
+
+def _import_in_background(module: str) -> None:
+    """Import ``module`` (matplotlib: ~0.5-1 s of Python) while the programs load and
+    run outside Python's lock, instead of after them: on a warm run of a small grid,
+    the imports are a good part of the wait."""
+    threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
 
 
 def _text(path: Path | None) -> str | None:
