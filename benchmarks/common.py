@@ -3,8 +3,8 @@
 Run the benchmarks as scripts from the repository root (``python benchmarks/NAME.py``);
 this module and :mod:`baselines` are imported from the script's own folder. What is run
 and counted is the library's own: configurations from ``w2s_jax.make_grid``, the chunked
-run of ``engine.plan`` / ``engine.run_chunk``, FLOPs from ``engine.cost``, the matmul
-rate from ``engine.measured_flop_rate``.
+run of ``planner.plan`` / ``engine.run_chunk``, FLOPs from ``planner.cost``, the matmul
+rate from ``planner.measured_flop_rate``.
 
 Timing rules followed everywhere: every timed call ends in ``block_until_ready`` (or
 ``np.asarray`` of the outputs, which waits), compilation is done and timed before the
@@ -29,7 +29,7 @@ import numpy as np
 
 import w2s_jax
 from w2s_jax import config as cfg
-from w2s_jax import engine, pipeline
+from w2s_jax import engine, pipeline, planner
 from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 
 # ---------------------------------------------------------------------- the machine
@@ -126,14 +126,14 @@ def baseline_config(c: dict) -> dict:
 
 
 class Sweep:
-    """The library's chunked run of ``configs`` (one program, ``engine.plan``) through
+    """The library's chunked run of ``configs`` (one program, ``planner.plan``) through
     ``engine.run_chunk``, in chunks of ``chunk`` (default: the size the sweep picks,
-    ``engine.chunk_size``)."""
+    ``planner.chunk_size``)."""
 
     def __init__(self, configs: list[dict], chunk: int | None = None):
-        (self.program,) = engine.plan(configs)
+        (self.program,) = planner.plan(configs)
         self.configs, self.static = configs, self.program.static
-        self.chunk = chunk or engine.chunk_size(self.program, len(configs), None, None)
+        self.chunk = chunk or planner.chunk_size(self.program, len(configs), None, None)
 
     def compile(self) -> float:
         """Compile (not timed with the runs); returns the compile seconds."""
@@ -219,9 +219,9 @@ def pick_baseline_threads(configuration: dict, steps: int = 20) -> int:
 
 
 def matmul_rate() -> float:
-    """float32 FLOP/s of a matrix product through JAX: ``engine.measured_flop_rate``
+    """float32 FLOP/s of a matrix product through JAX: ``planner.measured_flop_rate``
     without the efficiency factor it applies for estimates."""
-    return engine.measured_flop_rate() / engine.EFFICIENCY
+    return planner.measured_flop_rate() / planner.EFFICIENCY
 
 
 def copy_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
@@ -247,11 +247,11 @@ def dims(static: cfg.Static, d: float) -> tuple[int, int]:
 
 def step_counts(static: cfg.Static, d: float, steps: int = 256) -> dict[str, float]:
     """FLOPs and minimum bytes of one strong step of one configuration. FLOPs: the
-    library's cost model, ``engine.cost`` over ``2 steps`` less over ``steps``, per step
+    library's cost model, ``planner.cost`` over ``2 steps`` less over ``steps``, per step
     (re-anchoring of the dual form included). Bytes: the matrix the step streams read
     once: the noise matrix ``xi (n_pad, D)``, or in the dual form the Gram matrix
     ``(n_pad, n_pad)`` (``pipeline.use_dual_form``)."""
-    flops = [engine.cost(static, d, s, 0).flops for s in (steps, 2 * steps)]
+    flops = [planner.cost(static, d, s, 0).flops for s in (steps, 2 * steps)]
     n, d_strong = static.n_pad, dims(static, d)[0]
     columns = n if pipeline.use_dual_form(static, n, d_strong) else d_strong
     runs = 2 if static.ceiling else 1

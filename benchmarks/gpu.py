@@ -7,7 +7,7 @@ donated in-place update of ``--copy-mib`` MiB), and prints one table: wall time,
 configuration-steps per second, achieved FLOP/s and bytes/s, and the fraction of the
 memory-bandwidth floor (the minimum bytes of the whole sweep, ``common.traffic``,
 divided by the measured bandwidth: no implementation could finish faster); FLOPs from
-``engine.cost``.
+``planner.cost``.
 
 The issue-6 grid, on one H200 (10^5 configurations of n = 200, d = 1000, m = 20,
 T = 1000, everything else at its default):
@@ -32,7 +32,7 @@ import numpy as np
 
 import common
 from w2s_jax import config as cfg
-from w2s_jax import engine
+from w2s_jax import planner
 
 
 def main(argv=None) -> int:
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     done = len(ran)
     total = seconds * len(configs) / done  # extrapolated when --max-chunks cut the run
 
-    flops = engine.cost(static, args.d, args.steps, args.weak_steps).flops
+    flops = planner.cost(static, args.d, args.steps, args.weak_steps).flops
     traffic = common.traffic(static, args.d, args.steps, args.weak_steps)
     padded = math.ceil(len(configs) / chunk) * chunk  # the last chunk runs padded
     floor = padded * traffic / bandwidth
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     print()
     print(common.table([row]))
     print(
-        f"\nper configuration: {flops / 1e9:.2f} GFLOP (engine.cost), {traffic / 1e9:.3f} GB "
+        f"\nper configuration: {flops / 1e9:.2f} GFLOP (planner.cost), {traffic / 1e9:.3f} GB "
         f"minimum traffic (common.traffic); mean final test error {np.mean(errors):.3f}"
     )
     print(f"# load at end: {common.load_now()}")

@@ -32,7 +32,7 @@ def child(grid_path: str, index: int, max_memory: float | None) -> None:
     """Run the first chunk of program ``index``; print one JSON line."""
     import jax
 
-    from w2s_jax import engine, jax_settings, memory
+    from w2s_jax import engine, jax_settings, memory, planner
     from w2s_jax.grid import load_grid
     from w2s_jax.identity import identity
 
@@ -40,17 +40,17 @@ def child(grid_path: str, index: int, max_memory: float | None) -> None:
     configs = grid.configurations()
     for name, value in jax_settings.dtype_settings(configs).items():
         jax.config.update(name, value)  # this child process only
-    programs = engine.plan(configs)
+    programs = planner.plan(configs)
     ids = [identity(c) for c in configs]
     budget = memory.budget(max_memory)
-    work = engine.schedule(programs, set(), ids, None, None, max_memory, budget)[index]
+    work = planner.schedule(programs, set(), ids, None, None, max_memory, budget)[index]
     baseline = memory.current_rss()
     chunk = [configs[i] for i in work.chunks[0]]
     engine.run_chunk(work.program.static, chunk, grid.seed, work.chunk)
     row = {
         "program": work.program.label,
         "chunk": work.chunk,
-        "devices": engine.devices_for(work.chunk),
+        "devices": planner.devices_for(work.chunk),
         "estimate": work.chunk * work.program.cost.bytes + budget.reserved,
         "budget": budget.bytes,
         "baseline": baseline,
@@ -101,12 +101,12 @@ def main(argv=None) -> int:
     if args.child is not None:
         child(args.grid, args.child, max_memory)
         return 0
-    from w2s_jax import engine
+    from w2s_jax import planner
     from w2s_jax.grid import load_grid
 
     print(common.header("memory_budget"))
     print(f"# limit: {args.limit} GiB cgroup; --max-memory {args.max_memory}")
-    programs = engine.plan(load_grid(args.grid).configurations())
+    programs = planner.plan(load_grid(args.grid).configurations())
     print(
         "| program | chunk | devices | estimate GB | budget GB | baseline GB | peak GB "
         "| (peak - baseline) / estimate |"

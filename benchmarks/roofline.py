@@ -10,13 +10,13 @@ step, free of data, teacher, evaluations and set-up (the dual form's Gram matrix
 ``4 n D F``) or the form ``auto`` picks. In the same run, interleaved with the steps,
 it measures
 
-* the float32 matrix-product rate (``engine.measured_flop_rate``, without its
+* the float32 matrix-product rate (``planner.measured_flop_rate``, without its
   efficiency factor), and
 * the memory bandwidth (a donated in-place ``x + 1`` over ``--copy-mib`` MiB through
   JAX: every byte read once and written once),
 
 and reports, per configuration-step, the FLOPs of the library's cost model
-(``engine.cost``) and the minimum bytes (the matrix the step streams, read once:
+(``planner.cost``) and the minimum bytes (the matrix the step streams, read once:
 ``common.step_counts``), the achieved GFLOP/s and GB/s, and the percentage of the
 roofline bound ``max(FLOPs / matmul rate, bytes / bandwidth)``, the fastest the step
 could run on this machine.
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         )
     print(
         f"\nMeasured in this run (medians of {args.repeats} interleaved repeats): float32 "
-        f"matmul {peak_flops / 1e9:.1f} GFLOP/s (engine.measured_flop_rate / EFFICIENCY; "
+        f"matmul {peak_flops / 1e9:.1f} GFLOP/s (planner.measured_flop_rate / EFFICIENCY; "
         f"range {common.spread([1e-9 / t for t in times['matmul']])}), memory bandwidth "
         f"{bandwidth / 1e9:.1f} GB/s (in-place {args.copy_mib} MiB update; range "
         f"{common.spread([1e-9 / t for t in times['copy']])}); machine balance "
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     print(common.table(rows))
     print(
         "\n`% of roofline` = (roofline bound time) / (measured time), bound = max(FLOPs / "
-        "matmul rate, minimum bytes / bandwidth); FLOPs from engine.cost, per step: "
+        "matmul rate, minimum bytes / bandwidth); FLOPs from planner.cost, per step: "
         "(2 S steps - S steps) / S."
     )
     print(f"\n# load at end: {common.load_now()}")

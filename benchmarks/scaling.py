@@ -1,9 +1,9 @@
-"""Scaling: time of w2s_jax's chunked sweep (``common.Sweep``: ``engine.plan`` /
+"""Scaling: time of w2s_jax's chunked sweep (``common.Sweep``: ``planner.plan`` /
 ``engine.run_chunk``) along one axis, every point the whole pipeline of its
 configurations (compile timed apart, points interleaved, medians over ``--repeats``).
 
 * ``--axis configs``: 1, 4, ..., 4096 configurations in chunks of the size the sweep
-  command would pick (``engine.chunk_size``; ``--chunk`` caps it instead), dense and
+  command would pick (``planner.chunk_size``; ``--chunk`` caps it instead), dense and
   reduced (dense stops at ``--dense-max``; one repeat above 256 configurations).
 * ``--axis n``: ``n`` = 64 ... 2048 at ``d = 4000``, ``--batch`` configurations each.
 * ``--axis d``: ``d`` = 250 ... 16000 (dense) and up to 10^9 (reduced), ``n = 128``.
@@ -32,7 +32,7 @@ import sys
 import numpy as np
 
 import common
-from w2s_jax import engine
+from w2s_jax import planner
 
 SCALING = {
     **common.SMALL,
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     parser.add_argument("--case", choices=("scaling", "small"), default="scaling")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, help="strong.steps (default: the case's)")
-    parser.add_argument("--chunk", type=int, help="default: the sweep's own (engine.chunk_size)")
+    parser.add_argument("--chunk", type=int, help="default: the sweep's own (planner.chunk_size)")
     parser.add_argument(
         "--batch", type=int, default=8, help="configurations per point (n, d, parts)"
     )
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     rows = []
     for i, s in runners.items():
         c, seconds = s.configs[0], float(np.median(times[i]))
-        flops = engine.cost(s.static, c["data.d"], c["strong.steps"], c["weak.steps"]).flops
+        flops = planner.cost(s.static, c["data.d"], c["strong.steps"], c["weak.steps"]).flops
         rows.append(
             {
                 **({"part": s.label} if s.label else {}),
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
         f"\n{args.case} case: strong steps={base['strong.steps']}, m={base['strong.m']}, "
         f"n_weak={base['weak.n']}, weak steps={base['weak.steps']}, n_test={base['eval.n_test']}, "
         f"eval points={base['eval.points']}; medians of {args.repeats} interleaved repeats "
-        "(1 above 256 configs); GFLOP/s from engine.cost\n"
+        "(1 above 256 configs); GFLOP/s from planner.cost\n"
     )
     print(common.table(rows))
     print(f"\n# load at end: {common.load_now()}")

@@ -1,6 +1,6 @@
 """Throughput: the same configurations run four ways, side by side, in one process.
 
-(a) w2s_jax's chunked sweep (``common.Sweep``: ``engine.plan`` / ``engine.run_chunk``,
+(a) w2s_jax's chunked sweep (``common.Sweep``: ``planner.plan`` / ``engine.run_chunk``,
     compiled chunks of many configurations, of the size the sweep command picks unless
     ``--chunk``), in the dense backend and in the backend ``auto`` picks (reduced where
     it is smaller than ``d``, docs/MODEL.md); ``--primal`` adds the same with the

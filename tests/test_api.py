@@ -12,7 +12,7 @@ import pytest
 
 import w2s_jax
 from conftest import TINY, tiny_config
-from w2s_jax import config, engine, registry
+from w2s_jax import config, engine, planner, registry
 from w2s_jax.runner import RunOptions, run_grid
 from w2s_jax.sweep import main
 
@@ -102,7 +102,7 @@ def test_user_optax_optimizer_with_a_swept_step_size_compiles_once(tmp_path):
     grid = w2s_jax.make_grid(
         TABLES, strong={"optimizer": clipped_sgd}, sweep={"strong.lr": [0.05, 0.2, 0.8]}
     )
-    assert len(engine.plan(grid.configurations())) == 1
+    assert len(planner.plan(grid.configurations())) == 1
     before = engine.COMPILE_STATS["compiles"]
     run = w2s_jax.run(grid, tmp_path, quiet=True)
     assert engine.COMPILE_STATS["compiles"] - before == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from w2s_jax import config as cfg
-from w2s_jax import engine
+from w2s_jax import engine, planner
 from w2s_jax.grid import grid_from_dict
 from w2s_jax.runner import RunOptions, run_grid
 
@@ -21,7 +21,7 @@ SMALL = {  # the issue's small configuration: d = 300, n = 50, m = 10, 500 steps
 def modes(seeds: int, recorded=None) -> list[str]:
     sweep = {"data.nu_norm": [3.0, 4.0, 5.0, 6.0], "seeds": seeds}
     grid = grid_from_dict({**SMALL, "sweep": sweep})
-    return [p.static.compile for p in engine.plan(grid.configurations(), recorded)]
+    return [p.static.compile for p in planner.plan(grid.configurations(), recorded)]
 
 
 def test_few_small_configurations_compile_fast_and_many_fully():
@@ -41,12 +41,12 @@ def test_an_explicit_or_recorded_mode_wins():
     assert modes(1, recorded=lambda static: "full") == ["full"]
     assert modes(1, recorded=lambda static: None) == ["fast"]
     grid = grid_from_dict({**SMALL, "run": {"compile": "full"}})
-    assert engine.plan(grid.configurations())[0].static.compile == "full"
+    assert planner.plan(grid.configurations())[0].static.compile == "full"
 
 
 def test_auto_and_explicit_fast_share_one_program():
     grid = grid_from_dict({**SMALL, "sweep": {"run.compile": ["auto", "fast"]}})
-    (program,) = engine.plan(grid.configurations())
+    (program,) = planner.plan(grid.configurations())
     assert program.static.compile == "fast" and len(program.indices) == 2
 
 
@@ -65,7 +65,7 @@ def test_an_extension_keeps_the_recorded_mode_and_compiles_nothing(tmp_path, mon
     options = RunOptions(quiet=True, figures=False)
     run_grid(two, tmp_path, options)
     three = grid_from_dict({**tiny, "sweep": {"seeds": 3}})
-    assert [p.static.compile for p in engine.plan(three.configurations())] == ["full"]
+    assert [p.static.compile for p in planner.plan(three.configurations())] == ["full"]
     compiles = engine.COMPILE_STATS["compiles"]
     run_grid(three, tmp_path, options)
     assert engine.COMPILE_STATS["compiles"] == compiles  # the program of the first run

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from w2s_jax import compile_cache, engine, executable_store
+from w2s_jax import compile_cache, engine, executable_store, planner
 from w2s_jax import config as cfg
 
 
@@ -32,7 +32,7 @@ def run_fresh(configs: list[dict]):
     engine._COMPILED.clear()
     jax.clear_caches()  # JAX's in-memory trace and compile caches too
     static = cfg.split(configs[0])[0]
-    return engine.run_chunk(static, configs, 0, engine.chunk_size_for(len(configs)))
+    return engine.run_chunk(static, configs, 0, planner.chunk_size_for(len(configs)))
 
 
 def assert_bitwise_equal(a: engine.ChunkResult, b: engine.ChunkResult) -> None:
@@ -87,7 +87,7 @@ def test_an_executable_from_jax_cache_is_not_stored(store):
 
 def executable_store_key(configs: list[dict]) -> str:
     static = cfg.split(configs[0])[0]
-    chunk = engine.prepare_chunk(static, configs, 0, engine.chunk_size_for(len(configs)))
+    chunk = engine.prepare_chunk(static, configs, 0, planner.chunk_size_for(len(configs)))
     options = engine.FAST_OPTIONS if static.compile == "fast" else {}
     return executable_store.key(static, chunk.args, chunk.mesh, options)
 

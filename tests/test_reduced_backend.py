@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from conftest import tiny_config
-from w2s_jax import backends, config, engine, pipeline
+from w2s_jax import backends, config, engine, pipeline, planner
 from w2s_jax.data import StrongNoise
 from w2s_jax.grid import GridError, grid_from_dict
 
@@ -118,12 +118,12 @@ def test_auto_backend_and_traced_d():
             "sweep": {"data.d": {"geomspace": [1e3, 1e9, 4]}, "strong.n": [20, 200]},
         }
     )
-    programs = engine.plan(grid.configurations())
+    programs = planner.plan(grid.configurations())
     backends_used = {(p.static.backend, p.static.n_pad): len(p.indices) for p in programs}
     # D = 5 + 2m + n_pad < 1000 <= d: reduced everywhere, one program per n for all four d.
     assert backends_used == {("reduced", 24): 4, ("reduced", 216): 4}
     dense = grid_from_dict({"data": {"d": 100}, "strong": {"n": 200, "m": 2}, "weak": {"n": 40}})
-    assert engine.plan(dense.configurations())[0].static.backend == "dense"
+    assert planner.plan(dense.configurations())[0].static.backend == "dense"
 
 
 def test_reduced_backend_at_d_1e9_is_finite_and_learns():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from w2s_jax import api, config, engine
+from w2s_jax import api, config, engine, planner
 from w2s_jax.grid import GridError, grid_from_dict
 
 FINAL_COLUMNS = (
@@ -63,7 +63,7 @@ def test_configurations_differing_in_steps_share_one_program():
         }
     )
     configs = grid.configurations()
-    assert len(engine.plan(configs)) == 1
+    assert len(planner.plan(configs)) == 1
     # Each configuration in the shared program equals the same configuration alone.
     static = config.split(configs[0])[0]
     together = engine.run_chunk(static, configs, 0, 4)

@@ -61,6 +61,7 @@ _MODULES = (
     "custom_student",
     "training",
     "pipeline",
+    "planner",
     "engine",
     "storage",
     "runner",

@@ -334,7 +334,7 @@ class Static:
     gd_form: str
     n_test: int
     eval_points: int
-    compile: str  # "fast" or "full" (run.compile resolved; see engine.plan)
+    compile: str  # "fast" or "full" (run.compile resolved; see planner.plan)
     race: bool = False  # run.race: the race_* curves
     metrics: tuple = ()  # ((name, fn), ...): user metrics, see pipeline.Batch
     student: Any = None  # make_student(...) -> eqx.Module, or None: the ReLU CNN
@@ -404,7 +404,7 @@ def split(config: dict[str, Any]) -> tuple[Static, Params]:
 
 def static_part(config: dict[str, Any], compile: str | None = None) -> Static:
     """The :class:`Static` (compiled program) a resolved configuration belongs to, run
-    alone; a grid's programs come from ``engine.plan``, which passes ``compile``, the
+    alone; a grid's programs come from ``planner.plan``, which passes ``compile``, the
     mode chosen from the whole program's work (``"auto"`` while grouping)."""
     c = config
     backend = resolve_backend(c)
@@ -440,7 +440,7 @@ def static_part(config: dict[str, Any], compile: str | None = None) -> Static:
 
 def configuration_flops(config: dict[str, Any], backend: str) -> float:
     """A rough count of one configuration's FLOPs (training products only), for
-    :func:`compile_mode`; ``engine.cost`` has the careful one."""
+    :func:`compile_mode`; ``planner.cost`` has the careful one."""
     c = config
     n, m, n_weak = bucket(int(c["strong.n"])), int(c["strong.m"]), int(c["weak.n"])
     if backend == "reduced":

@@ -31,6 +31,7 @@ from w2s_jax import (
     executable_store,
     jax_settings,
     memory,
+    planner,
     provenance,
     report,
     run_lock,
@@ -134,7 +135,7 @@ def _program_key(static: dict) -> str:
 def recorded_compile_modes(out: Path):
     """``static -> compile mode`` of the programs an earlier run in ``out`` compiled
     (None for others): a resumed or extended grid keeps each program's mode, hence its
-    results' last bits and its stored executable (see ``engine.plan``)."""
+    results' last bits and its stored executable (see ``planner.plan``)."""
     modes: dict[str, str] = {}
     try:
         for program in storage.read_json(out / "manifest.json").get("programs", []):
@@ -263,7 +264,7 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
         return True
     check_versions(out, ids, options.force)
     storage.write_ids(out, ids)  # lets load_run read a partial or running directory
-    programs = engine.plan(configs, recorded_compile_modes(out))
+    programs = planner.plan(configs, recorded_compile_modes(out))
     # JAX's own cache only for programs the executable store cannot hold (user code).
     stored = all(executable_store.storable(p.static) for p in programs)
     with (
@@ -279,7 +280,7 @@ def _run_pending(grid, out, options, configs, ids, done, cache, start, programs)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
     rss_at_start, budget = memory.current_rss(), memory.budget(max_memory)
     try:
-        work = engine.schedule(programs, done, ids, shard, options.chunk_size, max_memory, budget)
+        work = planner.schedule(programs, done, ids, shard, options.chunk_size, max_memory, budget)
     except memory.DoesNotFit as error:
         raise RunError(str(error)) from None
     pending = sum(len(w.pending) for w in work)
@@ -428,7 +429,7 @@ def collect(
     configs = grid.configurations()
     ids = [identity(c) for c in configs]
     records = storage.read_chunks(out, set(ids))
-    steps = engine.union_steps(configs)
+    steps = planner.union_steps(configs)
     curves, scalars = gather(records, ids, steps)
     final_steps = np.array([c["strong.steps"] for c in configs])
     columns = {k: np.asarray(v) for k, v in result_table(grid, configs).items()}
@@ -441,17 +442,17 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
     """The ``--dry-run`` report of an ordinary grid: programs, padding, chunking,
     memory, FLOPs, time (a ``[boundary]`` grid's: ``boundary_search.describe``)."""
     configs = grid.configurations()
-    programs = engine.plan(configs)
+    programs = planner.plan(configs)
     ids = [identity(c) for c in configs]
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
     budget = memory.budget(max_memory)
     try:
-        work = engine.schedule(
+        work = planner.schedule(
             programs, set(), ids, auto_shard(options.shard), options.chunk_size, max_memory, budget
         )
     except memory.DoesNotFit as error:
         raise RunError(str(error)) from None
-    rate = engine.measured_flop_rate()
+    rate = planner.measured_flop_rate()
     lines = [
         f"grid {grid.name!r}: {len(configs)} configurations, {len(programs)} program(s) "
         f"to compile; devices: {jax.local_device_count()} x {jax.local_devices()[0].device_kind}"
@@ -473,7 +474,7 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
             f"{program.cost.bytes / 1e6:.3g} MB/configuration, "
             f"{program.cost.flops:.3g} FLOP/configuration, "
             f"{item.chunk * program.cost.bytes / 1e9:.3g} GB in flight on "
-            f"{engine.devices_for(item.chunk)} device(s)"
+            f"{planner.devices_for(item.chunk)} device(s)"
         )
     seconds = total_flops / rate
     lines.append(f"memory budget {budget.describe()}")
@@ -481,7 +482,7 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
     lines.append(compile_plan(work, budget, options))
     lines.append(
         f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
-        f"(x{engine.EFFICIENCY} efficiency) about {seconds / 60:.3g} min, plus compiling"
+        f"(x{planner.EFFICIENCY} efficiency) about {seconds / 60:.3g} min, plus compiling"
     )
     return "\n".join(lines)
 
