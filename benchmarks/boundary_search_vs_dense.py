@@ -14,7 +14,8 @@ start, as a first run would be):
 Prints both crossings with their 95% intervals, the configurations run and the wall and
 CPU seconds; then the adaptive search again with ``max_seeds`` 4x larger, into the same
 directory (its first rounds are reused; the dense axis at those seeds is only counted).
-``python benchmarks/boundary_search_vs_dense.py [--seeds S] [--keep DIR]``.
+``python benchmarks/boundary_search_vs_dense.py [--seeds S] [--n-low N --n-high N
+--factor F] [--no-more-seeds] [--keep DIR]``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from w2s_jax.boundary_section import BoundaryOptions
 from w2s_jax.storage import read_json, read_summary
 
 ROOT = Path(__file__).resolve().parents[1]
-N_LOW, N_HIGH, FACTOR = 32, 256, 1.3
 SETTING = """
 seed = 0
 [data]
@@ -74,9 +74,9 @@ def run_cli(grid: Path, out: Path, cache: Path) -> tuple[float, float]:
     return wall, cpu
 
 
-def dense_values() -> list[int]:
-    count = math.ceil(math.log(N_HIGH / N_LOW) / math.log(FACTOR) - 1e-9) + 1
-    return sorted({int(round(n)) for n in np.geomspace(N_LOW, N_HIGH, count)})
+def dense_values(low: int, high: int, factor: float) -> list[int]:
+    count = math.ceil(math.log(high / low) / math.log(factor) - 1e-9) + 1
+    return sorted({int(round(n)) for n in np.geomspace(low, high, count)})
 
 
 def line(name: str, estimate: dict, configurations: int, detail: str, wall: float, cpu: float):
@@ -94,9 +94,13 @@ def line(name: str, estimate: dict, configurations: int, detail: str, wall: floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--n-low", type=int, default=32)
+    parser.add_argument("--n-high", type=int, default=256)
+    parser.add_argument("--factor", type=float, default=1.3, help="dense spacing = CI target")
+    parser.add_argument("--no-more-seeds", action="store_true", help="skip the 4x-seeds run")
     parser.add_argument("--keep", help="write the two runs here (default: a temporary folder)")
     args = parser.parse_args()
-    seeds = args.seeds
+    seeds, N_LOW, N_HIGH, FACTOR = args.seeds, args.n_low, args.n_high, args.factor  # noqa: N806
     base = Path(args.keep or tempfile.mkdtemp(prefix="w2s_boundary_bench-"))
     base.mkdir(parents=True, exist_ok=True)
 
@@ -105,7 +109,7 @@ def main() -> None:
         f'name = "adaptive"\n{SETTING}[boundary]\nn_low = {N_LOW}\nn_high = {N_HIGH}\n'
         f"ci_factor = {FACTOR}\nseeds = {seeds}\nmax_seeds = {seeds}\nmax_rounds = 12\n"
     )
-    dense_n = dense_values()
+    dense_n = dense_values(N_LOW, N_HIGH, FACTOR)
     dense_grid = base / "dense.toml"
     dense_grid.write_text(
         f'name = "dense"\n{SETTING}[sweep]\n"strong.n" = {dense_n}\nseeds = {seeds}\n'
@@ -131,6 +135,9 @@ def main() -> None:
     dense = analyse(np.array(dense_n), errors, options.fraction * weak, options, seed=0)
     line("dense", dense, len(n), f"{len(dense_n)} n values x {seeds} seeds", wall_d, cpu_d)
 
+    print(f"configurations: dense / adaptive = {len(n) / record['configurations']:.2f}")
+    if args.no_more_seeds:
+        return
     # The same search allowed 4x the seeds, run into the adaptive run's directory: its
     # first rounds are found done, and the seeds double where the crossing is.
     more = 4 * seeds
