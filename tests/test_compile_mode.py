@@ -1,12 +1,16 @@
-"""run.compile = "auto": decided per program from the work of all its configurations in
-the grid, kept by a resumed or extended run in the same directory."""
+"""run.compile = "auto": the compile mode and the padding decided per program from the work
+of all its configurations in the grid, kept by a resumed or extended run in the same
+directory."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+
+import numpy as np
 
 from w2s_jax import config as cfg
-from w2s_jax import engine, planner
+from w2s_jax import cost_model, engine, planner
 from w2s_jax.grid import grid_from_dict
 from w2s_jax.runner import RunOptions, run_grid
 
@@ -29,16 +33,18 @@ def test_few_small_configurations_compile_fast_and_many_fully():
     assert modes(64) == ["full"]  # 256: ~3x slower unoptimised costs more than compiling
     # the decision is the break-even of compile plus run time
     configuration = grid_from_dict(SMALL).configurations()[0]
-    work = cfg.configuration_flops(configuration, "reduced")
-    extra_run = (cfg.FAST_SLOWDOWN - 1) * 256 * work / cfg.WORK_FLOPS_PER_SECOND
-    assert extra_run > cfg.COMPILE_SECONDS["full"] - cfg.COMPILE_SECONDS["fast"]
+    static = cfg.static_part(configuration, compile="auto")
+    work = cost_model.cost(static, 300, 500, 100).flops
+    extra_run = (cost_model.FAST_SLOWDOWN - 1) * 256 * work / cost_model.WORK_FLOPS_PER_SECOND
+    assert extra_run > cost_model.COMPILE_SECONDS["full"] - cost_model.COMPILE_SECONDS["fast"]
+    assert extra_run / 256 * 4 < 1.0  # 4 configurations lose under a second unoptimised
     # a configuration run alone is its own whole program
     assert cfg.static_part(configuration).compile == "fast"
 
 
 def test_an_explicit_or_recorded_mode_wins():
-    assert modes(64, recorded=lambda static: "fast") == ["fast"]
-    assert modes(1, recorded=lambda static: "full") == ["full"]
+    assert modes(64, recorded=lambda static: replace(static, compile="fast")) == ["fast"]
+    assert modes(1, recorded=lambda static: replace(static, compile="full")) == ["full"]
     assert modes(1, recorded=lambda static: None) == ["fast"]
     grid = grid_from_dict({**SMALL, "run": {"compile": "full"}})
     assert planner.plan(grid.configurations())[0].static.compile == "full"
@@ -59,9 +65,11 @@ def test_an_extension_keeps_the_recorded_mode_and_compiles_nothing(tmp_path, mon
         "run": {"backend": "dense"},
     }
     two = grid_from_dict({**tiny, "sweep": {"seeds": 2}})
-    work = cfg.configuration_flops(two.configurations()[0], "dense")
+    c = two.configurations()[0]
+    work = cost_model.cost(cfg.static_part(c, compile="auto"), 120, 10, 10).flops
     # Two configurations' work is under the threshold, three are over it.
-    monkeypatch.setattr(cfg, "FULL_COMPILE_WORK", 2.5 * work)
+    threshold = (cost_model.COMPILE_SECONDS["full"] - cost_model.COMPILE_SECONDS["fast"]) / 2
+    monkeypatch.setattr(cost_model, "WORK_FLOPS_PER_SECOND", 2.5 * work / threshold)
     options = RunOptions(quiet=True, figures=False)
     run_grid(two, tmp_path, options)
     three = grid_from_dict({**tiny, "sweep": {"seeds": 3}})
@@ -72,3 +80,41 @@ def test_an_extension_keeps_the_recorded_mode_and_compiles_nothing(tmp_path, mon
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [p["static"]["compile"] for p in manifest["programs"]] == ["fast"]
     assert manifest["completed"] == 3
+
+
+def paddings(grid: dict) -> list[tuple[int, ...]]:
+    return [p.paddings for p in planner.plan(grid_from_dict(grid).configurations())]
+
+
+def test_small_programs_differing_only_in_padding_run_as_one():
+    # Two sizes of 4 configurations each: padding n = 40 to 112 costs well under a
+    # second, a second compile ~4 s: one program, at the larger padding.
+    few = {**SMALL, "sweep": {"strong.n": [40, 100], "seeds": 4}}
+    (program,) = planner.plan(grid_from_dict(few).configurations())
+    assert program.paddings == (48, 112) and program.static.n_pad == 112
+    # Long runs of the small size: the padding would cost more than a compile.
+    many = {**SMALL, "sweep": {"strong.n": [16, 1000], "seeds": 64}}
+    assert paddings(many) == [(1024,), (16,)] or paddings(many) == [(16,), (1024,)]
+    # A pinned compile mode keeps each configuration in its own program (reproducible
+    # alone, bit for bit).
+    pinned = {**few, "run": {"compile": "fast"}}
+    assert sorted(paddings(pinned)) == [(48,), (112,)]
+
+
+def test_a_padded_configuration_gives_the_result_of_its_own_program():
+    grid = grid_from_dict(
+        {
+            "data": {"d": 120},
+            "weak": {"n": 30, "steps": 10},
+            "strong": {"n": 20, "m": 2, "steps": 30},
+            "eval": {"n_test": 100, "points": 4},
+            "sweep": {"strong.n": [10, 20]},
+        }
+    )
+    configs = grid.configurations()
+    (program,) = planner.plan(configs)
+    assert program.paddings == (16, 24)
+    together = engine.run_chunk(program.static, configs, 0, 2)
+    alone = engine.run_chunk(replace(program.static, n_pad=16), configs[:1], 0, 2)
+    for name, curve in alone.curves.items():
+        np.testing.assert_allclose(together.curves[name][0], curve[0], rtol=2e-5, atol=1e-6)

@@ -120,8 +120,10 @@ def test_auto_backend_and_traced_d():
     )
     programs = planner.plan(grid.configurations())
     backends_used = {(p.static.backend, p.static.n_pad): len(p.indices) for p in programs}
-    # D = 5 + 2m + n_pad < 1000 <= d: reduced everywhere, one program per n for all four d.
-    assert backends_used == {("reduced", 24): 4, ("reduced", 216): 4}
+    # D = 5 + 2m + n_pad < 1000 <= d: reduced everywhere, one program for all four d
+    # (and, this little work, for both n: n = 20 runs padded to 216).
+    assert backends_used == {("reduced", 216): 8}
+    assert programs[0].paddings == (24, 216)
     dense = grid_from_dict({"data": {"d": 100}, "strong": {"n": 200, "m": 2}, "weak": {"n": 40}})
     assert planner.plan(dense.configurations())[0].static.backend == "dense"
 

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from w2s_jax import cost_model
 from w2s_jax.backends import reduced_dimension
 
 
@@ -192,25 +193,6 @@ FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 # a configuration's identity (and so of its random key), so that earlier runs keep
 # their identities and random streams.
 OMITTED_AT_DEFAULT = ("weak.stop_loss", "strong.stop_loss", "run.compile", "run.race")
-
-# run.compile = "auto": XLA's fast (unoptimised) compile or its full one, whichever
-# makes the program's compile plus run the shorter, judged from the program's whole
-# work (every configuration of it in the grid), not from one configuration: a few
-# small configurations are done before a full compile would finish, but 256 of them
-# run ~3x slower unoptimised, which costs more than the full compile saves
-# (benchmarks/RESULTS.md, "Time to result, second round"). Measured on a 2-core CPU:
-COMPILE_SECONDS = {"fast": 4.3, "full": 9.5}  # one small sweep program
-FAST_SLOWDOWN = 3.0  # run time unoptimised / optimised, small configurations
-# configuration_flops per second, optimised, of the 256 small configurations (4.4e10 in
-# ~4 s): small programs are latency-bound, well below the matmul rate. A constant, not a
-# measurement, so that the choice depends on the grid alone, never on the machine.
-WORK_FLOPS_PER_SECOND = 1.1e10
-# Full when (FAST_SLOWDOWN - 1) x run time > the compile time it costs: ~2.9e10 FLOPs.
-FULL_COMPILE_WORK = (
-    (COMPILE_SECONDS["full"] - COMPILE_SECONDS["fast"])
-    / (FAST_SLOWDOWN - 1)
-    * WORK_FLOPS_PER_SECOND
-)
 
 # Theory-normalised aliases (docs/MODEL.md, "Sweeping d"): key -> (raw key, converter).
 SCALED_KEYS: dict[str, str] = {
@@ -404,13 +386,12 @@ def split(config: dict[str, Any]) -> tuple[Static, Params]:
 
 def static_part(config: dict[str, Any], compile: str | None = None) -> Static:
     """The :class:`Static` (compiled program) a resolved configuration belongs to, run
-    alone; a grid's programs come from ``planner.plan``, which passes ``compile``, the
-    mode chosen from the whole program's work (``"auto"`` while grouping)."""
+    alone (``run.compile = "auto"`` decided from its own work); a grid's programs come
+    from ``planner.plan``, which passes ``compile`` (``"auto"`` while grouping) and
+    decides from the whole program's work."""
     c = config
     backend = resolve_backend(c)
-    if compile is None:
-        compile = compile_mode(c["run.compile"], configuration_flops(c, backend))
-    return Static(
+    static = Static(
         backend=backend,
         dtype=c["run.dtype"],
         precision=c["run.precision"],
@@ -430,35 +411,16 @@ def static_part(config: dict[str, Any], compile: str | None = None) -> Static:
         gd_form=c["strong.gd_form"],
         n_test=int(c["eval.n_test"]),
         eval_points=int(c["eval.points"]),
-        compile=compile,
+        compile=compile or c["run.compile"],
         race=bool(c.get("run.race", False)),
         metrics=tuple(c["run.metrics"]),
         student=c.get("strong.student"),
         **_image_static(c),
     )
-
-
-def configuration_flops(config: dict[str, Any], backend: str) -> float:
-    """A rough count of one configuration's FLOPs (training products only), for
-    :func:`compile_mode`; ``planner.cost`` has the careful one."""
-    c = config
-    n, m, n_weak = bucket(int(c["strong.n"])), int(c["strong.m"]), int(c["weak.n"])
-    if backend == "reduced":
-        d_strong, d_weak = 1 + 2 * m + n, n_weak
-    else:
-        d_strong = d_weak = c["data.d"] - 4
-    strong = c["strong.steps"] * 4 * n * 2 * m * min(d_strong, n)
-    weak = c["weak.steps"] * 6 * n_weak * d_weak * max(2 * int(c["weak.m"]), 1)
-    return float(strong + weak)
-
-
-def compile_mode(choice: str, work: float) -> str:
-    """``run.compile`` as ``"fast"`` or ``"full"``: ``"auto"`` from ``work``, the
-    :func:`configuration_flops` of every configuration of the program in its run (see
-    :data:`FULL_COMPILE_WORK`)."""
-    if choice != "auto":
-        return choice
-    return "full" if work > FULL_COMPILE_WORK else "fast"
+    if compile is not None or static.compile != "auto":
+        return static
+    work = cost_model.cost(static, c["data.d"], c["strong.steps"], c["weak.steps"]).flops
+    return dataclasses.replace(static, compile=cost_model.compile_mode("auto", work))
 
 
 def _image_static(config: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from w2s_jax import compile_cache, executable_store, images, pipeline, planner
+from w2s_jax import compile_cache, cost_model, executable_store, images, pipeline, planner
 from w2s_jax import config as cfg
 from w2s_jax.identity import identity, teacher_identity
 
@@ -184,7 +184,7 @@ def prepare_chunk(
     per_device = 2 ** math.ceil(math.log2(len(teachers))) / len(devices)
     teacher_count = len(devices) * max(2, math.ceil(per_device))
     longest = max(int(c["weak.steps"]) for c in configs)
-    spare = (size - len(teachers)) * planner.teacher_flops(static, configs[0]["data.d"], longest)
+    spare = (size - len(teachers)) * cost_model.teacher_flops(static, configs[0]["data.d"], longest)
     if spare <= planner.PAD_FLOPS:
         teacher_count = max(teacher_count, size)
     teacher_configs = _pad_to([first[t] for t in teachers], teacher_count)

@@ -20,6 +20,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from w2s_jax import backends, custom_student, images, registry
 from w2s_jax.config import Params, Static
+from w2s_jax.cost_model import use_dual_form
 from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
 from w2s_jax.metrics import (
     Batch,
@@ -35,7 +36,7 @@ from w2s_jax.models import (
     sign,
     strong_second_layer,
 )
-from w2s_jax.training import dual_is_cheaper, masked_mean, mean_loss, train, train_in_span
+from w2s_jax.training import masked_mean, mean_loss, train, train_in_span
 
 # Independent random streams of a configuration.
 WEAK_LABELS, WEAK_NOISE, STRONG_NOISE, STRONG_LABELS, TEST_LABELS, STRONG_INIT, WEAK_INIT = range(7)
@@ -321,18 +322,6 @@ def _scalars(weak_errors: dict, pseudo, y, mask, curves: dict, final) -> dict:
         "strong_stop_step": final.step,
         "stopped": final.stopped,
     }
-
-
-def use_dual_form(static: Static, n: int, dim: int) -> bool:
-    """Whether the student trains in the dual form (``strong.gd_form``; ``auto``: when
-    the optimizer allows it and a step needs fewer FLOPs). A static decision: one
-    program, one form."""
-    if static.student is not None:
-        return False  # a user module trains in the primal form only
-    if static.gd_form != "auto":
-        return static.gd_form == "dual"
-    linear = static.optimizer in registry.LINEAR_OPTIMIZERS
-    return linear and dual_is_cheaper(n, dim, 2 * static.m)
 
 
 def run_configuration(

@@ -2,8 +2,8 @@
 compiling or running here; the engine runs what this plans).
 
 Configurations that share their :class:`~w2s_jax.config.Static` part form one *program*
-(:func:`plan`); :func:`cost` is the one cost model — memory and FLOPs of a configuration,
-counted from the shapes — that the planner, ``--dry-run`` and the benchmarks use; a
+(:func:`plan`), with the compile mode and the padding chosen from their work
+(:mod:`w2s_jax.cost_model`, the one cost model, whose :func:`cost` is re-exported); a
 program runs in chunks sized to the memory budget and the CPU caches
 (:func:`chunk_size`); shards and processes split the work by FLOPs (:func:`share`).
 """
@@ -22,8 +22,15 @@ import jax
 import numpy as np
 
 from w2s_jax import config as cfg
-from w2s_jax import memory, pipeline, training
-from w2s_jax.backends import noise_dim_strong, noise_dim_weak
+from w2s_jax import memory
+from w2s_jax.cost_model import (  # noqa: F401 (Cost, teacher_flops: public)
+    COMPILE_SECONDS,
+    Cost,
+    compile_mode,
+    cost,
+    run_seconds,
+    teacher_flops,
+)
 from w2s_jax.identity import teacher_identity
 
 DEFAULT_MAX_CHUNK = 1024
@@ -34,45 +41,6 @@ CPU_L2_FACTOR = 4  # a CPU device's batch reads at most this many L2 caches per 
 # compile): the program's shapes then do not depend on how much work is pending, so a
 # re-run or an extended grid finds it in the compilation cache.
 PAD_FLOPS = 1e11
-MEMORY_SAFETY = 1.1  # XLA's buffers / the arrays counted in `cost`: 0.85-0.96 measured
-
-
-@dataclass(frozen=True)
-class Cost:
-    """Per-configuration estimate: peak bytes and FLOPs of one run, and the bytes its
-    training loops read at every step (the largest noise matrix and Gram matrix)."""
-
-    bytes: float
-    flops: float
-    hot_bytes: float
-
-
-def cost(static: cfg.Static, d: float, steps: int, weak_steps: int) -> Cost:
-    """Memory and FLOPs of one configuration of ``steps`` strong and ``weak_steps`` weak
-    steps, counted from the shapes (not guessed)."""
-    item = np.dtype(static.dtype).itemsize
-    d_strong = noise_dim_strong(static.backend, int(d), static.m, static.n_pad)
-    d_weak = noise_dim_weak(static.backend, int(d), static.weak_n)
-    filters, samples = 2 * static.m, static.n_pad + static.n_test
-    runs = 2 if static.ceiling else 1
-    student = samples * (d_strong + 9) + 6 * filters * d_strong + 8 * samples * 3 * filters
-    teacher = 2 * static.weak_n * (d_weak + 5) + 4 * max(2 * static.weak_m, 1) * d_weak
-    if static.backend == "reduced":
-        student += 2 * (filters + static.n_pad) ** 2
-        teacher += 2 * static.weak_n**2
-    evals = static.eval_points
-    n = static.n_pad
-    if pipeline.use_dual_form(static, n, d_strong):  # Gram, steps, re-anchoring
-        anchors = steps // training.ANCHOR_EVERY + evals
-        student_steps = 2 * n * n * d_strong + steps * 3 * n * n * filters
-        student_steps += anchors * 4 * n * d_strong * filters
-    else:
-        student_steps = steps * 6 * n * d_strong * filters
-    flops = runs * (student_steps + evals * 2 * samples * d_strong * filters) + teacher_flops(
-        static, d, weak_steps
-    )
-    hot = max(static.weak_n * d_weak, static.n_pad * (d_strong + static.n_pad))
-    return Cost(item * (student + teacher) * MEMORY_SAFETY, float(flops), float(item * hot))
 
 
 @dataclass
@@ -83,48 +51,109 @@ class Program:
     indices: list[int]  # into the grid's configuration list, sorted by teacher
     cost: Cost  # of its most expensive configuration (the longest run)
     steps: int  # the most strong steps of its configurations (a chunk runs that long)
+    paddings: tuple[int, ...] = ()  # its configurations' own padded n (static.n_pad: the largest)
 
     @property
     def label(self) -> str:
         s = self.static
+        joined = f" (holds n_pad {', '.join(map(str, self.paddings))})" * (len(self.paddings) > 1)
         return (
-            f"{s.backend} d={s.d or 'traced'} n_pad={s.n_pad} m={s.m} "
+            f"{s.backend} d={s.d or 'traced'} n_pad={s.n_pad}{joined} m={s.m} "
             f"steps<={self.steps} n_weak={s.weak_n} n_test={s.n_test} compile={s.compile}"
         )
 
 
 def plan(
-    configs: list[dict], recorded: Callable[[cfg.Static], str | None] | None = None
+    configs: list[dict], recorded: Callable[[cfg.Static], cfg.Static | None] | None = None
 ) -> list[Program]:
-    """Group configurations by their static part (in order of first appearance).
+    """Group configurations into programs (in order of first appearance).
 
-    ``run.compile = "auto"`` is decided per program from the work of all its
-    configurations (:func:`w2s_jax.config.compile_mode`), so a configuration's program —
-    and its results' last bits — depend on the grid it is run in, not on what is
-    pending: a resumed run or another shard decides alike. ``recorded(static)`` (static
-    with ``compile="auto"``) is the mode an earlier run in the same directory chose: an
-    extended grid keeps it, so old and new configurations share one program (and its
-    stored executable) even when the extension tips the work over the threshold."""
-    undecided: dict[cfg.Static, list[int]] = defaultdict(list)
-    for i, c in enumerate(configs):
-        undecided[cfg.static_part(c, compile=c["run.compile"])].append(i)
+    Configurations sharing their static part share a program. With ``run.compile =
+    "auto"`` the planner also decides, from the work of all a program's configurations
+    in the grid (:mod:`w2s_jax.cost_model`): the compile mode (fast or full), and
+    whether programs that differ only in their padded ``strong.n`` run as one, padded to
+    the largest, when the padding costs less run time than a compile
+    (:func:`_pad_together`). So a configuration's program — and its results' last bits —
+    depend on the grid it is run in, never on what is pending: a resumed run or another
+    shard decides alike. ``recorded(static)`` (a configuration's own static part, with
+    ``compile="auto"``) is the program an earlier run in the same directory put it in:
+    an extended grid keeps it, so old and new configurations share one program (and its
+    stored executable) even when the extension tips a decision."""
     groups: dict[cfg.Static, list[int]] = defaultdict(list)
-    for static, indices in undecided.items():
-        if static.compile == "auto":
-            before = recorded(static) if recorded else None
-            work = sum(cfg.configuration_flops(configs[i], static.backend) for i in indices)
-            mode = before if before in ("fast", "full") else cfg.compile_mode("auto", work)
-            static = replace(static, compile=mode)
-        groups[static].extend(indices)
-    programs = []
+    for i, c in enumerate(configs):
+        groups[cfg.static_part(c, compile=c["run.compile"])].append(i)
+    placed: dict[cfg.Static, cfg.Static] = {}  # own static -> its program's static
+    families: dict[cfg.Static, list[cfg.Static]] = defaultdict(list)
+    for static in groups:
+        before = recorded(static) if recorded and static.compile == "auto" else None
+        if static.compile != "auto" or before is not None:
+            placed[static] = before or static
+        else:
+            families[replace(static, n_pad=0)].append(static)
+    for members in families.values():
+        members.sort(key=lambda s: s.n_pad, reverse=True)
+        placed.update(_pad_together(members, groups, configs))
+    programs: dict[cfg.Static, list[int]] = defaultdict(list)
+    paddings: dict[cfg.Static, set[int]] = defaultdict(set)
     for static, indices in groups.items():
-        teachers = {i: teacher_identity(configs[i]) for i in indices}
-        indices.sort(key=lambda i: (teachers[i], i))
-        d = max(configs[i]["data.d"] for i in indices)
-        steps = max(int(configs[i]["strong.steps"]) for i in indices)
-        weak_steps = max(int(configs[i]["weak.steps"]) for i in indices)
-        programs.append(Program(static, indices, cost(static, d, steps, weak_steps), steps))
-    return programs
+        programs[placed[static]].extend(indices)
+        paddings[placed[static]].add(static.n_pad)
+    return [
+        _program(static, indices, configs, tuple(sorted(paddings[static])))
+        for static, indices in programs.items()
+    ]
+
+
+def _program(
+    static: cfg.Static, indices: list[int], configs: list[dict], paddings: tuple[int, ...]
+) -> Program:
+    teachers = {i: teacher_identity(configs[i]) for i in indices}
+    indices.sort(key=lambda i: (teachers[i], i))
+    d = max(configs[i]["data.d"] for i in indices)
+    steps = max(int(configs[i]["strong.steps"]) for i in indices)
+    weak_steps = max(int(configs[i]["weak.steps"]) for i in indices)
+    return Program(static, indices, cost(static, d, steps, weak_steps), steps, paddings)
+
+
+def _pad_together(
+    members: list[cfg.Static], groups: dict[cfg.Static, list[int]], configs: list[dict]
+) -> dict[cfg.Static, cfg.Static]:
+    """Programs of ``members`` (``compile="auto"``, alike but for ``n_pad``, largest
+    first): each joins the next larger one when running its configurations padded to
+    that size costs less time than compiling it apart would; then each program's
+    compile mode from its whole work. Returns ``own static -> program static``."""
+
+    def work(static: cfg.Static, indices: list[int]) -> float:
+        return sum(_flops(static, *_shape(configs[i])) for i in indices)
+
+    targets: list[tuple[cfg.Static, list[cfg.Static], list[int]]] = []
+    for static in members:
+        own = groups[static]
+        if targets:
+            target, joined, indices = targets[-1]
+            own_mode = compile_mode("auto", work(static, own))
+            padded = work(target, own)
+            mode = compile_mode("auto", work(target, indices) + padded)
+            extra = run_seconds(padded, mode) - run_seconds(work(static, own), own_mode)
+            if extra < COMPILE_SECONDS[own_mode]:
+                joined.append(static)
+                indices.extend(own)
+                continue
+        targets.append((static, [static], list(own)))
+    placed = {}
+    for target, joined, indices in targets:
+        program = replace(target, compile=compile_mode("auto", work(target, indices)))
+        placed.update({static: program for static in joined})
+    return placed
+
+
+def _shape(config: dict) -> tuple[float, int, int]:
+    return config["data.d"], int(config["strong.steps"]), int(config["weak.steps"])
+
+
+@functools.lru_cache(maxsize=4096)
+def _flops(static: cfg.Static, d: float, steps: int, weak_steps: int) -> float:
+    return cost(static, d, steps, weak_steps).flops
 
 
 def chunk_size(
@@ -226,12 +255,6 @@ def l2_cache_bytes() -> float:
             continue
         return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
     return 512.0 * 2**10
-
-
-def teacher_flops(static: cfg.Static, d: float, weak_steps: int) -> float:
-    """FLOPs of training one teacher for ``weak_steps`` steps."""
-    d_weak = noise_dim_weak(static.backend, int(d), static.weak_n)
-    return float(weak_steps * 6 * static.weak_n * d_weak * max(2 * static.weak_m, 1))
 
 
 @dataclass

@@ -9,6 +9,7 @@ resume and the merge of ``--shard`` parts.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
@@ -26,6 +27,7 @@ import numpy as np
 from w2s_jax import (
     compile_cache,
     conditions,
+    cost_model,
     distributed,
     engine,
     executable_store,
@@ -128,23 +130,32 @@ def check_versions(out: Path, ids: list[str], force: bool) -> None:
 
 
 def _program_key(static: dict) -> str:
-    """A program's static part as JSON, its compile mode left out."""
-    return json.dumps({k: v for k, v in static.items() if k != "compile"}, sort_keys=True)
+    """A program's static part as JSON, its compile mode and padding left out."""
+    return json.dumps(
+        {k: v for k, v in static.items() if k not in ("compile", "n_pad")}, sort_keys=True
+    )
 
 
-def recorded_compile_modes(out: Path):
-    """``static -> compile mode`` of the programs an earlier run in ``out`` compiled
-    (None for others): a resumed or extended grid keeps each program's mode, hence its
-    results' last bits and its stored executable (see ``planner.plan``)."""
-    modes: dict[str, str] = {}
+def recorded_programs(out: Path):
+    """``static -> the program an earlier run in out put it in`` (None for others), for
+    a configuration's own static part with ``compile="auto"``: a resumed or extended
+    grid keeps each program's padding and compile mode, hence its results' last bits and
+    its stored executable (see ``planner.plan``)."""
+    programs: dict[tuple[str, int], tuple[int, str]] = {}
     try:
         for program in storage.read_json(out / "manifest.json").get("programs", []):
-            modes[_program_key(program["static"])] = program["static"]["compile"]
+            static = program["static"]
+            for n_pad in program.get("paddings", [static["n_pad"]]):
+                programs[_program_key(static), n_pad] = (static["n_pad"], static["compile"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # no earlier run (or an unreadable one: check_compatible has spoken)
 
-    def recorded(static: cfg.Static) -> str | None:
-        return modes.get(_program_key({k: _jsonable(v) for k, v in vars(static).items()}))
+    def recorded(static: cfg.Static) -> cfg.Static | None:
+        key = _program_key({k: _jsonable(v) for k, v in vars(static).items()})
+        if (key, static.n_pad) not in programs:
+            return None
+        n_pad, mode = programs[key, static.n_pad]
+        return dataclasses.replace(static, n_pad=n_pad, compile=mode)
 
     return recorded
 
@@ -194,6 +205,7 @@ def manifest(
             {
                 "static": {k: _jsonable(v) for k, v in vars(p.static).items()},
                 "configurations": len(p.indices),
+                "paddings": list(p.paddings),
                 "steps": p.steps,
                 "bytes_per_configuration": p.cost.bytes,
                 "flops_per_configuration": p.cost.flops,
@@ -264,7 +276,7 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
         return True
     check_versions(out, ids, options.force)
     storage.write_ids(out, ids)  # lets load_run read a partial or running directory
-    programs = planner.plan(configs, recorded_compile_modes(out))
+    programs = planner.plan(configs, recorded_programs(out))
     # JAX's own cache only for programs the executable store cannot hold (user code).
     stored = all(executable_store.storable(p.static) for p in programs)
     with (
@@ -489,7 +501,7 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
 
 # Seconds to compile one program on a 2-core CPU (measured on the sweep programs of
 # benchmarks/time_to_result.py): XLA fast / full, and loading a stored executable.
-COMPILE_SECONDS = {**cfg.COMPILE_SECONDS, "cached": 1.0}
+COMPILE_SECONDS = {**cost_model.COMPILE_SECONDS, "cached": 1.0}
 
 
 def compile_plan(work: list, budget: memory.Budget, options: RunOptions) -> str:

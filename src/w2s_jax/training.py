@@ -118,18 +118,6 @@ def _over_evaluations(advance: Callable, state, evaluation_steps: Array, metrics
     return jax.lax.scan(advance, state, evaluation_steps)
 
 
-def dual_is_cheaper(n: int, dim: int, num_filters: int) -> bool:
-    """Whether a step of :func:`train_in_span` needs fewer FLOPs than one of
-    :func:`train` on an ``(n, dim)`` noise matrix with ``num_filters`` filters (the
-    products only: everything else is the same). Per step, primal: ``4 n D F``; dual:
-    ``2 n^2 F``, plus ``4 n D F`` every ``ANCHOR_EVERY`` steps to re-anchor. The number
-    of steps is not part of the choice: it is traced, and a result must not depend on
-    the other configurations of its program."""
-    primal = 4 * n * dim * num_filters
-    dual = 2 * n * n * num_filters + 4 * n * dim * num_filters / ANCHOR_EVERY
-    return dual < primal
-
-
 class SpanState(NamedTuple):
     """The carry of :func:`train_in_span`: noise filters ``anchor + coef @ xi``.
 
@@ -158,7 +146,8 @@ def train_in_span(
     """:func:`train` for an objective that sees the noise filters only through
     ``xi @ noise.T``, run in the dual ("kernel") form: the same trajectory at
     ``2 n^2 F`` FLOPs per step instead of ``4 n D F``, a gain whenever ``n < 2 D``
-    (always in the reduced backend, whose ``D = 1 + 2m + n_pad``).
+    (always in the reduced backend, whose ``D = 1 + 2m + n_pad``; the choice:
+    ``cost_model.use_dual_form``).
 
     ``objective(signal (F, 4), noise_preactivations (n, F)) -> loss``. The gradient with
     respect to the noise filters is ``G^T xi`` (``G = dloss/dpreactivations``), so GD
