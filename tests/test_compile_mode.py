@@ -118,3 +118,12 @@ def test_a_padded_configuration_gives_the_result_of_its_own_program():
     alone = engine.run_chunk(replace(program.static, n_pad=16), configs[:1], 0, 2)
     for name, curve in alone.curves.items():
         np.testing.assert_allclose(together.curves[name][0], curve[0], rtol=2e-5, atol=1e-6)
+
+
+def test_pending_work_of_any_size_runs_in_the_programs_standard_chunk():
+    # An extension pads its few new configurations up to the first run's chunk (cheap
+    # padding), so it finds the first run's compiled program.
+    few = {**SMALL, "sweep": {"strong.n": [40, 100], "seeds": 4}}
+    (program,) = planner.plan(grid_from_dict(few).configurations())
+    sizes = {planner.chunk_size(program, pending, None, None) for pending in (1, 6, 24, 30)}
+    assert len(sizes) == 1

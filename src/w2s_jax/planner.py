@@ -185,7 +185,8 @@ def chunk_size(
         per_device = CPU_L2_FACTOR * l2_cache_bytes() / max(program.cost.hot_bytes, 1.0)
         size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(2, int(per_device))))
     size = min(size, DEFAULT_MAX_CHUNK)
-    if not 0 < pending < size or (size - pending) * program.cost.flops > PAD_FLOPS:
+    padding = -pending % size  # the last chunk's empty slots at the standard size
+    if not pending or padding * program.cost.flops > PAD_FLOPS:
         size = min(size, max(pending, 1))
         size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
     # Fewer configurations, hence fewer devices (never fewer than 2 per device), until
