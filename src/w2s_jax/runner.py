@@ -35,9 +35,9 @@ from w2s_jax import (
     memory,
     planner,
     provenance,
-    report,
     run_lock,
     storage,
+    tables,
 )
 from w2s_jax import config as cfg
 from w2s_jax.grid import Grid
@@ -407,7 +407,7 @@ def run_work(
 def finish(out: Path, options: RunOptions) -> None:
     """What follows a complete run: the report (``report.md``) and the figures, each
     only when the results changed."""
-    report.write_report(out, options.thresholds)
+    tables.write_report(out, options.thresholds)
     if options.figures:
         from w2s_jax import figures  # matplotlib only when figures are wanted
 
