@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_jax.boundary_search import analyse, ratio
-from w2s_jax.boundary_section import BoundaryOptions
-from w2s_jax.storage import read_json, read_summary
+from w2s_jax.analysis.storage import read_json, read_summary
+from w2s_jax.execution.boundary_search import analyse, ratio
+from w2s_jax.execution.boundary_section import BoundaryOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTING = """

@@ -28,9 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import w2s_jax
-from w2s_jax import config as cfg
-from w2s_jax import engine, pipeline, planner
-from w2s_jax.backends import noise_dim_strong, noise_dim_weak
+from w2s_jax.execution import engine, planner
+from w2s_jax.simulation import config as cfg
+from w2s_jax.simulation import pipeline
+from w2s_jax.simulation.backends import noise_dim_strong, noise_dim_weak
 
 # ---------------------------------------------------------------------- the machine
 

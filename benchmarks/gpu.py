@@ -31,8 +31,8 @@ import jax
 import numpy as np
 
 import common
-from w2s_jax import config as cfg
-from w2s_jax import planner
+from w2s_jax.execution import planner
+from w2s_jax.simulation import config as cfg
 
 
 def main(argv=None) -> int:

@@ -32,9 +32,9 @@ def child(grid_path: str, index: int, max_memory: float | None) -> None:
     """Run the first chunk of program ``index``; print one JSON line."""
     import jax
 
-    from w2s_jax import engine, jax_settings, memory, planner
-    from w2s_jax.grid import load_grid
-    from w2s_jax.identity import identity
+    from w2s_jax.execution import engine, jax_settings, memory, planner
+    from w2s_jax.execution.grid import load_grid
+    from w2s_jax.simulation.identity import identity
 
     grid = load_grid(grid_path)
     configs = grid.configurations()
@@ -101,8 +101,8 @@ def main(argv=None) -> int:
     if args.child is not None:
         child(args.grid, args.child, max_memory)
         return 0
-    from w2s_jax import planner
-    from w2s_jax.grid import load_grid
+    from w2s_jax.execution import planner
+    from w2s_jax.execution.grid import load_grid
 
     print(common.header("memory_budget"))
     print(f"# limit: {args.limit} GiB cgroup; --max-memory {args.max_memory}")

@@ -32,7 +32,7 @@ import sys
 import numpy as np
 
 import common
-from w2s_jax import planner
+from w2s_jax.execution import planner
 
 SCALING = {
     **common.SMALL,

@@ -153,7 +153,7 @@ def run_loop(kind: str, path: str, count: int | None) -> None:
 def baseline_configs(grid_text: str, work: Path) -> list[dict]:
     sys.path.insert(0, str(HERE))
     import common
-    from w2s_jax.grid import load_grid
+    from w2s_jax.execution.grid import load_grid
 
     path = work / "for_loops.toml"
     path.write_text(grid_text)

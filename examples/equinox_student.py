@@ -3,7 +3,7 @@ TRAINABLE second layer, against the built-in CNN whose second layer is fixed at
 ``a = (+1/m, ..., -1/m)``.
 
 ``strong.student`` takes ``make_student(key, static, params, init) -> eqx.Module``
-(``w2s_jax.custom_student``); the module maps one sample's signal patches ``(2, 4)`` and
+(``w2s_jax.simulation.custom_student``); the module maps one sample's signal patches ``(2, 4)`` and
 noise patch ``(D,)`` to a logit, and the engine sweeps it like the built-in student
 (dense backend). Both runs start from the same first-layer filters (``init``), so the
 difference is the trainable second layer alone. About 3 minutes on a 2-core CPU.

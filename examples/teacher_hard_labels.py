@@ -16,10 +16,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from w2s_jax import config, images, pipeline
-from w2s_jax.data import HARD, Samples, signal_patches
-from w2s_jax.grid import resolve
-from w2s_jax.models import sign
+from w2s_jax.execution.grid import resolve
+from w2s_jax.simulation import config, images, pipeline
+from w2s_jax.simulation.data import HARD, Samples, signal_patches
+from w2s_jax.simulation.models import sign
 
 STUDY = {  # the fixed settings of sweeps/digits.toml
     "data.d": 1000, "data.mu_norm": 8.0, "weak.n": 1000, "weak.steps": 200,

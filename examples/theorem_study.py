@@ -13,8 +13,8 @@ import sys
 import numpy as np
 
 import w2s_jax
-from w2s_jax.boundary import crossing_points
-from w2s_jax.theory import benign_score
+from w2s_jax.analysis.boundary import crossing_points
+from w2s_jax.analysis.theory import benign_score
 
 P_BOTH = 0.25
 

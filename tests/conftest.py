@@ -44,8 +44,8 @@ TINY = {
 
 def tiny_config(**overrides) -> dict:
     """A resolved configuration with tiny sizes (keys with dots passed via **{...})."""
-    from w2s_jax import config
-    from w2s_jax.grid import resolve
+    from w2s_jax.execution.grid import resolve
+    from w2s_jax.simulation import config
 
     c = {**config.defaults(), **TINY, "seed": 0}
     c.update(overrides)

@@ -12,8 +12,9 @@ import pytest
 
 import w2s_jax
 from conftest import TINY, tiny_config
-from w2s_jax import config, engine, planner, registry
-from w2s_jax.runner import RunOptions, run_grid
+from w2s_jax.execution import engine, planner
+from w2s_jax.execution.runner import RunOptions, run_grid
+from w2s_jax.simulation import config, registry
 from w2s_jax.sweep import main
 
 TABLES = {
@@ -197,4 +198,4 @@ def test_load_run_reads_a_partial_directory_and_to_xarray_names_its_makers(tmp_p
     assert isinstance(dataset, xarray.Dataset)
     assert dataset.attrs["data.d"] == TINY["data.d"] and dataset.attrs["status"] == "complete"
     assert dataset.attrs["version.jax"] == jax.__version__
-    assert dataset.attrs["code_version"] == w2s_jax.provenance.code_version()
+    assert dataset.attrs["code_version"] == w2s_jax.execution.provenance.code_version()

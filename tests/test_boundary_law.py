@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from w2s_jax.boundary import cells_from_summary, fit_exponents, joint_boundary
+from w2s_jax.analysis.boundary import cells_from_summary, fit_exponents, joint_boundary
 
 N = np.geomspace(0.05, 1e6, 40)
 SEEDS = 6

@@ -10,9 +10,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from w2s_jax.boundary import crossing_points
-from w2s_jax.boundary_search import Cell, bisect, propose
-from w2s_jax.boundary_section import BoundaryOptions
+from w2s_jax.analysis.boundary import crossing_points
+from w2s_jax.execution.boundary_search import Cell, bisect, propose
+from w2s_jax.execution.boundary_section import BoundaryOptions
 
 WEAK = 0.15
 SLOPE = 2.0  # steepness of the error's fall in log n
@@ -140,7 +140,7 @@ BAD = {
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_boundary_sections_name_the_key(case):
-    from w2s_jax.grid import GridError, grid_from_dict
+    from w2s_jax.execution.grid import GridError, grid_from_dict
 
     change, expected = BAD[case]
     raw = {k: dict(v) for k, v in BASE.items()}
@@ -155,7 +155,7 @@ def test_bad_boundary_sections_name_the_key(case):
 
 
 def test_a_valid_section_and_the_cli_exit_code(tmp_path, capsys):
-    from w2s_jax.grid import cells, grid_from_dict
+    from w2s_jax.execution.grid import cells, grid_from_dict
     from w2s_jax.sweep import main
 
     grid = grid_from_dict({**BASE, "sweep": {"data.nu_norm": [3.0, 6.0], "data.d": [500, 900],
@@ -202,7 +202,7 @@ SEARCH = """
 
 
 def test_a_tiny_real_search_resumes_without_running_anything(tmp_path, capsys):
-    from w2s_jax.storage import read_summary
+    from w2s_jax.analysis.storage import read_summary
     from w2s_jax.sweep import main
 
     grid = tmp_path / "search.toml"
@@ -232,9 +232,9 @@ def test_a_tiny_real_search_resumes_without_running_anything(tmp_path, capsys):
     # shortcut) replays the rounds from the saved results and runs nothing.
     assert main([str(grid), "--out", str(out), "--quiet", "--no-figures"]) == 0
     assert "up to date" in capsys.readouterr().out
-    from w2s_jax.boundary_search import search
-    from w2s_jax.grid import load_grid
-    from w2s_jax.runner import RunOptions
+    from w2s_jax.execution.boundary_search import search
+    from w2s_jax.execution.grid import load_grid
+    from w2s_jax.execution.runner import RunOptions
 
     assert search(load_grid(grid), out, RunOptions(quiet=True, figures=False))
     assert sorted(p.name for p in (out / "chunks").iterdir()) == chunks

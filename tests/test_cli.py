@@ -162,7 +162,7 @@ def test_no_traceback_from_the_real_process(tmp_path):
 
 
 def test_key_table_is_generated_from_the_fields_and_docs_keys_md_is_current(capsys):
-    from w2s_jax import config
+    from w2s_jax.simulation import config
 
     assert main(["--list-keys"]) == 0
     text = capsys.readouterr().out

@@ -9,10 +9,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from w2s_jax import config as cfg
-from w2s_jax import cost_model, engine, planner
-from w2s_jax.grid import grid_from_dict
-from w2s_jax.runner import RunOptions, run_grid
+from w2s_jax.execution import engine, planner
+from w2s_jax.execution.grid import grid_from_dict
+from w2s_jax.execution.runner import RunOptions, run_grid
+from w2s_jax.simulation import config as cfg
+from w2s_jax.simulation import cost_model
 
 SMALL = {  # the small configuration: d = 300, n = 50, m = 10, 500 steps
     "data": {"d": 300},

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from w2s_jax import conditions
-from w2s_jax.grid import GridError, grid_from_dict
+from w2s_jax.analysis import conditions
+from w2s_jax.execution.grid import GridError, grid_from_dict
 
 
 def test_quantities_match_hand_computed_values():

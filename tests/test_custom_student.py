@@ -12,9 +12,10 @@ from jaxtyping import Array, Float
 
 import w2s_jax
 from conftest import tiny_config
-from w2s_jax import config, engine
-from w2s_jax.custom_student import FILTER_CURVES
-from w2s_jax.identity import identity
+from w2s_jax.execution import engine
+from w2s_jax.simulation import config
+from w2s_jax.simulation.custom_student import FILTER_CURVES
+from w2s_jax.simulation.identity import identity
 
 
 class ReluCNN(eqx.Module):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from w2s_jax import api
-from w2s_jax.regimes import RegimeThresholds
+from w2s_jax.analysis.regimes import RegimeThresholds
 from w2s_jax.sweep import DEFAULT_GRID
 
 N_TEST = 1000

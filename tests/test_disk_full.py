@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from test_cli import TINY_GRID, write
-from w2s_jax import storage
+from w2s_jax.analysis import storage
 from w2s_jax.sweep import main
 
 
@@ -45,7 +45,7 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 def test_figures_are_written_atomically(tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
-    from w2s_jax import figures
+    from w2s_jax.analysis import figures
 
     (tmp_path / "errors.png").write_bytes(b"previous figure")
 

@@ -16,7 +16,8 @@ import pytest
 
 import w2s_jax
 from test_engine import run, write_grid
-from w2s_jax import distributed, storage
+from w2s_jax.analysis import storage
+from w2s_jax.execution import distributed
 from w2s_jax.sweep import main
 
 pytestmark = pytest.mark.skipif(

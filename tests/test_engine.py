@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from w2s_jax import engine, storage
-from w2s_jax.grid import grid_from_dict, load_grid
-from w2s_jax.runner import RunError, RunOptions, run_grid
+from w2s_jax.analysis import storage
+from w2s_jax.execution import engine
+from w2s_jax.execution.grid import grid_from_dict, load_grid
+from w2s_jax.execution.runner import RunError, RunOptions, run_grid
 from w2s_jax.sweep import main
 
 GRID = """
@@ -217,7 +218,7 @@ def test_run_error_for_a_changed_base_seed(tmp_path):
 
 
 def test_shares_are_balanced_by_cost_not_count():
-    from w2s_jax.planner import Cost, Program, share
+    from w2s_jax.execution.planner import Cost, Program, share
 
     cheap = Program(None, list(range(0, 30)), Cost(1.0, 1.0, 1.0), 10)
     dear = Program(None, list(range(30, 40)), Cost(1.0, 9.0, 1.0), 10)

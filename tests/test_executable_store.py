@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from w2s_jax import compile_cache, engine, executable_store, planner
-from w2s_jax import config as cfg
+from w2s_jax.execution import compile_cache, engine, executable_store, planner
+from w2s_jax.simulation import config as cfg
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import w2s_jax.figures as figures
-from w2s_jax import storage
+import w2s_jax.analysis.figures as figures
+from w2s_jax.analysis import storage
+from w2s_jax.analysis.theory import benign_score
 from w2s_jax.plot import main
-from w2s_jax.theory import benign_score
 
 FIXED = {"data.d": 8000.0, "data.sigma_p": 1.0, "data.p_easy": 0.35, "data.p_hard": 0.30,
          "data.nu_norm": 5.0, "strong.n": 2000, "strong.lr": 1.0}  # fmt: skip

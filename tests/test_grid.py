@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from w2s_jax import config
-from w2s_jax.grid import GridError, grid_from_dict
-from w2s_jax.identity import identity, teacher_identity
+from w2s_jax.execution.grid import GridError, grid_from_dict
+from w2s_jax.simulation import config
+from w2s_jax.simulation.identity import identity, teacher_identity
 
 
 def test_product_zip_and_seed_order():
@@ -98,7 +98,7 @@ def test_flat_dotted_keys_are_accepted_from_python():
 
 
 def test_auto_gd_form_is_dual_only_where_exact_and_cheaper():
-    from w2s_jax.pipeline import use_dual_form
+    from w2s_jax.simulation.pipeline import use_dual_form
 
     def dual(n, dim, **overrides):
         c = grid_from_dict({"strong.steps": 500, **overrides}).configurations()[0]
@@ -113,7 +113,7 @@ def test_auto_gd_form_is_dual_only_where_exact_and_cheaper():
 
 
 def test_command_line_overrides_fix_sweep_or_name_keys():
-    from w2s_jax.grid import apply_overrides
+    from w2s_jax.execution.grid import apply_overrides
 
     raw = {"strong": {"lr": 1.0}, "sweep": {"strong.n": [8, 16], "seeds": 2}}
     out = apply_overrides(
@@ -133,7 +133,7 @@ def test_command_line_overrides_fix_sweep_or_name_keys():
 @pytest.mark.parametrize("points", [2, 3, 8, 40])
 @pytest.mark.parametrize("steps", [1, 7, 2000])
 def test_evaluation_steps_start_at_zero_end_at_the_last_and_fit_their_budget(points, steps):
-    from w2s_jax import config
+    from w2s_jax.simulation import config
 
     chosen = config.eval_steps(steps, points)
     assert chosen[0] == 0 and chosen[-1] == steps and len(chosen) <= points

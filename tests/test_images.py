@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from w2s_jax import engine, images, sweep
-from w2s_jax.data import HARD, Samples, draw_labels
-from w2s_jax.grid import GridError, load_grid
-from w2s_jax.identity import identity, teacher_identity
-from w2s_jax.models import sign
+from w2s_jax import sweep
+from w2s_jax.execution import engine
+from w2s_jax.execution.grid import GridError, load_grid
+from w2s_jax.simulation import images
+from w2s_jax.simulation.data import HARD, Samples, draw_labels
+from w2s_jax.simulation.identity import identity, teacher_identity
+from w2s_jax.simulation.models import sign
 
 # Curves of tiny_config() (dense, d = 200) and of its reduced twin (d = 5000) computed
 # on another machine just before images were merged: synthetic data must give the same
@@ -202,7 +204,7 @@ def test_identity_includes_the_bank_but_synthetic_ids_are_unchanged():
 
 
 def images_keys():
-    from w2s_jax.identity import IMAGE_KEYS
+    from w2s_jax.simulation.identity import IMAGE_KEYS
 
     return IMAGE_KEYS
 
@@ -268,8 +270,8 @@ def test_weak_teacher_is_a_coin_flip_on_hard_only_images(digits_run):
     negates any linear CNN's output, so the trained teacher is right on exactly one of
     each mirrored pair; and its measured hard-only error is 1/2 within sampling error."""
     config, result = digits_run
-    from w2s_jax import config as cfg
-    from w2s_jax import pipeline
+    from w2s_jax.simulation import config as cfg
+    from w2s_jax.simulation import pipeline
 
     static, params = cfg.split(config)
     bank = images.device_bank(static)
@@ -357,7 +359,7 @@ def test_missing_scikit_learn_is_one_line(monkeypatch):
 
 def test_auto_backend_is_dense_for_images():
     config = tiny_config(**DIGITS, **{"run.backend": "auto", "data.d": 5000})
-    from w2s_jax import config as cfg
+    from w2s_jax.simulation import config as cfg
 
     assert cfg.resolve_backend(config) == "dense"
 

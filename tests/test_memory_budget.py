@@ -10,9 +10,9 @@ from pathlib import Path
 import jax
 import pytest
 
-from w2s_jax import engine, memory, planner
-from w2s_jax.config import static_part
-from w2s_jax.planner import Cost, Program
+from w2s_jax.execution import engine, memory, planner
+from w2s_jax.execution.planner import Cost, Program
+from w2s_jax.simulation.config import static_part
 
 GiB = 2**30
 

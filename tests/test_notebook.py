@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from w2s_jax import images, load_run
+from w2s_jax import load_run
+from w2s_jax.simulation import images
 
 NOTEBOOK = Path(__file__).parents[1] / "examples" / "real_images.ipynb"
 

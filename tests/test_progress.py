@@ -3,7 +3,7 @@
 import io
 import re
 
-from w2s_jax.progress import Progress
+from w2s_jax.execution.progress import Progress
 
 
 class Terminal(io.StringIO):

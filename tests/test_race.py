@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from w2s_jax import engine
-from w2s_jax.identity import teacher_identity
+from w2s_jax.execution import engine
+from w2s_jax.simulation.identity import teacher_identity
 
 
 def _race(**overrides):

@@ -11,9 +11,10 @@ import pytest
 from scipy import stats
 
 from conftest import tiny_config
-from w2s_jax import backends, config, engine, pipeline, planner
-from w2s_jax.data import StrongNoise
-from w2s_jax.grid import GridError, grid_from_dict
+from w2s_jax.execution import engine, planner
+from w2s_jax.execution.grid import GridError, grid_from_dict
+from w2s_jax.simulation import backends, config, pipeline
+from w2s_jax.simulation.data import StrongNoise
 
 
 def test_training_in_qr_coordinates_equals_dense(x64, monkeypatch):

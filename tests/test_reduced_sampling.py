@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from w2s_jax import reduced
+from w2s_jax.simulation import reduced
 
 F32 = jnp.float32
 Z = 5.0  # tolerance in standard errors

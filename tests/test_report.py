@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2s_jax.regimes import RegimeThresholds
-from w2s_jax.storage import RunResults
-from w2s_jax.tables import findings
+from w2s_jax.analysis.regimes import RegimeThresholds
+from w2s_jax.analysis.storage import RunResults
+from w2s_jax.analysis.tables import findings
 
 
 def test_findings_pool_seeds_per_point_and_count_regime_agreement():

@@ -11,7 +11,8 @@ import textwrap
 import jax
 import pytest
 
-from w2s_jax import provenance, storage
+from w2s_jax.analysis import storage
+from w2s_jax.execution import provenance
 from w2s_jax.sweep import main
 
 GRID = """
@@ -57,9 +58,11 @@ def test_importing_every_module_changes_no_jax_setting():
 import importlib, pkgutil, jax, w2s_jax
 watched = {WATCHED!r}
 before = {{k: getattr(jax.config, k) for k in watched}}
-for module in pkgutil.iter_modules(w2s_jax.__path__):
-    if module.name != "__main__":
-        importlib.import_module("w2s_jax." + module.name)
+modules = list(pkgutil.walk_packages(w2s_jax.__path__, "w2s_jax."))
+assert len(modules) > 40, modules
+for module in modules:
+    if module.name != "w2s_jax.__main__":
+        importlib.import_module(module.name)
 after = {{k: getattr(jax.config, k) for k in watched}}
 print(before == after, before, after)
 """

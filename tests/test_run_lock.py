@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from w2s_jax import run_lock
+from w2s_jax.execution import run_lock
 
 SRC = Path(run_lock.__file__).parent
 HOLD = (  # a process that takes the lock, says so and waits (run_lock imports no JAX)

@@ -11,10 +11,11 @@ import pytest
 
 import numpy_reference as ref
 from conftest import tiny_config
-from w2s_jax import backends, config, engine, pipeline, registry
-from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
-from w2s_jax.models import Filters, cnn_output, sign, strong_second_layer
-from w2s_jax.training import mean_loss
+from w2s_jax.execution import engine
+from w2s_jax.simulation import backends, config, pipeline, registry
+from w2s_jax.simulation.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
+from w2s_jax.simulation.models import Filters, cnn_output, sign, strong_second_layer
+from w2s_jax.simulation.training import mean_loss
 
 
 def _stream(key, stream):

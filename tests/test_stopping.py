@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from w2s_jax import api, config, engine, planner
-from w2s_jax.grid import GridError, grid_from_dict
+from w2s_jax import api
+from w2s_jax.execution import engine, planner
+from w2s_jax.execution.grid import GridError, grid_from_dict
+from w2s_jax.simulation import config
 
 FINAL_COLUMNS = (
     "strong_test_error", "strong_hard_error", "train_acc_pseudo", "train_acc_true",
@@ -80,7 +82,7 @@ def test_teacher_stop_loss_is_exact():
     static, params = config.split(c)
     import jax
 
-    from w2s_jax import pipeline
+    from w2s_jax.simulation import pipeline
 
     key = jax.random.key(0)
     train = jax.jit(pipeline.train_teacher, static_argnums=0)

@@ -1,4 +1,5 @@
-"""Mathematics of w2s_jax.theory: benign score, boundary fits, regime labels (docs/MODEL.md)."""
+"""Mathematics of the theory module: benign score, boundary fits, regime labels
+(docs/MODEL.md)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from w2s_jax.boundary import boundary_report, crossing_points, fit_boundary_slope
-from w2s_jax.regimes import REGIMES, RegimeThresholds, classify_regime, classify_regimes
-from w2s_jax.theory import benign_score, fit_constant_C, theory_boundary_n, theory_slope
+from w2s_jax.analysis.boundary import boundary_report, crossing_points, fit_boundary_slope
+from w2s_jax.analysis.regimes import REGIMES, RegimeThresholds, classify_regime, classify_regimes
+from w2s_jax.analysis.theory import benign_score, fit_constant_C, theory_boundary_n, theory_slope
 
 pytestmark = pytest.mark.filterwarnings("error")
 

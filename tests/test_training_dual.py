@@ -7,9 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from w2s_jax import registry
-from w2s_jax.models import Filters, cnn_output, cnn_output_from_noise, strong_second_layer
-from w2s_jax.training import mean_loss, train, train_in_span
+from w2s_jax.simulation import registry
+from w2s_jax.simulation.models import (
+    Filters,
+    cnn_output,
+    cnn_output_from_noise,
+    strong_second_layer,
+)
+from w2s_jax.simulation.training import mean_loss, train, train_in_span
 
 
 def test_dual_form_follows_the_primal_trajectory(x64):

@@ -24,7 +24,7 @@ Pieces (one configuration, unbatched; vmap happens only in ``engine``)
     boundary_search.search(grid, out)        -> dict   (a [boundary] grid: n* per cell)
     figures.draw_run(out)
 
-Attributes are imported lazily, so ``import w2s_jax.figures`` never imports JAX.
+Attributes are imported lazily, so ``import w2s_jax.analysis.figures`` never imports JAX.
 """
 
 from __future__ import annotations
@@ -37,50 +37,41 @@ _API = {
     "make_grid": "w2s_jax.api",
     "run": "w2s_jax.api",
     "run_one": "w2s_jax.api",
-    "Batch": "w2s_jax.metrics",
-    "load_grid": "w2s_jax.grid",
-    "grid_from_dict": "w2s_jax.grid",
-    "Grid": "w2s_jax.grid",
-    "GridError": "w2s_jax.errors",
-    "run_grid": "w2s_jax.runner",
+    "Batch": "w2s_jax.simulation.metrics",
+    "load_grid": "w2s_jax.execution.grid",
+    "grid_from_dict": "w2s_jax.execution.grid",
+    "Grid": "w2s_jax.execution.grid",
+    "GridError": "w2s_jax.simulation.errors",
+    "run_grid": "w2s_jax.execution.runner",
     "describe": "w2s_jax.api",
-    "RunOptions": "w2s_jax.runner",
-    "RunError": "w2s_jax.runner",
-    "load_run": "w2s_jax.storage",
-    "use_all_cores": "w2s_jax.jax_settings",
-    "RunResults": "w2s_jax.storage",
+    "RunOptions": "w2s_jax.execution.runner",
+    "RunError": "w2s_jax.execution.runner",
+    "load_run": "w2s_jax.analysis.storage",
+    "use_all_cores": "w2s_jax.execution.jax_settings",
+    "RunResults": "w2s_jax.analysis.storage",
 }
-_MODULES = (
-    "config",
-    "data",
-    "images",
-    "backends",
-    "reduced",
-    "models",
-    "registry",
-    "custom_student",
-    "training",
-    "pipeline",
-    "planner",
-    "engine",
-    "storage",
-    "runner",
-    "summary",
-    "theory",
-    "regimes",
-    "boundary",
-    "boundary_search",
-    "boundary_section",
-    "figures",
-    "grid",
-    "results",
-    "api",
-    "provenance",
-    "metrics",
-    "conditions",
-    "identity",
-    "jax_settings",
-)
+# The package's modules by short name (``w2s_jax.config``, ``from w2s_jax import engine``),
+# wherever they live: simulation/ (one configuration: the model, its data, training
+# and metrics, its configuration and cost), execution/ (grids run into directories:
+# planning, compiling, running, resuming, processes) and analysis/ (what results mean:
+# theory, regimes, the boundary, summaries, tables, figures; NumPy and matplotlib only).
+_MODULES = {
+    **dict.fromkeys(
+        "errors data reduced backends models registry training metrics images config "
+        "cost_model identity custom_student pipeline".split(),
+        "simulation",
+    ),
+    **dict.fromkeys(
+        "grid boundary_section boundary_search planner memory engine compile_cache "
+        "executable_store jax_settings distributed run_lock progress provenance runner".split(),
+        "execution",
+    ),
+    **dict.fromkeys(
+        "theory regimes boundary conditions summary results storage tables figure_plan "
+        "figures".split(),
+        "analysis",
+    ),
+}
 
 __all__ = sorted([*_API, *_MODULES])
 
@@ -89,5 +80,5 @@ def __getattr__(name: str):
     if name in _API:
         return getattr(importlib.import_module(_API[name]), name)
     if name in _MODULES:
-        return importlib.import_module(f"w2s_jax.{name}")
+        return importlib.import_module(f"w2s_jax.{_MODULES[name]}.{name}")
     raise AttributeError(f"module 'w2s_jax' has no attribute {name!r}")

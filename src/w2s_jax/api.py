@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from w2s_jax import config as cfg
-from w2s_jax import jax_settings
-from w2s_jax.grid import Grid, grid_from_dict, resolve
-from w2s_jax.runner import RunOptions, run_grid
-from w2s_jax.storage import RunResults, load_run
+from w2s_jax.analysis.storage import RunResults, load_run
+from w2s_jax.execution import jax_settings
+from w2s_jax.execution.grid import Grid, grid_from_dict, resolve
+from w2s_jax.execution.runner import RunOptions, run_grid
+from w2s_jax.simulation import config as cfg
 
 
 def make_grid(tables: dict[str, Any] | None = None, /, **keywords) -> Grid:
@@ -39,7 +39,7 @@ def make_grid(tables: dict[str, Any] | None = None, /, **keywords) -> Grid:
 
 def run(grid: Grid | dict, out: str | Path | None = None, **options) -> RunResults:
     """Run (or resume) a grid into ``out`` (default ``runs/<name>``) and load the results.
-    ``options`` are :class:`~w2s_jax.runner.RunOptions` fields (``chunk_size``,
+    ``options`` are :class:`~w2s_jax.execution.runner.RunOptions` fields (``chunk_size``,
     ``max_memory_gb``, ``shard``, ``force``, ``quiet``, ``figures``, ``figure_formats``,
     ``compile_cache``: a directory, None for the default one, ``"off"``)."""
     if isinstance(grid, dict):
@@ -47,7 +47,7 @@ def run(grid: Grid | dict, out: str | Path | None = None, **options) -> RunResul
     out = Path(out) if out is not None else Path("runs") / grid.name
     options.setdefault("figures", False)
     if grid.boundary is not None:  # the adaptive search runs its rounds through run_grid
-        from w2s_jax import boundary_search
+        from w2s_jax.execution import boundary_search
 
         boundary_search.search(grid, out, RunOptions(**options))
     elif not run_grid(grid, out, RunOptions(**options)):
@@ -60,10 +60,10 @@ def describe(grid: Grid, options: RunOptions | None = None) -> str:
     cost bound, then its first round's)."""
     options = options or RunOptions()
     if grid.boundary is not None:
-        from w2s_jax import boundary_search
+        from w2s_jax.execution import boundary_search
 
         return boundary_search.describe(grid, options)
-    from w2s_jax.runner import describe as describe_grid
+    from w2s_jax.execution.runner import describe as describe_grid
 
     return describe_grid(grid, options)
 
@@ -76,10 +76,10 @@ def run_one(
 
     Returns ``{"steps": (E,), "curves": {name: (E,)}, "scalars": {name: float},
     "summary": {column: value}}``."""
-    from w2s_jax.engine import run_configuration
-    from w2s_jax.grid import check_value
-    from w2s_jax.storage import unique_steps
-    from w2s_jax.summary import summarize
+    from w2s_jax.analysis.storage import unique_steps
+    from w2s_jax.analysis.summary import summarize
+    from w2s_jax.execution.engine import run_configuration
+    from w2s_jax.execution.grid import check_value
 
     given = {**(parameters or {}), **dotted}
     config = cfg.defaults()

@@ -1,6 +1,6 @@
 """``python -m w2s_jax.plot RUN_DIR``: draw the figures of a saved run directory.
 
-A thin shell over :func:`w2s_jax.figures.draw_run` (NumPy + matplotlib, never JAX). A
+A thin shell over :func:`w2s_jax.analysis.figures.draw_run` (NumPy + matplotlib, never JAX). A
 missing or incomplete run directory, or a bad ``--points`` choice, exits with code 2
 and one line on stderr.
 """
@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from w2s_jax.figures import PlotError, draw_run  # after argparse: --help stays instant
+    from w2s_jax.analysis.figures import PlotError, draw_run  # after argparse: --help stays instant
 
     filters: dict[str, list[str]] = {}
     for key, value in args.points:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from w2s_jax.storage import load_run
-from w2s_jax.tables import table
+from w2s_jax.analysis.storage import load_run
+from w2s_jax.analysis.tables import table
 
 
 def main(argv: list[str] | None = None) -> int:

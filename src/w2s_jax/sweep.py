@@ -1,6 +1,6 @@
 """``python -m w2s_jax.sweep GRID.toml``: run a grid into a directory and draw it.
 
-A thin shell over :func:`w2s_jax.runner.run_grid`: it parses arguments, validates the
+A thin shell over :func:`w2s_jax.execution.runner.run_grid`: it parses arguments, validates the
 grid, calls the library and reports. User mistakes exit with code 2 and one line.
 """
 
@@ -19,7 +19,7 @@ DEFAULT_GRID = Path(__file__).parent / "default_grid.toml"
 
 def formats(text: str) -> tuple[str, ...]:
     """``--format png,pdf`` -> ("png", "pdf")."""
-    from w2s_jax.storage import FIGURE_FORMATS as FORMATS  # NumPy only, no matplotlib
+    from w2s_jax.analysis.storage import FIGURE_FORMATS as FORMATS  # NumPy only, no matplotlib
 
     chosen = tuple(dict.fromkeys(x.strip().lower() for x in text.split(",") if x.strip()))
     bad = [x for x in chosen if x not in FORMATS]
@@ -135,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _version_line() -> str:
-    from w2s_jax.provenance import stamp
+    from w2s_jax.execution.provenance import stamp
 
     return "w2s_jax " + ", ".join(f"{k} {v}" for k, v in stamp().items())
 
@@ -145,7 +145,7 @@ WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 
 def _write_failure(out: Path, error: OSError) -> str:
     """One line for a full disk or an unwritable output: what is saved, how to resume."""
-    from w2s_jax.storage import completed_ids
+    from w2s_jax.analysis.storage import completed_ids
 
     where = error.filename or out
     saved = len(completed_ids(out))
@@ -164,7 +164,7 @@ def request(path: str, overrides: tuple[str, ...] = ()) -> dict | None:
     """What this command asks for, as recorded in the manifest: the grid file's digest
     and the code and JAX versions (None when the file cannot be read: the full path
     reports it)."""
-    from w2s_jax.provenance import stamp  # the standard library only: no JAX yet
+    from w2s_jax.execution.provenance import stamp  # the standard library only: no JAX yet
 
     try:
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -196,7 +196,7 @@ def finished(args) -> Path | None:
     out = Path(args.out) if args.out else default_out(args.grid, tuple(args.overrides))
     if asked is None or out is None:
         return None
-    from w2s_jax import storage
+    from w2s_jax.analysis import storage
 
     if _is_search(args.grid):  # a boundary search is done when its record says so
         return out if _search_done(out, asked) else None
@@ -215,7 +215,7 @@ def _is_search(path: str) -> bool:
 def _search_done(out: Path, asked: dict) -> bool:
     """A boundary search of this request finished in ``out`` (its rounds' manifests
     carry no request: only ``boundary_search.json``, written last, says it is over)."""
-    from w2s_jax import storage
+    from w2s_jax.analysis import storage
 
     try:
         record = storage.read_json(out / "boundary_search.json")
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if "=" in args.grid and not Path(args.grid).exists():  # overrides of the default grid
         args.overrides, args.grid = [args.grid, *args.overrides], str(DEFAULT_GRID)
     if args.list_keys:
-        from w2s_jax.config import keys_markdown
+        from w2s_jax.simulation.config import keys_markdown
 
         print(keys_markdown(), end="")
         return 0
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         _report(done, args.quiet)
         print(f"up to date: {done} (nothing to run; --force to start over)")
         return 0
-    from w2s_jax import distributed  # after argparse: --help stays instant
+    from w2s_jax.execution import distributed  # after argparse: --help stays instant
 
     processes = (args.coordinator_address, args.num_processes, args.process_id)
     try:
@@ -257,12 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     except distributed.DistributedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from w2s_jax.jax_settings import use_all_cores
+    from w2s_jax.execution.jax_settings import use_all_cores
 
     use_all_cores()  # the command line owns the process: a JAX device per core
     from w2s_jax.api import describe
-    from w2s_jax.grid import GridError, load_grid
-    from w2s_jax.runner import RunError, RunOptions, run_grid
+    from w2s_jax.execution.grid import GridError, load_grid
+    from w2s_jax.execution.runner import RunError, RunOptions, run_grid
 
     try:
         grid = load_grid(args.grid, tuple(args.overrides))
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: stop like Ctrl-C, chunks are safe
     try:
         if grid.boundary is not None:  # the adaptive search: rounds of ordinary grids
-            from w2s_jax import boundary_search
+            from w2s_jax.execution import boundary_search
 
             complete = bool(boundary_search.search(grid, out, options))
         else:
@@ -315,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if complete and grid.boundary is not None:
         _report(out, args.quiet)
-        from w2s_jax.boundary_search import SEARCH_FILE, summary_lines
-        from w2s_jax.storage import read_json
+        from w2s_jax.analysis.storage import read_json
+        from w2s_jax.execution.boundary_search import SEARCH_FILE, summary_lines
 
         print("\n".join(summary_lines(read_json(out / SEARCH_FILE))))
         print(f"done: {out}/{SEARCH_FILE}, {out}/summary.csv, {out}/curves.npz")

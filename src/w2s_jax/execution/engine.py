@@ -25,9 +25,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from w2s_jax import compile_cache, cost_model, executable_store, images, pipeline, planner
-from w2s_jax import config as cfg
-from w2s_jax.identity import identity, teacher_identity
+from w2s_jax.execution import compile_cache, executable_store, planner
+from w2s_jax.simulation import config as cfg
+from w2s_jax.simulation import cost_model, images, pipeline
+from w2s_jax.simulation.identity import identity, teacher_identity
 
 AXIS = "configs"  # the mesh axis a chunk's configurations are split along
 

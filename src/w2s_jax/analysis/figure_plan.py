@@ -1,12 +1,12 @@
 """Which data the figures draw: a saved run's grid, points and planes (NumPy only).
 
-Never imports JAX (only :mod:`w2s_jax.storage` and :mod:`w2s_jax.theory`), so drawing a
-run needs no accelerator stack. :func:`load_complete` refuses a missing, partial or
-inconsistent run directory; :class:`Layout` places each ``summary.csv`` row on the swept
+Never imports JAX (only :mod:`.storage` and :mod:`.theory`), so drawing a run needs no
+accelerator stack. :func:`load_complete` refuses a missing, partial or inconsistent run
+directory; :class:`Layout` places each ``summary.csv`` row on the swept
 axes (zipped axes collapse to one); :func:`representative` and :func:`choose_points` pick
 the points whose curves are drawn; ``_plane``, ``_slice`` and ``_edges`` map two swept
 axes onto heatmap cells. :func:`write_boundary` measures the boundary ``B = C`` of
-docs/MODEL.md on the ``(x, strong.n)`` plane (:func:`w2s_jax.boundary.boundary_report`, threshold
+docs/MODEL.md on the ``(x, strong.n)`` plane (:func:`.boundary.boundary_report`, threshold
 ``BOUNDARY_FRACTION`` × the mean weak error) and writes ``DIR/boundary.json``.
 """
 
@@ -18,16 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_jax import storage
-from w2s_jax.boundary import (
+from w2s_jax.analysis import storage
+from w2s_jax.analysis.boundary import (
     BOUNDARY_FRACTION,
     boundary_report,
     cells_from_summary,
     joint_boundary,
     raw_parameters,
 )
-from w2s_jax.storage import RunResults
-from w2s_jax.theory import N_KEY, SCORE_KEYS, benign_score
+from w2s_jax.analysis.storage import RunResults
+from w2s_jax.analysis.theory import N_KEY, SCORE_KEYS, benign_score
 
 MAX_LINES, MAX_CHOSEN = 8, 4
 NEEDED = ("seed", "weak_test_error", "strong_test_error", "w2s_gain", "regime")
@@ -306,7 +306,7 @@ def benign_scores(run: RunResults) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def boundary_law(run: RunResults) -> dict | None:
-    """The joint fit of the boundary law (:mod:`w2s_jax.boundary`) when ``strong.n``
+    """The joint fit of the boundary law (:mod:`w2s_jax.analysis.boundary`) when ``strong.n``
     is swept with any of its parameters; None otherwise."""
     grid = run.manifest["grid"]
     cells = cells_from_summary(

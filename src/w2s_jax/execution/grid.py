@@ -1,8 +1,8 @@
 """Grid files: TOML (or a dict) -> a validated :class:`Grid` -> configurations.
 
 The grid file's contract is in the README. Every key is a dotted parameter name from
-:data:`w2s_jax.config.FIELDS` (or a theory-normalised alias from
-:data:`w2s_jax.config.SCALED_KEYS`). ``[sweep]`` turns keys into axes; the set of
+:data:`w2s_jax.simulation.config.FIELDS` (or a theory-normalised alias from
+:data:`w2s_jax.simulation.config.SCALED_KEYS`). ``[sweep]`` turns keys into axes; the set of
 configurations is the cartesian product of the axes (zipped axes move together) times
 the seeds, in *grid order*: axes in the order the file gives them, seeds innermost.
 
@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from w2s_jax import config as cfg
-from w2s_jax import registry
-from w2s_jax.backends import reduced_dimension
-from w2s_jax.boundary_section import parse_boundary
-from w2s_jax.errors import GridError
-from w2s_jax.identity import IMAGE_CLASS_KEYS, stable_text
-from w2s_jax.theory import N_KEY
+from w2s_jax.analysis.theory import N_KEY
+from w2s_jax.execution.boundary_section import parse_boundary
+from w2s_jax.simulation import config as cfg
+from w2s_jax.simulation import registry
+from w2s_jax.simulation.backends import reduced_dimension
+from w2s_jax.simulation.errors import GridError
+from w2s_jax.simulation.identity import IMAGE_CLASS_KEYS, stable_text
 
 SECTIONS = ("data", "weak", "strong", "eval", "run")
 TOP_LEVEL = ("name", "seed", "sweep", "boundary", *SECTIONS)
@@ -271,7 +271,7 @@ def check_value(key: str, value: Any, where: str) -> Any:
 
 
 def _check_metrics(value: Any, bad) -> tuple:
-    from w2s_jax.pipeline import CURVES
+    from w2s_jax.simulation.pipeline import CURVES
 
     pairs = tuple(value.items()) if isinstance(value, dict) else tuple(value)
     for pair in pairs:
@@ -406,7 +406,9 @@ def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
             f"sees the noise in its own coordinates), got run.backend = 'reduced'"
         )
     if config.get("data.source", "synthetic") != "synthetic":
-        from w2s_jax import images  # NumPy and the data sets only when images are asked for
+        from w2s_jax.simulation import (
+            images,  # NumPy and the data sets only when images are asked for
+        )
 
         images.check_configuration(config, where)
     if cfg.resolve_backend(config) == "dense" and config["data.d"] > 2**31:

@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from w2s_jax.data import BOTH, EASY, HARD
-from w2s_jax.models import sign
-from w2s_jax.training import masked_mean, mean_loss
+from w2s_jax.simulation.data import BOTH, EASY, HARD
+from w2s_jax.simulation.models import sign
+from w2s_jax.simulation.training import masked_mean, mean_loss
 
 
 class Batch(NamedTuple):

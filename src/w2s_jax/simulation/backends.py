@@ -5,10 +5,10 @@ The backend is the only thing that changes between the two representations; the
 models and the training never know which one produced their inputs.
 
 * ``dense``: noise lives in the ``d - 4`` coordinates orthogonal to the signals (``d - P``
-  with images of ``P`` pixels, :mod:`w2s_jax.images`),
+  with images of ``P`` pixels, :mod:`w2s_jax.simulation.images`),
   i.i.d. ``N(0, sigma_p^2)``; initial filters i.i.d. ``N(0, sigma_0^2)``.
 * ``reduced``: an exact-in-law representation in a space whose size is set by
-  ``n`` and ``m`` alone (see :mod:`w2s_jax.reduced`).
+  ``n`` and ``m`` alone (see :mod:`w2s_jax.simulation.reduced`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import jax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from w2s_jax import reduced
-from w2s_jax.data import StrongNoise, gaussian_rows
+from w2s_jax.simulation import reduced
+from w2s_jax.simulation.data import StrongNoise, gaussian_rows
 
 BACKENDS = ("dense", "reduced")
 

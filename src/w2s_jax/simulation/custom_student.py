@@ -10,11 +10,11 @@ called once per configuration inside the compiled program, with
 
 * ``key``: a PRNG key for the module's own parameters, independent of every draw of the
   data and of ``init``;
-* ``static``: the configuration's :class:`~w2s_jax.config.Static` (``static.m``,
-  ``static.d``, ...); ``params``: its traced :class:`~w2s_jax.config.Params`
+* ``static``: the configuration's :class:`~w2s_jax.simulation.config.Static` (``static.m``,
+  ``static.d``, ...); ``params``: its traced :class:`~w2s_jax.simulation.config.Params`
   (``params.strong.sigma_0``, ...), scalars under the engine's ``vmap``;
 * ``init``: the built-in student's initial filters for this configuration,
-  :class:`~w2s_jax.models.Filters` ``signal (2m, 4), noise (2m, D)``: a module that
+  :class:`~w2s_jax.simulation.models.Filters` ``signal (2m, 4), noise (2m, D)``: a module that
   starts from them starts where the ReLU CNN does, so a comparison isolates the
   architecture (or ignore them).
 
@@ -49,12 +49,12 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from w2s_jax.metrics import Batch, nan_after_divergence, test_curves, training_curves
-from w2s_jax.models import Filters, sign
-from w2s_jax.training import mean_loss, train
+from w2s_jax.simulation.metrics import Batch, nan_after_divergence, test_curves, training_curves
+from w2s_jax.simulation.models import Filters, sign
+from w2s_jax.simulation.training import mean_loss, train
 
 if TYPE_CHECKING:
-    from w2s_jax.config import Params, Static
+    from w2s_jax.simulation.config import Params, Static
 
 # A stream of the configuration key that the pipeline's own streams (0..6) never use.
 MODULE_INIT = 1000

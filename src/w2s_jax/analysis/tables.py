@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_jax import conditions, storage
-from w2s_jax.regimes import RegimeThresholds
-from w2s_jax.storage import RunResults, load_run
+from w2s_jax.analysis import conditions, storage
+from w2s_jax.analysis.regimes import RegimeThresholds
+from w2s_jax.analysis.storage import RunResults, load_run
 
 COLUMNS = (
     "weak_test_error",

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from w2s_jax.data import StrongNoise, gaussian_rows, row_keys
+from w2s_jax.simulation.data import StrongNoise, gaussian_rows, row_keys
 
 _MAX_PROPOSALS = 100  # acceptance rate >= 0.95 per proposal: only a NaN/inf dof gets here
 _SERIES_RADIUS = 0.25

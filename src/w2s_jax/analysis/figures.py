@@ -1,7 +1,7 @@
 """Figures from a saved run directory (NumPy + matplotlib only; never JAX).
 
 Plots read ``manifest.json``, ``summary.csv`` and ``curves.npz`` through
-:mod:`w2s_jax.figure_plan`, which decides *which* data is drawn (grid layout, chosen
+:mod:`w2s_jax.analysis.figure_plan`, which decides *which* data is drawn (grid layout, chosen
 points, the measured boundary of docs/MODEL.md, "Theory"); this module decides *how*.
 Figures go to ``DIR/figures`` as PNG (PDF or SVG on request), one paper column wide
 (3.5–4.5 in, fonts ≥ 7 pt),
@@ -31,8 +31,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from w2s_jax import storage
-from w2s_jax.figure_plan import (
+from w2s_jax.analysis import storage
+from w2s_jax.analysis.figure_plan import (
     LABELS,
     MAX_LINES,
     Layout,
@@ -51,9 +51,9 @@ from w2s_jax.figure_plan import (
     representative,
     write_boundary,
 )
-from w2s_jax.results import labelled
-from w2s_jax.storage import RunResults
-from w2s_jax.theory import theory_boundary_n
+from w2s_jax.analysis.results import labelled
+from w2s_jax.analysis.storage import RunResults
+from w2s_jax.analysis.theory import theory_boundary_n
 
 __all__ = ["MAX_LINES", "Layout", "PlotError", "choose_points", "draw_run", "load_complete",
            "representative", "write_boundary"]  # fmt: skip

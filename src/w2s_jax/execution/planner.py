@@ -1,9 +1,9 @@
 """Planning a sweep: configurations -> programs, their cost, chunks, shares (no JAX
 compiling or running here; the engine runs what this plans).
 
-Configurations that share their :class:`~w2s_jax.config.Static` part form one *program*
+Configurations that share their :class:`~w2s_jax.simulation.config.Static` part form one *program*
 (:func:`plan`), with the compile mode and the padding chosen from their work
-(:mod:`w2s_jax.cost_model`, the one cost model, whose :func:`cost` is re-exported); a
+(:mod:`w2s_jax.simulation.cost_model`, the one cost model, whose :func:`cost` is re-exported); a
 program runs in chunks sized to the memory budget and the CPU caches
 (:func:`chunk_size`); shards and processes split the work by FLOPs (:func:`share`).
 """
@@ -21,9 +21,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from w2s_jax import config as cfg
-from w2s_jax import memory
-from w2s_jax.cost_model import (  # noqa: F401 (Cost, teacher_flops: public)
+from w2s_jax.execution import memory
+from w2s_jax.simulation import config as cfg
+from w2s_jax.simulation.cost_model import (  # noqa: F401 (Cost, teacher_flops: public)
     COMPILE_SECONDS,
     Cost,
     compile_mode,
@@ -31,7 +31,7 @@ from w2s_jax.cost_model import (  # noqa: F401 (Cost, teacher_flops: public)
     run_seconds,
     teacher_flops,
 )
-from w2s_jax.identity import teacher_identity
+from w2s_jax.simulation.identity import teacher_identity
 
 DEFAULT_MAX_CHUNK = 1024
 CPU_MAX_PER_DEVICE = 8  # configurations per CPU device and chunk (see chunk_size)
@@ -70,7 +70,7 @@ def plan(
 
     Configurations sharing their static part share a program. With ``run.compile =
     "auto"`` the planner also decides, from the work of all a program's configurations
-    in the grid (:mod:`w2s_jax.cost_model`): the compile mode (fast or full), and
+    in the grid (:mod:`w2s_jax.simulation.cost_model`): the compile mode (fast or full), and
     whether programs that differ only in their padded ``strong.n`` run as one, padded to
     the largest, when the padding costs less run time than a compile
     (:func:`_pad_together`). So a configuration's program — and its results' last bits —
@@ -164,7 +164,7 @@ def chunk_size(
     budget: memory.Budget | None = None,
 ) -> int:
     """Configurations per chunk: the request, or what fits the memory ``budget`` (of
-    everything in flight, across devices: :func:`w2s_jax.memory.budget`) at most
+    everything in flight, across devices: :func:`w2s_jax.execution.memory.budget`) at most
     ``DEFAULT_MAX_CHUNK`` and not more than the work pending and, on CPU devices, what
     fits in the cache: every operation of a batched step streams the whole batch's
     matrices (``Cost.hot_bytes`` per configuration), so a device's batch is what
@@ -172,7 +172,7 @@ def chunk_size(
     ``CPU_MAX_PER_DEVICE``. The factor is empirical (benchmarks/RESULTS.md, "CPU chunk
     size"): it picks the fastest measured chunk for both small benchmark cases, 2 per
     device at 1 MB per configuration and 8 at 160 kB. Raises
-    :class:`~w2s_jax.memory.DoesNotFit` when pending work cannot fit at all."""
+    :class:`~w2s_jax.execution.memory.DoesNotFit` when pending work cannot fit at all."""
     devices = jax.local_device_count()
     if requested:
         return chunk_size_for(requested)

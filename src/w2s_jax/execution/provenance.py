@@ -19,7 +19,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PACKAGE = Path(__file__).parent
+PACKAGE = Path(__file__).parents[1]  # w2s_jax/, all its subpackages
 # JAX settings that can change a result's bits or its speed, recorded in the manifest.
 JAX_SETTINGS = (
     "jax_enable_x64",

@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from w2s_jax.boundary import BOUNDARY_FRACTION
-from w2s_jax.errors import GridError
-from w2s_jax.theory import N_KEY
+from w2s_jax.analysis.boundary import BOUNDARY_FRACTION
+from w2s_jax.analysis.theory import N_KEY
+from w2s_jax.simulation.errors import GridError
 
 # The metric -> the weak-teacher column its threshold is a fraction of.
 METRICS = {

@@ -1,10 +1,10 @@
 """Compiled chunk programs kept on disk, so that a warm run neither traces nor lowers.
 
-JAX's persistent cache (:mod:`w2s_jax.compile_cache`) is keyed by the lowered program,
+JAX's persistent cache (:mod:`w2s_jax.execution.compile_cache`) is keyed by the lowered program,
 so it is consulted only after Python has traced the pipeline and lowered it to HLO:
 ~2-3 s a program on a 2-core CPU, longer than loading the executable. This store keys
 the *serialised executable* (``jax.experimental.serialize_executable``) by what makes
-the program instead — its :class:`~w2s_jax.config.Static`, the arguments' structure,
+the program instead — its :class:`~w2s_jax.simulation.config.Static`, the arguments' structure,
 shapes and dtypes, the devices it runs on, the compile options, the versions of jax and
 jaxlib, and a digest of this package's source (an edited checkout is a different
 program even at the same version number) — so a hit goes straight from the key to a
@@ -24,7 +24,6 @@ cache, an entry is code that runs).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import pickle
@@ -35,7 +34,7 @@ from typing import Any
 
 import jax
 
-from w2s_jax import compile_cache
+from w2s_jax.execution import compile_cache, provenance
 
 FORMAT = 1  # bump when an entry's layout changes
 MAX_BYTES = 2 * 2**30
@@ -51,16 +50,6 @@ def directory() -> Path | None:
 def storable(static: Any) -> bool:
     """Whether a program can be keyed completely (it holds no user functions)."""
     return not getattr(static, "metrics", ()) and getattr(static, "student", None) is None
-
-
-@functools.cache
-def source_digest() -> str:
-    """Digest of this package's Python source: what the program is traced from."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _version(package: str) -> str:
@@ -82,7 +71,7 @@ def key(static: Any, args: tuple, mesh: Any, options: dict) -> str:
         repr(None if mesh is None else (mesh.axis_names, [d.id for d in mesh.devices.flat])),
         repr(sorted(options.items())),
         f"jax {jax.__version__} jaxlib {_version('jaxlib')} w2s_jax {_version('w2s_jax')}",
-        source_digest(),
+        provenance.code_digest(),
         f"{device.platform} {device.device_kind} {device.client.platform_version}",
         f"local devices {jax.local_device_count()} processes {jax.process_count()}",
         # Configuration that changes what is traced or compiled.

@@ -24,10 +24,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from w2s_jax import (
+from w2s_jax.analysis import conditions, storage, tables
+from w2s_jax.analysis.regimes import RegimeThresholds
+from w2s_jax.analysis.summary import gather, summarize
+from w2s_jax.execution import (
     compile_cache,
-    conditions,
-    cost_model,
     distributed,
     engine,
     executable_store,
@@ -36,15 +37,12 @@ from w2s_jax import (
     planner,
     provenance,
     run_lock,
-    storage,
-    tables,
 )
-from w2s_jax import config as cfg
-from w2s_jax.grid import Grid
-from w2s_jax.identity import identity, stable_text
-from w2s_jax.progress import Progress
-from w2s_jax.regimes import RegimeThresholds
-from w2s_jax.summary import gather, summarize
+from w2s_jax.execution.grid import Grid
+from w2s_jax.execution.progress import Progress
+from w2s_jax.simulation import config as cfg
+from w2s_jax.simulation import cost_model
+from w2s_jax.simulation.identity import identity, stable_text
 
 
 class RunError(RuntimeError):
@@ -188,7 +186,7 @@ def manifest(
     grid_json = grid.to_json()
     grid_json["parameters"] = {k: _jsonable(v) for k, v in grid_json["parameters"].items()}
     compiles = timing.get("compile_log", [])
-    from w2s_jax.images import manifest_entry
+    from w2s_jax.simulation.images import manifest_entry
 
     image_banks = manifest_entry(configs)  # source, classes, content hash; [] if synthetic
     return {
@@ -250,7 +248,7 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     """Run (or resume) ``grid`` into ``out``. Returns True when the whole grid is done and
     the outputs are assembled; False when only this shard's part was run. A grid whose
     outputs are already assembled runs nothing, and redraws only stale figures. A grid
-    with a ``[boundary]`` section is run by :func:`w2s_jax.boundary_search.search`
+    with a ``[boundary]`` section is run by :func:`w2s_jax.execution.boundary_search.search`
     (``w2s_jax.run`` and the CLI choose)."""
     out = Path(out)
     if grid.boundary is not None:
@@ -313,7 +311,7 @@ def _run_pending(grid, out, options, configs, ids, done, cache, start, programs)
 
     write_manifest("running", len(done))
     if options.figures:
-        _import_in_background("w2s_jax.figures")
+        _import_in_background("w2s_jax.analysis.figures")
     run_work(work, configs, grid.seed, out, progress, parallel_compiles(budget, work))
     distributed.wait_for_shares()  # every process's share (a no-op in a single process)
     if not distributed.is_coordinator():
@@ -409,7 +407,7 @@ def finish(out: Path, options: RunOptions) -> None:
     only when the results changed."""
     tables.write_report(out, options.thresholds)
     if options.figures:
-        from w2s_jax import figures  # matplotlib only when figures are wanted
+        from w2s_jax.analysis import figures  # matplotlib only when figures are wanted
 
         figures.draw_if_changed(out, options.figure_formats)
 

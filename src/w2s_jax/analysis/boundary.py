@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from w2s_jax.theory import N_KEY, fit_constant_C, theory_slope
+from w2s_jax.analysis.theory import N_KEY, fit_constant_C, theory_slope
 
 BOUNDARY_FRACTION = 0.5  # the boundary's threshold: this fraction of the mean weak error
 

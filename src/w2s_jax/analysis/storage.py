@@ -322,13 +322,13 @@ class RunResults:
         """A curve as a labelled array over ``(axis..., seed, step)``; keyword arguments
         select along dimensions by any coordinate, e.g.
         ``run.curve("test_error", **{"strong.n": 2000}).mean("seed").values``."""
-        from w2s_jax.results import labelled
+        from w2s_jax.analysis.results import labelled
 
         return labelled(self.curves[name], self.manifest["grid"], self.steps).sel(**selection)
 
     def column(self, name: str, **selection):
         """A ``summary.csv`` column as a labelled array over ``(axis..., seed)``."""
-        from w2s_jax.results import labelled
+        from w2s_jax.analysis.results import labelled
 
         return labelled(self.summary[name], self.manifest["grid"]).sel(**selection)
 
@@ -342,7 +342,7 @@ class RunResults:
 
     def to_xarray(self):
         """Curves and summary as an ``xarray.Dataset`` (needs xarray)."""
-        from w2s_jax.results import attributes, to_xarray
+        from w2s_jax.analysis.results import attributes, to_xarray
 
         grid = self.manifest["grid"]
         return to_xarray(self.summary, self.curves, self.steps, grid, attributes(self.manifest))
@@ -375,8 +375,8 @@ def load_run(directory: str | Path) -> RunResults:
 
 
 def _load_partial(directory: Path, manifest: dict) -> RunResults:
-    from w2s_jax.results import grid_rows
-    from w2s_jax.summary import gather, summarize_done
+    from w2s_jax.analysis.results import grid_rows
+    from w2s_jax.analysis.summary import gather, summarize_done
 
     try:
         ids = (directory / IDS_FILE).read_text().split()

@@ -11,7 +11,7 @@ import functools
 import hashlib
 from typing import Any
 
-from w2s_jax import config as cfg
+from w2s_jax.simulation import config as cfg
 
 IMAGE_CLASS_KEYS = ("data.easy_classes", "data.hard_classes")
 IMAGE_KEYS = ("data.source", *IMAGE_CLASS_KEYS, "data.image_dir", "data.image_hash")

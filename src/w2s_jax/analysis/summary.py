@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2s_jax.regimes import RegimeThresholds, classify_regimes
+from w2s_jax.analysis.regimes import RegimeThresholds, classify_regimes
 
 SUMMARY_COLUMNS = (
     "weak_test_error", "weak_hard_error", "flip_rate", "strong_test_error",

@@ -13,7 +13,7 @@ Here: reading the banks (scikit-learn's 8x8 digits, or the four MNIST IDX files 
 NumPy), selecting the classes, the train/test split, centring and scaling, the content
 hash that enters a configuration's identity, and the sampling of patches inside the
 compiled program (an index gather into the bank, a device array passed as an argument).
-Every user mistake is a :class:`~w2s_jax.grid.GridError` naming the key.
+Every user mistake is a :class:`~w2s_jax.execution.grid.GridError` naming the key.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from w2s_jax.data import Samples, row_keys, signal_patches
-from w2s_jax.errors import GridError
+from w2s_jax.simulation.data import Samples, row_keys, signal_patches
+from w2s_jax.simulation.errors import GridError
 
 SOURCES = ("synthetic", "digits", "mnist")
 MNIST_FILES = {
@@ -320,7 +320,7 @@ def image_patches(
     """The two signal patches ``(n, 2, P)`` of ``samples`` with a fresh image per sample.
 
     The synthetic construction's coefficients on ``(mu_{+1}, mu_{-1}, nu_{+1}, nu_{-1})``
-    (:func:`~w2s_jax.data.signal_patches`) are kept and each direction is replaced by the
+    (:func:`~w2s_jax.simulation.data.signal_patches`) are kept and each direction is replaced by the
     sample's image: ``x_p = (c_{p,mu+} + c_{p,mu-}) a + (c_{p,nu+} + c_{p,nu-}) b`` with
     ``a``, ``b`` the sample's easy and hard images of its label's classes (only one of
     each pair of coefficients is non-zero). Sampling is a gather into ``images``."""

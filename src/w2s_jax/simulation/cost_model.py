@@ -5,7 +5,7 @@ GD, fast or full compile (the planner's choice of padding weighs the same number
 Everything that weighs work — the planner's chunks, shares and programs, the engine's
 teacher slots, ``--dry-run`` and the benchmarks — reads these numbers, so a decision
 never rests on a second, different count. Nothing is compiled here: a plan is made
-before. ``static`` is always a :class:`w2s_jax.config.Static` (not imported: the
+before. ``static`` is always a :class:`w2s_jax.simulation.config.Static` (not imported: the
 configuration module reads this one).
 """
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from w2s_jax.backends import noise_dim_strong, noise_dim_weak
-from w2s_jax.registry import LINEAR_OPTIMIZERS
-from w2s_jax.training import ANCHOR_EVERY
+from w2s_jax.simulation.backends import noise_dim_strong, noise_dim_weak
+from w2s_jax.simulation.registry import LINEAR_OPTIMIZERS
+from w2s_jax.simulation.training import ANCHOR_EVERY
 
 MEMORY_SAFETY = 1.1  # XLA's buffers / the arrays counted in `cost`: 0.85-0.96 measured
 

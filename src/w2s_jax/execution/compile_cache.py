@@ -13,7 +13,7 @@ cannot be written, or an unreadable entry, costs a compile and one warning line 
 a failed sweep.
 
 JAX consults its cache only after tracing and lowering a program; the compiled
-executables are also kept, keyed without tracing, by :mod:`w2s_jax.executable_store`
+executables are also kept, keyed without tracing, by :mod:`w2s_jax.execution.executable_store`
 (in ``executables/`` inside this directory).
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import jax
 
-from w2s_jax import jax_settings
+from w2s_jax.execution import jax_settings
 
 MAX_BYTES = 2 * 2**30
 OFF = "off"

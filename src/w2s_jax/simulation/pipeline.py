@@ -18,25 +18,25 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from w2s_jax import backends, custom_student, images, registry
-from w2s_jax.config import Params, Static
-from w2s_jax.cost_model import use_dual_form
-from w2s_jax.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
-from w2s_jax.metrics import (
+from w2s_jax.simulation import backends, custom_student, images, registry
+from w2s_jax.simulation.config import Params, Static
+from w2s_jax.simulation.cost_model import use_dual_form
+from w2s_jax.simulation.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
+from w2s_jax.simulation.metrics import (
     Batch,
     errors_by_kind,
     nan_after_divergence,
     test_curves,
     training_curves,
 )
-from w2s_jax.models import (
+from w2s_jax.simulation.models import (
     Filters,
     cnn_output,
     cnn_output_from_noise,
     sign,
     strong_second_layer,
 )
-from w2s_jax.training import masked_mean, mean_loss, train, train_in_span
+from w2s_jax.simulation.training import masked_mean, mean_loss, train, train_in_span
 
 # Independent random streams of a configuration.
 WEAK_LABELS, WEAK_NOISE, STRONG_NOISE, STRONG_LABELS, TEST_LABELS, STRONG_INIT, WEAK_INIT = range(7)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
-from w2s_jax.models import Filters
+from w2s_jax.simulation.models import Filters
 
 ANCHOR_EVERY = 128  # the dual form re-anchors its filters every this many steps
 

@@ -4,7 +4,8 @@ A grid with a ``[boundary]`` section does not sweep ``strong.n``. For every *cel
 point of the other swept axes) it looks for the ``n*`` at which the seed-mean ``metric``
 (default the final strong test error) falls to ``fraction ×`` the cell's mean weak error:
 the threshold and the estimator of ``boundary.json``
-(:data:`w2s_jax.figure_plan.BOUNDARY_FRACTION`, :func:`w2s_jax.boundary.crossing_points`:
+(:data:`~w2s_jax.analysis.figure_plan.BOUNDARY_FRACTION`,
+:func:`~w2s_jax.analysis.boundary.crossing_points`:
 interpolation in ``log n`` between the bracketing points, percentile bootstrap over
 seeds). Per cell, after each round, the first rule that applies:
 
@@ -19,7 +20,7 @@ seeds). Per cell, after each round, the first rule that applies:
 5. otherwise stop, ``converged``.
 
 Each round is an ordinary grid of every ``(cell, n, seed)`` chosen so far, zipped into one
-axis (the seed included), run by :func:`w2s_jax.runner.run_grid` into the same directory.
+axis (the seed included), run by :func:`w2s_jax.execution.runner.run_grid` into the same directory.
 Configurations are identified by their values and seed, so earlier rounds are found done:
 an interrupted search resumes by running the same command again, its decisions replayed
 from the saved results (they are bit-identical, and the bootstrap is seeded). The logic
@@ -38,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from w2s_jax.boundary import crossing_points, json_float, seed_mean
-from w2s_jax.boundary_section import METRICS, BoundaryOptions
-from w2s_jax.grid import Point, cells, round_grid
+from w2s_jax.analysis.boundary import crossing_points, json_float, seed_mean
+from w2s_jax.execution.boundary_section import METRICS, BoundaryOptions
+from w2s_jax.execution.grid import Point, cells, round_grid
 
 SEARCH_FILE = "boundary_search.json"
 
@@ -279,10 +280,11 @@ def summary_lines(result: dict) -> list[str]:
 def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None) -> dict:
     """Run (or resume) the boundary search of ``grid`` into ``out``; returns the content
     of ``out/boundary_search.json``. ``options`` are the runner's
-    :class:`~w2s_jax.runner.RunOptions` (``force`` starts over; no ``shard``);
+    :class:`~w2s_jax.execution.runner.RunOptions` (``force`` starts over; no ``shard``);
     ``evaluate`` replaces the running of a round (tests)."""
-    from w2s_jax import run_lock, storage
-    from w2s_jax.runner import RunError, RunOptions, collect, prepare_directory, run_grid
+    from w2s_jax.analysis import storage
+    from w2s_jax.execution import run_lock
+    from w2s_jax.execution.runner import RunError, RunOptions, collect, prepare_directory, run_grid
 
     options = options or RunOptions()
     if grid.boundary is None:
@@ -302,7 +304,7 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
 
     def run_round(points: list[Point]) -> tuple[np.ndarray, np.ndarray]:
         this = round_grid(grid, values, points)
-        from w2s_jax.identity import identity
+        from w2s_jax.simulation.identity import identity
 
         ids = {identity(c) for c in this.configurations()}
         if not ids <= storage.completed_ids(out):
@@ -323,7 +325,7 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
 def describe(grid, options=None) -> str:
     """The ``--dry-run`` plan of a search: its cells, rule, cost bound and the first
     round's programs."""
-    from w2s_jax.runner import describe as describe_grid
+    from w2s_jax.execution.runner import describe as describe_grid
 
     b = grid.boundary
     values = cells(grid)
@@ -354,6 +356,6 @@ def describe(grid, options=None) -> str:
 
 
 def _run_options():
-    from w2s_jax.runner import RunOptions
+    from w2s_jax.execution.runner import RunOptions
 
     return RunOptions()
