@@ -27,28 +27,12 @@ from w2s_jax.boundary_section import BoundaryOptions
 from w2s_jax.storage import read_json, read_summary
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTING = """
-seed = 0
-[data]
-d = 4000
-mu_norm = 6.73
-nu_norm = 6.73
-p_easy = 0.25
-p_hard = 0.30
-hard_sign = "paired"
-[weak]
-lr = 0.4
-[strong]
-m = 10
-lr = 2.0
-sigma_0 = 0.01414
-steps = 500
-[eval]
-n_test = 1000
-points = 8
-[run]
-backend = "reduced"
-compile = "fast"
+SETTING = """seed = 0
+data = {d=4000, mu_norm=6.73, nu_norm=6.73, p_easy=0.25, p_hard=0.30, hard_sign="paired"}
+weak = {lr = 0.4}
+strong = {m = 10, lr = 2.0, sigma_0 = 0.01414, steps = 500}
+eval = {n_test = 1000, points = 8}
+run = {backend = "reduced", compile = "fast"}
 """
 
 

@@ -15,46 +15,38 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from shutil import which
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import threadpoolctl
 
 import w2s_jax
 from w2s_jax import config as cfg
-from w2s_jax import engine, pipeline, planner
+from w2s_jax import engine, pipeline, planner, provenance
 from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 
 
 def header(title: str) -> str:
-    """A block of ``# key: value`` lines describing the run (date, machine, versions)."""
-    import jaxlib
-
-    def run(command):
-        try:
-            return subprocess.run(command, capture_output=True, text=True).stdout
-        except OSError:
-            return ""
-
+    """``# key: value`` lines describing the run: date, machine, load, the versions and git
+    commit ``provenance`` records in a run's manifest, PyTorch, devices, the command."""
+    run = lambda c: subprocess.run(c, capture_output=True, text=True).stdout if which(c[0]) else ""
     cpu = [line for line in run(["lscpu"]).splitlines() if line.startswith("Model name")]
-    try:
-        import torch
+    torch = "not installed"
+    if has("torch"):
+        import torch as module
 
-        torch_version = f"{torch.__version__} (threads {torch.get_num_threads()})"
-    except ImportError:
-        torch_version = "not installed"
+        torch = f"{module.__version__} (threads {module.get_num_threads()})"
     facts = {
         "date": run(["date"]).strip(),
         "nproc": os.cpu_count(),
         "cpu": cpu[0].split(":", 1)[1].strip() if cpu else platform.processor(),
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": platform.python_version(),
-        "jax": f"{jax.__version__} (jaxlib {jaxlib.__version__})",
+        "versions": ", ".join(f"{k} {v}" for k, v in provenance.dependency_versions().items()),
+        "git": provenance.git_state(),
+        "torch": torch,
         "devices": ", ".join(str(d) for d in jax.devices()),
-        "numpy": np.__version__,
-        "torch": torch_version,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
     }
@@ -121,10 +113,16 @@ def baseline_config(c: dict) -> dict:
     return out
 
 
+def timed(function: Callable, *args) -> tuple[float, object]:
+    """``(seconds, function(*args))``; callers make sure that the result is ready."""
+    start = time.perf_counter()
+    out = function(*args)
+    return time.perf_counter() - start, out
+
+
 class Sweep:
     """The library's chunked run of ``configs`` (one program, ``planner.plan``) through
-    ``engine.run_chunk``, in chunks of ``chunk`` (default: the size the sweep picks,
-    ``planner.chunk_size``)."""
+    ``engine.run_chunk``, in chunks of ``chunk`` (default: the sweep's, ``chunk_size``)."""
 
     def __init__(self, configs: list[dict], chunk: int | None = None):
         (self.program,) = planner.plan(configs)
@@ -133,9 +131,8 @@ class Sweep:
 
     def compile(self) -> float:
         """Compile (not timed with the runs); returns the compile seconds."""
-        start = time.perf_counter()
-        engine.prepare_chunk(self.static, self.configs[: self.chunk], 0, self.chunk).compile()
-        return time.perf_counter() - start
+        chunk = self.configs[: self.chunk]
+        return timed(engine.prepare_chunk(self.static, chunk, 0, self.chunk).compile)[0]
 
     def __call__(self, configs: list[dict] | None = None) -> tuple[float, np.ndarray]:
         """Run every configuration; returns (seconds, final test errors)."""
@@ -144,54 +141,6 @@ class Sweep:
             result = engine.run_chunk(self.static, configs[lo : lo + self.chunk], 0, self.chunk)
             finals.append(result.curves["test_error"][:, -1])  # np.asarray inside: waits
         return time.perf_counter() - start, np.concatenate(finals)
-
-
-def one_by_one(configs: list[dict]) -> tuple[float, np.ndarray]:
-    """A loop of ``engine.run_configuration`` (``run_one``'s path: one per compiled call)."""
-    start = time.perf_counter()
-    finals = [engine.run_configuration(c).curves["test_error"][0, -1] for c in configs]
-    return time.perf_counter() - start, np.array(finals)
-
-
-def baseline_loop(function: Callable, configs: list[dict]) -> tuple[float, np.ndarray]:
-    """A loop of a baseline (``run_numpy`` / ``run_torch``) over ``configs``."""
-    start = time.perf_counter()
-    runs = [function(baseline_config(c), 1000 + i) for i, c in enumerate(configs)]
-    return time.perf_counter() - start, np.array([r["test_error"][-1] for r in runs])
-
-
-def set_baseline_threads(threads: int) -> None:
-    """Threads of the baselines' libraries: PyTorch's intra-op pool and NumPy's BLAS."""
-    threadpoolctl.threadpool_limits(threads, user_api="blas")
-    if has("torch"):
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def pick_baseline_threads(configuration: dict, steps: int = 20) -> int:
-    """1 or ``os.cpu_count()`` threads, whichever runs a short PyTorch + NumPy run of
-    ``configuration`` faster now (best of 2 tries each); sets it."""
-    import baselines
-
-    short = {**baseline_config(configuration), "steps": steps, "eval_steps": [0, steps]}
-    short["weak_steps"] = 2
-    functions = [baselines.run_numpy] + [baselines.run_torch] * has("torch")
-
-    def short_run() -> float:
-        start = time.perf_counter()
-        for function in functions:
-            function(short, seed=0)
-        return time.perf_counter() - start
-
-    best = {}
-    for threads in sorted({1, os.cpu_count() or 1}):
-        set_baseline_threads(threads)
-        best[threads] = min(short_run() for _ in range(2))
-    choice = min(best, key=best.get)
-    log(f"  baseline threads: {best} s for a short run -> {choice}")
-    set_baseline_threads(choice)
-    return choice
 
 
 def matmul_rate() -> float:

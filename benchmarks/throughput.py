@@ -14,11 +14,54 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import numpy as np
+import threadpoolctl
 
-import baselines
 import common
+from baselines import run_numpy, run_torch
+from w2s_jax import engine
+
+
+def loop(run_one: Callable) -> Callable:
+    """A Python loop of ``run_one(index, configuration) -> final test error`` over a list
+    of configurations, returning (seconds, final test errors)."""
+
+    def run(configs: list[dict]) -> tuple[float, np.ndarray]:
+        seconds, finals = common.timed(lambda: [run_one(i, c) for i, c in enumerate(configs)])
+        return seconds, np.array(finals)
+
+    return run
+
+
+# engine.run_configuration: run_one's path, one configuration per compiled call
+one_by_one = loop(lambda i, c: engine.run_configuration(c).curves["test_error"][0, -1])
+
+
+def set_threads(threads: int) -> None:
+    """Threads of the baselines' libraries: PyTorch's intra-op pool and NumPy's BLAS."""
+    threadpoolctl.threadpool_limits(threads, user_api="blas")
+    if common.has("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def pick_threads(configuration: dict, steps: int = 20) -> int:
+    """1 or ``os.cpu_count()`` threads, whichever runs a short PyTorch + NumPy run of
+    ``configuration`` faster now (best of 2 tries each); sets it."""
+    short = {**common.baseline_config(configuration), "steps": steps, "eval_steps": [0, steps]}
+    functions = [run_numpy] + [run_torch] * common.has("torch")
+    run = lambda: [f({**short, "weak_steps": 2}, seed=0) for f in functions]
+    best = {}
+    for threads in sorted({1, os.cpu_count() or 1}):
+        set_threads(threads)
+        best[threads] = min(common.timed(run)[0] for _ in range(2))
+    choice = min(best, key=best.get)
+    common.log(f"  baseline threads: {best} s for a short run -> {choice}")
+    set_threads(choice)
+    return choice
 
 
 def run_case(name: str, base: dict, args) -> str:
@@ -46,30 +89,32 @@ def run_case(name: str, base: dict, args) -> str:
             methods[method] = (runner, runner.configs, count)
         if "loop" not in args.skip:
             method = f"run_configuration loop, {label}"
-            compile_seconds[method] = common.one_by_one(configs[backend][:1])[0]
-            methods[method] = (common.one_by_one, configs[backend], loop_count)
+            compile_seconds[method] = one_by_one(configs[backend][:1])[0]
+            methods[method] = (one_by_one, configs[backend], loop_count)
     if args.baseline_threads == "auto":
-        thread_counts = [common.pick_baseline_threads(configs["dense"][0])]
+        thread_counts = [pick_threads(configs["dense"][0])]
     elif args.baseline_threads == "both":  # one row per setting, interleaved
         thread_counts = sorted({1, os.cpu_count() or 1})
     else:
         thread_counts = [int(args.baseline_threads)]
 
-    def loop(function, threads):
-        def run(cs):
-            common.set_baseline_threads(threads)
-            return common.baseline_loop(function, cs)
+    def baseline(function, threads):
+        run = loop(lambda i, c: function(common.baseline_config(c), 1000 + i)["test_error"][-1])
 
-        return run, configs["dense"], loop_count
+        def with_threads(cs):
+            set_threads(threads)
+            return run(cs)
+
+        return with_threads, configs["dense"], loop_count
 
     warm = {**common.baseline_config(configs["dense"][0]), "steps": 1, "eval_steps": [0, 1]}
     for threads in thread_counts:
         if "torch" not in args.skip:
-            common.set_baseline_threads(threads)
-            baselines.run_torch({**warm, "weak_steps": 1}, seed=0)  # warm-up
-            methods[f"PyTorch loop (float32, {threads} thr.)"] = loop(baselines.run_torch, threads)
+            set_threads(threads)
+            run_torch({**warm, "weak_steps": 1}, seed=0)  # warm-up
+            methods[f"PyTorch loop (float32, {threads} thr.)"] = baseline(run_torch, threads)
         if "numpy" not in args.skip:
-            methods[f"NumPy loop (float64, {threads} thr.)"] = loop(baselines.run_numpy, threads)
+            methods[f"NumPy loop (float64, {threads} thr.)"] = baseline(run_numpy, threads)
     for method, seconds in compile_seconds.items():
         common.log(f"  compile {method}: {seconds:.1f} s")
 

@@ -1,25 +1,22 @@
 """Time to result: what a user waits for, as whole processes, side by side in one run.
 
-For four grids — ``tiny`` (24 small configurations, two programs), ``small256`` (256
-small configurations: d = 300, n = 50, m = 10, 500 steps, 1000 test points), ``small``
-(the 256 configurations of the throughput benchmark's small case) and ``default`` (the
-built-in default grid) — the wall time of ``python -m w2s_jax.sweep GRID --out DIR``:
-``cold`` (empty compilation cache and output directory), ``warm`` (the cold run's cache,
-a new directory), ``no-op`` (the warm run's directory again), ``extend`` (tiny only: the
-finished grid of 4 seeds extended to 5, warm cache); against the floor, JAX's own
-start-up, and a NumPy and a PyTorch loop over the same configurations
-(``baselines.run_numpy`` / ``run_torch``), each a fresh process importing neither JAX nor
-w2s_jax. A loop longer than ``--loop-budget`` seconds runs its first configurations only
-and is extrapolated linearly (marked). Every figure is a median of ``--repeats``.
+For the grids ``tiny`` (24 small configurations, two programs), ``small256`` (256: d =
+300, n = 50, m = 10, 500 steps), ``small`` (throughput's small case) and ``default``, the
+wall time of ``python -m w2s_jax.sweep GRID --out DIR``: ``cold`` (empty cache and
+directory), ``warm`` (the cold run's cache, a new directory), ``no-op`` (the warm run's
+directory again), ``extend`` (tiny only: 4 seeds extended to 5, warm); against JAX's own
+start-up (the floor) and NumPy and PyTorch loops (``baselines``), each a fresh process;
+a loop over ``--loop-budget`` seconds is extrapolated from its first configurations
+(marked). Every figure is a median of ``--repeats``.
 
     python benchmarks/time_to_result.py                     # tiny and small256, ~10 min
     python benchmarks/time_to_result.py --grids tiny small256 small default
-    python benchmarks/time_to_result.py --grids tiny --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -164,12 +161,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.loop:
         return run_loop(args.loop, args.path, args.count)
-    if "torch" in args.loops:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("PyTorch not installed: its loop is skipped (pip install torch)")
-            args.loops = [k for k in args.loops if k != "torch"]
+    if "torch" in args.loops and importlib.util.find_spec("torch") is None:
+        print("PyTorch not installed: its loop is skipped (pip install torch)")
+        args.loops = [k for k in args.loops if k != "torch"]
     sys.path.insert(0, str(HERE))
     import common
     from w2s_jax.sweep import DEFAULT_GRID
