@@ -23,7 +23,7 @@ import numpy as np
 
 import w2s_jax
 from w2s_jax import config as cfg
-from w2s_jax import engine, pipeline, planner, provenance
+from w2s_jax import cost_model, engine, planner, provenance
 from w2s_jax.backends import noise_dim_strong, noise_dim_weak
 
 
@@ -181,7 +181,7 @@ def step_bytes(static: cfg.Static, d: float) -> float:
     largest matrix of either phase, for chunk sizes): the matrix it streams, read once,
     ``xi (n_pad, D)`` or in the dual form the Gram matrix ``(n_pad, n_pad)``."""
     n, d_strong = static.n_pad, dims(static, d)[0]
-    columns = n if pipeline.use_dual_form(static, n, d_strong) else d_strong
+    columns = n if cost_model.use_dual_form(static, n, d_strong) else d_strong
     return (2 if static.ceiling else 1) * np.dtype(static.dtype).itemsize * n * columns
 
 
