@@ -1,21 +1,12 @@
 """Adaptive boundary search against a dense ``strong.n`` axis, with equal seeds.
 
-The setting of ``sweeps/boundary_search_demo.toml`` at d = 4000, in raw units (the
-default grid's physics, reduced backend, m = 10, 500 steps), searched over ``n`` in
-[32, 256] two ways, each as its own CLI process with a fresh compilation cache (a cold
-start, as a first run would be):
-
-* adaptive: ``[boundary]`` with ``ci_factor`` 1.3 and the seeds fixed (``seeds =
-  max_seeds``): bisection in log n until the bracket is within x1.3;
-* dense: a log-spaced ``strong.n`` axis at spacing <= x1.3 over the same range, the same
-  seeds, its crossing measured by the same estimator (``boundary_search.analyse``:
-  threshold 0.5 x the mean weak error, interpolation in log n, bootstrap over seeds).
-
-Prints both crossings with their 95% intervals, the configurations run and the wall and
-CPU seconds; then the adaptive search again with ``max_seeds`` 4x larger, into the same
-directory (its first rounds are reused; the dense axis at those seeds is only counted).
-``python benchmarks/boundary_search_vs_dense.py [--seeds S] [--n-low N --n-high N
---factor F] [--no-more-seeds] [--keep DIR]``.
+The setting of ``sweeps/boundary_search_demo.toml`` at d = 4000 in raw units, ``n`` in
+[--n-low, --n-high], each way as its own CLI process with a fresh compilation cache:
+adaptive (``[boundary]``, ``ci_factor`` = --factor, ``seeds = max_seeds``) and a dense
+log-spaced ``strong.n`` axis at spacing <= --factor, its crossing measured by the same
+estimator (``boundary_search.analyse``). Prints both crossings with their 95% intervals,
+the configurations and the wall and CPU seconds; then the adaptive search with 4x the
+seeds, into the same directory (its first rounds are reused; the dense axis is counted).
 """
 
 from __future__ import annotations
@@ -36,28 +27,12 @@ from w2s_jax.execution.boundary_search import analyse, ratio
 from w2s_jax.execution.boundary_section import BoundaryOptions
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTING = """
-seed = 0
-[data]
-d = 4000
-mu_norm = 6.73
-nu_norm = 6.73
-p_easy = 0.25
-p_hard = 0.30
-hard_sign = "paired"
-[weak]
-lr = 0.4
-[strong]
-m = 10
-lr = 2.0
-sigma_0 = 0.01414
-steps = 500
-[eval]
-n_test = 1000
-points = 8
-[run]
-backend = "reduced"
-compile = "fast"
+SETTING = """seed = 0
+data = {d=4000, mu_norm=6.73, nu_norm=6.73, p_easy=0.25, p_hard=0.30, hard_sign="paired"}
+weak = {lr = 0.4}
+strong = {m = 10, lr = 2.0, sigma_0 = 0.01414, steps = 500}
+eval = {n_test = 1000, points = 8}
+run = {backend = "reduced", compile = "fast"}
 """
 
 
@@ -74,11 +49,6 @@ def run_cli(grid: Path, out: Path, cache: Path) -> tuple[float, float]:
     return wall, cpu
 
 
-def dense_values(low: int, high: int, factor: float) -> list[int]:
-    count = math.ceil(math.log(high / low) / math.log(factor) - 1e-9) + 1
-    return sorted({int(round(n)) for n in np.geomspace(low, high, count)})
-
-
 def line(name: str, estimate: dict, configurations: int, detail: str, wall: float, cpu: float):
     lo, hi = estimate["n_ci"]
     cross = (
@@ -89,6 +59,18 @@ def line(name: str, estimate: dict, configurations: int, detail: str, wall: floa
     )
     print(f"{name}: {cross}; {configurations} configurations ({detail}); "
           f"wall {wall:.0f} s, CPU {cpu:.0f} s")  # fmt: skip
+
+
+def adaptive(grid: Path, base: Path):
+    """Run the adaptive search of ``grid`` into ``base/adaptive``: its configurations, its
+    cell, the estimate, its rounds and stop, wall and CPU seconds."""
+    wall, cpu = run_cli(grid, base / "adaptive", base / "cache_adaptive")
+    record = read_json(base / "adaptive" / "boundary_search.json")
+    (cell,) = record["cells"]
+    estimate = {"n_star": cell["n_star"], "n_ci": cell["n_ci"], "bracket": cell["bracket"],
+                "side": None if cell["n_star"] is not None else cell["stop"]}  # fmt: skip
+    rounds = f"in {record['rounds']} rounds, stop: {cell['stop']}"
+    return record["configurations"], cell, estimate, rounds, wall, cpu
 
 
 def main() -> None:
@@ -109,22 +91,17 @@ def main() -> None:
         f'name = "adaptive"\n{SETTING}[boundary]\nn_low = {N_LOW}\nn_high = {N_HIGH}\n'
         f"ci_factor = {FACTOR}\nseeds = {seeds}\nmax_seeds = {seeds}\nmax_rounds = 12\n"
     )
-    dense_n = dense_values(N_LOW, N_HIGH, FACTOR)
+    count = math.ceil(math.log(N_HIGH / N_LOW) / math.log(FACTOR) - 1e-9) + 1
+    dense_n = sorted({int(round(n)) for n in np.geomspace(N_LOW, N_HIGH, count)})
     dense_grid = base / "dense.toml"
     dense_grid.write_text(
         f'name = "dense"\n{SETTING}[sweep]\n"strong.n" = {dense_n}\nseeds = {seeds}\n'
     )
     print(f"d = 4000, n in [{N_LOW}, {N_HIGH}], spacing / CI target x{FACTOR}, {seeds} seeds "
           f"both ways; runs in {base}")  # fmt: skip
-
-    wall_a, cpu_a = run_cli(adaptive_grid, base / "adaptive", base / "cache_adaptive")
-    record = read_json(base / "adaptive" / "boundary_search.json")
-    (cell,) = record["cells"]
-    estimate = {"n_star": cell["n_star"], "n_ci": cell["n_ci"], "bracket": cell["bracket"],
-                "side": None if cell["n_star"] is not None else cell["stop"]}  # fmt: skip
-    line("adaptive", estimate, record["configurations"],
-         f"{len(cell['n_values'])} n values {cell['n_values']} in {record['rounds']} rounds, "
-         f"stop: {cell['stop']}", wall_a, cpu_a)  # fmt: skip
+    configurations, cell, estimate, rounds, *times = adaptive(adaptive_grid, base)
+    detail = f"{len(cell['n_values'])} n values {cell['n_values']} {rounds}"
+    line("adaptive", estimate, configurations, detail, *times)
 
     wall_d, cpu_d = run_cli(dense_grid, base / "dense", base / "cache_dense")
     summary = read_summary(base / "dense" / "summary.csv")
@@ -135,7 +112,7 @@ def main() -> None:
     dense = analyse(np.array(dense_n), errors, options.fraction * weak, options, seed=0)
     line("dense", dense, len(n), f"{len(dense_n)} n values x {seeds} seeds", wall_d, cpu_d)
 
-    print(f"configurations: dense / adaptive = {len(n) / record['configurations']:.2f}")
+    print(f"configurations: dense / adaptive = {len(n) / configurations:.2f}")
     if args.no_more_seeds:
         return
     # The same search allowed 4x the seeds, run into the adaptive run's directory: its
@@ -143,15 +120,10 @@ def main() -> None:
     more = 4 * seeds
     adaptive_grid.write_text(adaptive_grid.read_text().replace(
         f"max_seeds = {seeds}", f"max_seeds = {more}"))  # fmt: skip
-    wall_m, cpu_m = run_cli(adaptive_grid, base / "adaptive", base / "cache_adaptive")
-    record = read_json(base / "adaptive" / "boundary_search.json")
-    (cell,) = record["cells"]
-    estimate = {"n_star": cell["n_star"], "n_ci": cell["n_ci"], "bracket": cell["bracket"],
-                "side": None if cell["n_star"] is not None else cell["stop"]}  # fmt: skip
+    count, cell, estimate, rounds, *times = adaptive(adaptive_grid, base)
     runs = ", ".join(f"{n}: {k}" for n, k in zip(cell["n_values"], cell["seeds"]))
-    line(f"adaptive, max_seeds {more}", estimate, record["configurations"],
-         f"n: seeds {{{runs}}} in {record['rounds']} rounds, stop: {cell['stop']}; extends "
-         f"the run above", wall_m, cpu_m)  # fmt: skip
+    detail = f"n: seeds {{{runs}}} {rounds}; extends the run above"
+    line(f"adaptive, max_seeds {more}", estimate, count, detail, *times)
     print(f"(a dense axis at {more} seeds: {len(dense_n) * more} configurations, not run)")
 
 

@@ -1,19 +1,12 @@
-"""Shared pieces of the benchmarks: machine facts, configurations, timing, counts, tables.
-
-Run the benchmarks as scripts from the repository root (``python benchmarks/NAME.py``);
-this module and :mod:`baselines` are imported from the script's own folder. What is run
-and counted is the library's own: configurations from ``w2s_jax.make_grid``, the chunked
-run of ``planner.plan`` / ``engine.run_chunk``, FLOPs from ``planner.cost``, the matmul
-rate from ``planner.measured_flop_rate``.
-
-Timing rules followed everywhere: every timed call ends in ``block_until_ready`` (or
-``np.asarray`` of the outputs, which waits), compilation is done and timed before the
-timed repeats, the methods being compared run interleaved (one repeat of each, then
-the next round), and figures are medians over the repeats.
-"""
+"""Shared pieces of the benchmarks (imported from the scripts' folder): machine facts,
+configurations, runners, counts, tables. What is run and counted is the library's own
+(``make_grid``, ``planner.plan`` / ``chunk_size`` / ``cost``, ``engine.run_chunk``,
+``backends``); the timing rules are README.md's "How it measures"."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import math
 import os
 import platform
@@ -22,83 +15,81 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from shutil import which
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import w2s_jax
-from w2s_jax.execution import engine, planner
+from w2s_jax.execution import engine, planner, provenance
 from w2s_jax.simulation import config as cfg
-from w2s_jax.simulation import pipeline
+from w2s_jax.simulation import cost_model
 from w2s_jax.simulation.backends import noise_dim_strong, noise_dim_weak
-
-# ---------------------------------------------------------------------- the machine
 
 
 def header(title: str) -> str:
-    """A block of ``# key: value`` lines describing the run (date, machine, versions)."""
-    import jaxlib
+    """``# key: value`` lines describing the run: date, machine, load, the versions and git
+    commit ``provenance`` records in a run's manifest, PyTorch, devices, the command."""
+    run = lambda c: subprocess.run(c, capture_output=True, text=True).stdout if which(c[0]) else ""
+    cpu = [line for line in run(["lscpu"]).splitlines() if line.startswith("Model name")]
+    torch = "not installed"
+    if has("torch"):
+        import torch as module
 
-    cpu = [line for line in _run(["lscpu"]).splitlines() if line.startswith("Model name")]
-    try:
-        import torch
-
-        torch_version = f"{torch.__version__} (threads {torch.get_num_threads()})"
-    except ImportError:
-        torch_version = "not installed"
+        torch = f"{module.__version__} (threads {module.get_num_threads()})"
     facts = {
-        "date": _run(["date"]).strip(),
+        "date": run(["date"]).strip(),
         "nproc": os.cpu_count(),
         "cpu": cpu[0].split(":", 1)[1].strip() if cpu else platform.processor(),
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": platform.python_version(),
-        "jax": f"{jax.__version__} (jaxlib {jaxlib.__version__})",
+        "versions": ", ".join(f"{k} {v}" for k, v in provenance.dependency_versions().items()),
+        "git": provenance.git_state(),
+        "torch": torch,
         "devices": ", ".join(str(d) for d in jax.devices()),
-        "numpy": np.__version__,
-        "torch": torch_version,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
     }
     return "\n".join([f"# {title}"] + [f"# {k}: {v}" for k, v in facts.items()])
 
 
-def _run(command: list[str]) -> str:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return ""
+def has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def load_now() -> str:
     return f"{os.getloadavg()[0]:.2f}"
 
 
-# ---------------------------------------------------------------------- configurations
-
-SMALL = {  # the issue's small-configuration grid: n <= 200, d <= 1000, m = 20, 500 steps
-    "data.d": 1000,
-    "strong.n": 128,
-    "strong.m": 20,
-    "strong.steps": 500,
-    "weak.n": 500,
-    "weak.steps": 100,
-    "eval.n_test": 1000,
-    "eval.points": 20,
-}
-
-LARGE = {  # a large configuration, n d >= 1e7 (step counts shrunk; per-step rates reported)
-    **SMALL,
-    "data.d": 10_000,
-    "strong.n": 2048,
-    "strong.steps": 40,
-    "weak.n": 2000,
-    "weak.steps": 20,
-    "eval.points": 5,
-}
-
+# the issue's small-configuration grid: n <= 200, d <= 1000, m = 20, 500 steps
+SMALL = {"data.d": 1000, "strong.n": 128, "strong.m": 20, "strong.steps": 500, "weak.n": 500}
+SMALL |= {"weak.steps": 100, "eval.n_test": 1000, "eval.points": 20}
+# a large configuration, n d >= 1e7 (step counts shrunk; per-step rates reported)
+LARGE = {**SMALL, "data.d": 10_000, "strong.n": 2048, "strong.steps": 40, "weak.n": 2000}
+LARGE |= {"weak.steps": 20, "eval.points": 5}
 NU_NORMS = (3.0, 4.0, 5.0, 6.0)
+
+
+def parser(doc: str, repeats: int | None = None, cases: bool = False) -> argparse.ArgumentParser:
+    """A script's parser: its docstring's first paragraph, ``--repeats`` when given a
+    default and, with ``cases``, ``--case``, ``--large-n`` and ``--large-d`` (:func:`cases`)."""
+    out = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if repeats:
+        out.add_argument("--repeats", type=int, default=repeats)
+    if cases:
+        out.add_argument("--case", choices=("small", "large", "all"), default="all")
+        out.add_argument("--large-n", type=int, nargs="+", default=[1024, 2048])
+        out.add_argument("--large-d", type=int, default=10_000)
+    return out
+
+
+def cases(args) -> list[tuple[str, dict]]:
+    """``("small", SMALL)`` and ``("large", LARGE at each --large-n, --large-d)``."""
+    out = [("small", SMALL)] if args.case in ("small", "all") else []
+    if args.case in ("large", "all"):
+        out += [("large", {**LARGE, "strong.n": n, "data.d": args.large_d}) for n in args.large_n]
+    return out
 
 
 def configurations(base: dict, count: int, backend: str = "dense") -> list[dict]:
@@ -123,13 +114,16 @@ def baseline_config(c: dict) -> dict:
     return out
 
 
-# ---------------------------------------------------------------------- runners
+def timed(function: Callable, *args) -> tuple[float, object]:
+    """``(seconds, function(*args))``; callers make sure that the result is ready."""
+    start = time.perf_counter()
+    out = function(*args)
+    return time.perf_counter() - start, out
 
 
 class Sweep:
     """The library's chunked run of ``configs`` (one program, ``planner.plan``) through
-    ``engine.run_chunk``, in chunks of ``chunk`` (default: the size the sweep picks,
-    ``planner.chunk_size``)."""
+    ``engine.run_chunk``, in chunks of ``chunk`` (default: the sweep's, ``chunk_size``)."""
 
     def __init__(self, configs: list[dict], chunk: int | None = None):
         (self.program,) = planner.plan(configs)
@@ -138,9 +132,8 @@ class Sweep:
 
     def compile(self) -> float:
         """Compile (not timed with the runs); returns the compile seconds."""
-        start = time.perf_counter()
-        engine.prepare_chunk(self.static, self.configs[: self.chunk], 0, self.chunk).compile()
-        return time.perf_counter() - start
+        chunk = self.configs[: self.chunk]
+        return timed(engine.prepare_chunk(self.static, chunk, 0, self.chunk).compile)[0]
 
     def __call__(self, configs: list[dict] | None = None) -> tuple[float, np.ndarray]:
         """Run every configuration; returns (seconds, final test errors)."""
@@ -151,77 +144,8 @@ class Sweep:
         return time.perf_counter() - start, np.concatenate(finals)
 
 
-def one_by_one(configs: list[dict]) -> tuple[float, np.ndarray]:
-    """A Python loop of ``engine.run_configuration`` (``w2s_jax.run_one``'s path: one
-    configuration per compiled call)."""
-    start = time.perf_counter()
-    finals = [engine.run_configuration(c).curves["test_error"][0, -1] for c in configs]
-    return time.perf_counter() - start, np.array(finals)
-
-
-def baseline_loop(function: Callable, configs: list[dict]) -> tuple[float, np.ndarray]:
-    """A Python loop over configurations of a baseline (``run_numpy`` / ``run_torch``)."""
-    start = time.perf_counter()
-    runs = [function(baseline_config(c), 1000 + i) for i, c in enumerate(configs)]
-    return time.perf_counter() - start, np.array([r["test_error"][-1] for r in runs])
-
-
-def set_baseline_threads(threads: int) -> None:
-    """Threads of the baselines' libraries: PyTorch's intra-op pool and NumPy's OpenBLAS.
-
-    On a shared 2-core machine the libraries' default (one thread per core) can be
-    many times slower than one thread, because their workers spin while other
-    processes hold the cores; the benchmarks therefore pick the faster setting
-    (``--baseline-threads auto``) and report it."""
-    import ctypes
-
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
-    maps = {line.split()[-1] for line in open("/proc/self/maps") if "openblas" in line}
-    for path in sorted(p for p in maps if p.startswith("/")):
-        library = ctypes.CDLL(path)
-        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads"):
-            if hasattr(library, name):
-                getattr(library, name)(ctypes.c_int(threads))
-                break
-
-
-def pick_baseline_threads(configuration: dict, steps: int = 20) -> int:
-    """1 or ``os.cpu_count()`` threads, whichever runs a short PyTorch + NumPy run of
-    ``configuration`` faster now (best of 2 tries each)."""
-    import baselines
-
-    short = {**baseline_config(configuration), "steps": steps, "eval_steps": [0, steps]}
-    short["weak_steps"] = 2
-    best = {}
-    for threads in sorted({1, os.cpu_count() or 1}):
-        set_baseline_threads(threads)
-        tries = []
-        for _ in range(2):
-            start = time.perf_counter()
-            for function in (baselines.run_numpy, baselines.run_torch):
-                try:
-                    function(short, seed=0)
-                except ImportError:
-                    pass
-            tries.append(time.perf_counter() - start)
-        best[threads] = min(tries)
-    choice = min(best, key=best.get)
-    log(f"  baseline threads: {best} s for a short run -> {choice}")
-    set_baseline_threads(choice)
-    return choice
-
-
-# ---------------------------------------------------------------------- limits and counts
-
-
 def matmul_rate() -> float:
-    """float32 FLOP/s of a matrix product through JAX: ``planner.measured_flop_rate``
-    without the efficiency factor it applies for estimates."""
+    """float32 FLOP/s of a matrix product: ``planner.measured_flop_rate`` / EFFICIENCY."""
     return planner.measured_flop_rate() / planner.EFFICIENCY
 
 
@@ -246,60 +170,51 @@ def dims(static: cfg.Static, d: float) -> tuple[int, int]:
     return d_strong, noise_dim_weak(static.backend, int(d), static.weak_n)
 
 
-def step_counts(static: cfg.Static, d: float, steps: int = 256) -> dict[str, float]:
-    """FLOPs and minimum bytes of one strong step of one configuration. FLOPs: the
-    library's cost model, ``planner.cost`` over ``2 steps`` less over ``steps``, per step
-    (re-anchoring of the dual form included). Bytes: the matrix the step streams read
-    once: the noise matrix ``xi (n_pad, D)``, or in the dual form the Gram matrix
-    ``(n_pad, n_pad)`` (``pipeline.use_dual_form``)."""
+def step_flops(static: cfg.Static, d: float, steps: int = 256) -> float:
+    """FLOPs of one strong step: ``planner.cost`` over ``2 steps`` less over ``steps``,
+    per step (the dual form's re-anchoring included)."""
     flops = [planner.cost(static, d, s, 0).flops for s in (steps, 2 * steps)]
+    return (flops[1] - flops[0]) / steps
+
+
+def step_bytes(static: cfg.Static, d: float) -> float:
+    """Minimum bytes of one strong step (no library count; ``Cost.hot_bytes`` is the
+    largest matrix of either phase, for chunk sizes): the matrix it streams, read once,
+    ``xi (n_pad, D)`` or in the dual form the Gram matrix ``(n_pad, n_pad)``."""
     n, d_strong = static.n_pad, dims(static, d)[0]
-    columns = n if pipeline.use_dual_form(static, n, d_strong) else d_strong
-    runs = 2 if static.ceiling else 1
-    item = np.dtype(static.dtype).itemsize
-    return {"flops": (flops[1] - flops[0]) / steps, "bytes": float(runs * item * n * columns)}
+    columns = n if cost_model.use_dual_form(static, n, d_strong) else d_strong
+    return (2 if static.ceiling else 1) * np.dtype(static.dtype).itemsize * n * columns
 
 
 def traffic(static: cfg.Static, d: float, steps: int, weak_steps: int) -> float:
     """Minimum bytes a configuration moves: every training step reads its matrix once
-    (:func:`step_counts`; the teacher's ``n_weak x D_weak``), every evaluation reads the
-    test and training noise matrices once. A floor: data generation, the dual form's
-    Gram matrix and re-anchoring are left out."""
-    d_strong, d_weak = dims(static, d)
-    item = np.dtype(static.dtype).itemsize
+    (the teacher's ``n_weak x D_weak``), every evaluation the test and training noise
+    matrices. A floor: data generation, Gram matrix and re-anchoring left out."""
+    (d_strong, d_weak), item = dims(static, d), np.dtype(static.dtype).itemsize
     evals = static.eval_points * item * (static.n_test + static.n_pad) * d_strong
-    teacher = weak_steps * item * static.weak_n * d_weak
-    return teacher + steps * step_counts(static, d)["bytes"] + evals
+    return weak_steps * item * static.weak_n * d_weak + steps * step_bytes(static, d) + evals
 
 
-# ---------------------------------------------------------------------- timing, tables
-
-
-def interleaved(
-    tasks: dict, repeats: int, log: Callable[[str], None] | None = None
-) -> dict[str, list]:
-    """Run ``tasks[name](repeat)`` round-robin ``repeats`` times; each returns seconds
-    per unit (per configuration, per step, ...), a list of such timings, or None (no
-    measurement this repeat). Returns every measurement per task."""
+def interleaved(tasks: dict, repeats: int) -> dict[str, list]:
+    """Run ``tasks[name](repeat)`` round-robin ``repeats`` times, logging each; a task
+    returns seconds per unit (per configuration, per step, ...), a list of such timings,
+    or None (no measurement this repeat). Returns every measurement per task."""
     times: dict = {name: [] for name in tasks}
     for repeat in range(repeats):
         for name, task in tasks.items():
-            value = task(repeat)
-            if value is None:
-                continue
-            times[name].append(value)
-            if log:
+            if (value := task(repeat)) is not None:
+                times[name].append(value)
                 shown = ", ".join(f"{v:.4g}" for v in np.atleast_1d(value))
                 log(f"  repeat {repeat} {name}: {shown} (load {load_now()})")
     return times
 
 
-def table(rows: list[dict], columns: list[str] | None = None) -> str:
-    """A GitHub-markdown table of ``rows`` (dicts) restricted to ``columns``."""
-    columns = columns or list(rows[0])
+def table(rows: list[dict]) -> str:
+    """A GitHub-markdown table of ``rows`` (dicts; the columns of the first)."""
+    columns = list(rows[0])
     text = [[str(row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in text)) for i, c in enumerate(columns)]
-    line = lambda cells: "| " + " | ".join(x.ljust(w) for x, w in zip(cells, widths)) + " |"  # noqa: E731
+    line = lambda cells: "| " + " | ".join(x.ljust(w) for x, w in zip(cells, widths)) + " |"
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in text])
 
 

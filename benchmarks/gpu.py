@@ -1,28 +1,17 @@
 """One-table benchmark for an accelerator (GPU/TPU; runs on a CPU too, scaled down).
 
-Runs ``--configs`` configurations of one program through w2s_jax's sweep path
-(``common.Sweep``: ``engine.run_chunk``, chunks of ``--chunk``), times compilation
-apart from the run, measures the device's memory bandwidth in the same process (a
-donated in-place update of ``--copy-mib`` MiB), and prints one table: wall time,
-configuration-steps per second, achieved FLOP/s and bytes/s, and the fraction of the
-memory-bandwidth floor (the minimum bytes of the whole sweep, ``common.traffic``,
-divided by the measured bandwidth: no implementation could finish faster); FLOPs from
-``planner.cost``.
+``--configs`` configurations of one program through ``common.Sweep`` (chunks of
+``--chunk``; compile apart); the fraction of the memory-bandwidth floor is the minimum
+bytes of the whole sweep (``common.traffic``) over the bandwidth measured in the same
+process, over the sweep's time. The issue-6 grid on one H200, and a CPU smoke test:
 
-The issue-6 grid, on one H200 (10^5 configurations of n = 200, d = 1000, m = 20,
-T = 1000, everything else at its default):
-
-    python benchmarks/gpu.py --configs 100000 --n 200 --d 1000 --m 20 --steps 1000 \
-        --chunk 4096 --precision default
-
-A CPU smoke test of the same command, scaled down:
-
+    python benchmarks/gpu.py --configs 100000 --n 200 --d 1000 --m 20 --steps 1000 \\
+        --chunk 2048 --precision default
     python benchmarks/gpu.py --configs 64 --n 200 --d 1000 --m 20 --steps 50 --chunk 32
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -34,19 +23,24 @@ import common
 from w2s_jax.execution import planner
 from w2s_jax.simulation import config as cfg
 
+OPTIONS = {  # option -> (grid key, type, default; None: the library's default)
+    "--d": ("data.d", float, 1000),
+    "--n": ("strong.n", int, 200),
+    "--m": ("strong.m", int, 20),
+    "--steps": ("strong.steps", int, 1000),
+    "--n-weak": ("weak.n", int, None),
+    "--weak-steps": ("weak.steps", int, None),
+    "--n-test": ("eval.n_test", int, None),
+    "--eval-points": ("eval.points", int, None),
+}
+
 
 def main(argv=None) -> int:
-    defaults = cfg.defaults()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--configs", type=int, default=100_000)
-    parser.add_argument("--n", type=int, default=200, help="strong.n")
-    parser.add_argument("--d", type=float, default=1000, help="data.d")
-    parser.add_argument("--m", type=int, default=20, help="strong.m")
-    parser.add_argument("--steps", type=int, default=1000, help="strong.steps")
-    parser.add_argument("--n-weak", type=int, default=defaults["weak.n"])
-    parser.add_argument("--weak-steps", type=int, default=defaults["weak.steps"])
-    parser.add_argument("--n-test", type=int, default=defaults["eval.n_test"])
-    parser.add_argument("--eval-points", type=int, default=defaults["eval.points"])
+    for option, (key, kind, default) in OPTIONS.items():
+        default = cfg.defaults()[key] if default is None else default
+        parser.add_argument(option, type=kind, default=default, help=key)
     parser.add_argument("--backend", choices=("auto", "dense", "reduced"), default="auto")
     parser.add_argument(
         "--precision",
@@ -63,18 +57,8 @@ def main(argv=None) -> int:
         jax.config.update("jax_enable_x64", True)
 
     print(common.header("gpu"))
-    base = {
-        "data.d": args.d,
-        "strong.n": args.n,
-        "strong.m": args.m,
-        "strong.steps": args.steps,
-        "weak.n": args.n_weak,
-        "weak.steps": args.weak_steps,
-        "eval.n_test": args.n_test,
-        "eval.points": args.eval_points,
-        "run.precision": args.precision,
-        "run.dtype": args.dtype,
-    }
+    base = {key: getattr(args, o[2:].replace("-", "_")) for o, (key, _, _) in OPTIONS.items()}
+    base |= {"run.precision": args.precision, "run.dtype": args.dtype}
     configs = common.configurations(base, args.configs, args.backend)
     sweep = common.Sweep(configs, args.chunk)
     static, chunk = sweep.static, sweep.chunk
@@ -93,11 +77,10 @@ def main(argv=None) -> int:
     traffic = common.traffic(static, args.d, args.steps, args.weak_steps)
     padded = math.ceil(len(configs) / chunk) * chunk  # the last chunk runs padded
     floor = padded * traffic / bandwidth
-    D, Dw = common.dims(static, args.d)
     row = {
         "device": str(jax.devices()[0]).replace("|", "/"),
         "configs": f"{len(configs):,}" + (f" ({done:,} run)" if done < len(configs) else ""),
-        "backend (D strong, D weak)": f"{static.backend} ({D}, {Dw})",
+        "backend (D strong, D weak)": f"{static.backend} {common.dims(static, args.d)}",
         "n_pad": static.n_pad,
         "chunk": chunk,
         "precision": static.precision,
@@ -111,8 +94,7 @@ def main(argv=None) -> int:
         "floor s": f"{floor:.1f}",
         "floor / sweep": f"{floor / total:.1%}",
     }
-    print()
-    print(common.table([row]))
+    print(f"\n{common.table([row])}")
     print(
         f"\nper configuration: {flops / 1e9:.2f} GFLOP (planner.cost), {traffic / 1e9:.3f} GB "
         f"minimum traffic (common.traffic); mean final test error {np.mean(errors):.3f}"

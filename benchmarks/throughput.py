@@ -1,40 +1,67 @@
 """Throughput: the same configurations run four ways, side by side, in one process.
 
-(a) w2s_jax's chunked sweep (``common.Sweep``: ``planner.plan`` / ``engine.run_chunk``,
-    compiled chunks of many configurations, of the size the sweep command picks unless
-    ``--chunk``), in the dense backend and in the backend ``auto`` picks (reduced where
-    it is smaller than ``d``, docs/MODEL.md); ``--primal`` adds the same with the
-    student's GD forced into the primal form (``strong.gd_form = "primal"``), to show
-    what the dual form buys;
-(b) a Python loop of ``engine.run_configuration`` (``w2s_jax.run_one``'s path: one
-    configuration per compiled call), same two backends;
-(c) a per-configuration loop in PyTorch (``baselines.run_torch``: float32, autograd);
-(d) the same in NumPy (``baselines.run_numpy``: float64, hand-written gradients).
+w2s_jax's chunked sweep (``common.Sweep``; dense and ``auto``'s backend; ``--primal``: also
+with primal GD), a loop of ``engine.run_configuration`` (``run_one``'s path), and PyTorch
+and NumPy loops (``baselines``); the sweep runs every configuration each repeat, the loops
+a different slice of ``--loop-configs``. Configuration-steps per second = ``strong.steps
+/ seconds per configuration``.
 
-Every method runs the whole pipeline of a configuration (draw data, train the teacher,
-pseudo-label, train the student, score the test set at the evaluation steps). The
-sweep runs all configurations each repeat; the loops, whose cost is linear in the
-number of configurations, run a different slice of ``--loop-configs`` of them each
-repeat. Repeats are interleaved (one of each method per round); compile times are
-reported apart. The figure of merit is configuration-steps per second: strong GD steps
-of whole configurations per wall-clock second (``strong.steps / seconds per config``).
-Other chunk sizes: ``scaling.py --axis chunk``.
-
-    python benchmarks/throughput.py                  # both cases, ~6 minutes on 2 cores
     python benchmarks/throughput.py --case small --repeats 3
     python benchmarks/throughput.py --case large --skip numpy
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from collections.abc import Callable
 
 import numpy as np
+import threadpoolctl
 
-import baselines
 import common
+from baselines import run_numpy, run_torch
+from w2s_jax.execution import engine
+
+
+def loop(run_one: Callable) -> Callable:
+    """A Python loop of ``run_one(index, configuration) -> final test error`` over a list
+    of configurations, returning (seconds, final test errors)."""
+
+    def run(configs: list[dict]) -> tuple[float, np.ndarray]:
+        seconds, finals = common.timed(lambda: [run_one(i, c) for i, c in enumerate(configs)])
+        return seconds, np.array(finals)
+
+    return run
+
+
+# engine.run_configuration: run_one's path, one configuration per compiled call
+one_by_one = loop(lambda i, c: engine.run_configuration(c).curves["test_error"][0, -1])
+
+
+def set_threads(threads: int) -> None:
+    """Threads of the baselines' libraries: PyTorch's intra-op pool and NumPy's BLAS."""
+    threadpoolctl.threadpool_limits(threads, user_api="blas")
+    if common.has("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def pick_threads(configuration: dict, steps: int = 20) -> int:
+    """1 or ``os.cpu_count()`` threads, whichever runs a short PyTorch + NumPy run of
+    ``configuration`` faster now (best of 2 tries each); sets it."""
+    short = {**common.baseline_config(configuration), "steps": steps, "eval_steps": [0, steps]}
+    functions = [run_numpy] + [run_torch] * common.has("torch")
+    run = lambda: [f({**short, "weak_steps": 2}, seed=0) for f in functions]
+    best = {}
+    for threads in sorted({1, os.cpu_count() or 1}):
+        set_threads(threads)
+        best[threads] = min(common.timed(run)[0] for _ in range(2))
+    choice = min(best, key=best.get)
+    common.log(f"  baseline threads: {best} s for a short run -> {choice}")
+    set_threads(choice)
+    return choice
 
 
 def run_case(name: str, base: dict, args) -> str:
@@ -47,8 +74,8 @@ def run_case(name: str, base: dict, args) -> str:
     steps = int(base["strong.steps"])
     common.log(f"[{name}] {count} configurations, base {base}")
 
-    methods: dict = {}  # name -> (runner, backend or None for "all configurations")
-    compile_seconds, reference = {}, {}
+    # name -> (runner of a list of configurations, the configurations, how many a repeat)
+    methods, compile_seconds, reference = {}, {}, {}
     for backend, sweep in sweeps.items():
         label = f"{backend} ({sweep.static.backend})"
         variants = [("", sweep)]
@@ -59,72 +86,64 @@ def run_case(name: str, base: dict, args) -> str:
             method = f"w2s_jax vmapped, {label}, chunk {runner.chunk}{suffix}"
             reference.setdefault(backend, method)
             compile_seconds[method] = runner.compile()
-            methods[method] = (runner, None)
+            methods[method] = (runner, runner.configs, count)
         if "loop" not in args.skip:
             method = f"run_configuration loop, {label}"
-            compile_seconds[method] = common.one_by_one(configs[backend][:1])[0]
-            methods[method] = (common.one_by_one, backend)
+            compile_seconds[method] = one_by_one(configs[backend][:1])[0]
+            methods[method] = (one_by_one, configs[backend], loop_count)
     if args.baseline_threads == "auto":
-        thread_counts = [common.pick_baseline_threads(configs["dense"][0])]
+        thread_counts = [pick_threads(configs["dense"][0])]
     elif args.baseline_threads == "both":  # one row per setting, interleaved
         thread_counts = sorted({1, os.cpu_count() or 1})
     else:
         thread_counts = [int(args.baseline_threads)]
 
     def baseline(function, threads):
-        def run(cs):
-            common.set_baseline_threads(threads)
-            return common.baseline_loop(function, cs)
+        run = loop(lambda i, c: function(common.baseline_config(c), 1000 + i)["test_error"][-1])
 
-        return run
+        def with_threads(cs):
+            set_threads(threads)
+            return run(cs)
+
+        return with_threads, configs["dense"], loop_count
 
     warm = {**common.baseline_config(configs["dense"][0]), "steps": 1, "eval_steps": [0, 1]}
     for threads in thread_counts:
         if "torch" not in args.skip:
-            common.set_baseline_threads(threads)
-            baselines.run_torch({**warm, "weak_steps": 1}, seed=0)  # warm-up
-            method = f"PyTorch loop (float32, {threads} thr.)"
-            methods[method] = (baseline(baselines.run_torch, threads), "dense")
+            set_threads(threads)
+            run_torch({**warm, "weak_steps": 1}, seed=0)  # warm-up
+            methods[f"PyTorch loop (float32, {threads} thr.)"] = baseline(run_torch, threads)
         if "numpy" not in args.skip:
-            method = f"NumPy loop (float64, {threads} thr.)"
-            methods[method] = (baseline(baselines.run_numpy, threads), "dense")
+            methods[f"NumPy loop (float64, {threads} thr.)"] = baseline(run_numpy, threads)
     for method, seconds in compile_seconds.items():
         common.log(f"  compile {method}: {seconds:.1f} s")
 
     finals: dict[str, list] = {m: [] for m in methods}
 
     def task(method):
-        runner, backend = methods[method]
-
-        def timed(repeat):
-            if backend is None:
-                seconds, out = runner()
-                units = count
-            else:  # a different slice of the configurations each repeat
-                lo = (repeat * loop_count) % count
-                part = configs[backend][lo : lo + loop_count]
-                seconds, out = runner(part)
-                units = len(part)
+        def timed(repeat):  # the loops run a different slice of the configurations each repeat
+            runner, source, size = methods[method]
+            part = source[(repeat * size) % count :][:size]
+            seconds, out = runner(part)
             finals[method].extend(out.tolist())
-            return seconds / units
+            return seconds / len(part)
 
         return timed
 
-    times = common.interleaved({m: task(m) for m in methods}, args.repeats, common.log)
+    times = common.interleaved({m: task(m) for m in methods}, args.repeats)
     rows = []
     for method, values in times.items():
         per_config = float(np.median(values))
         row = {
             "method": method,
-            "configs / repeat": count if methods[method][1] is None else loop_count,
+            "configs / repeat": methods[method][2],
             "s / config (median)": f"{per_config:.4g}",
             "range": common.spread(values),
             "config-steps/s": f"{steps / per_config:,.0f}",
         }
         for backend, ref in reference.items():
             row[f"× vs vmapped {backend}"] = f"{per_config / np.median(times[ref]):.2f}"
-        row["final error (mean)"] = f"{np.mean(finals[method]):.3f}"
-        rows.append(row)
+        rows.append(row | {"final error (mean)": f"{np.mean(finals[method]):.3f}"})
     s = sweeps["dense"].static
     return (
         f"\n### {name}: {count} configurations, d={s.d}, n={base['strong.n']} "
@@ -139,16 +158,10 @@ def run_case(name: str, base: dict, args) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--case", choices=("small", "large", "all"), default="all")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = common.parser(__doc__, repeats=3, cases=True)
     parser.add_argument("--configs", type=int, default=256, help="small grid size")
-    parser.add_argument(
-        "--loop-configs", type=int, default=4, help="configurations per repeat of the loops"
-    )
+    parser.add_argument("--loop-configs", type=int, default=4, help="per repeat of the loops")
     parser.add_argument("--large-configs", type=int, default=2)
-    parser.add_argument("--large-n", type=int, nargs="+", default=[1024, 2048])
-    parser.add_argument("--large-d", type=int, default=10_000)
     parser.add_argument("--chunk", type=int, help="default: what the sweep command picks")
     parser.add_argument("--skip", nargs="*", default=[], choices=("loop", "torch", "numpy"))
     parser.add_argument(
@@ -159,13 +172,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--primal", action="store_true", help="add rows with primal GD")
     args = parser.parse_args(argv)
-
+    if not common.has("torch") and "torch" not in args.skip:
+        common.log("PyTorch not installed: its loop is skipped (pip install torch)")
+        args.skip.append("torch")
     print(common.header("throughput"))
-    cases = [("small", common.SMALL)] if args.case in ("small", "all") else []
-    if args.case in ("large", "all"):
-        for n in args.large_n:
-            cases.append(("large", {**common.LARGE, "strong.n": n, "data.d": args.large_d}))
-    for name, base in cases:
+    for name, base in common.cases(args):
         print(run_case(name, base, args), flush=True)
     print(f"\n# load at end: {common.load_now()}")
     return 0

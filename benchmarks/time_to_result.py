@@ -1,30 +1,22 @@
 """Time to result: what a user waits for, as whole processes, side by side in one run.
 
-For four grids — ``tiny`` (24 small configurations, two programs), ``small256`` (256
-small configurations: d = 300, n = 50, m = 10, 500 steps, 1000 test points), ``small``
-(the 256 configurations of the throughput benchmark's small case) and ``default`` (the
-built-in default grid) — the wall time of ``python -m w2s_jax.sweep GRID --out DIR``:
-
-* ``cold``: an empty compilation cache and an empty output directory;
-* ``warm``: the compilation cache from the cold run, a new output directory;
-* ``no-op``: the warm run's directory again (nothing to do);
-* ``extend`` (tiny only): the finished grid of 4 seeds extended to 5, warm cache;
-
-against the floor, JAX's own start-up (``python -c "import jax;
-jax.numpy.zeros(1).block_until_ready()"``), and against a NumPy and a PyTorch loop over
-the same configurations (``baselines.run_numpy`` / ``run_torch``), each also a whole
-process started afresh (they import neither JAX nor w2s_jax). A loop over a grid whose
-loop would take longer than ``--loop-budget`` seconds runs its first configurations
-only and is extrapolated linearly (marked). Every figure is a median of ``--repeats``.
+For the grids ``tiny`` (24 small configurations, two programs), ``small256`` (256: d =
+300, n = 50, m = 10, 500 steps), ``small`` (throughput's small case) and ``default``, the
+wall time of ``python -m w2s_jax.sweep GRID --out DIR``: ``cold`` (empty cache and
+directory), ``warm`` (the cold run's cache, a new directory), ``no-op`` (the warm run's
+directory again), ``extend`` (tiny only: 4 seeds extended to 5, warm); against JAX's own
+start-up (the floor) and NumPy and PyTorch loops (``baselines``), each a fresh process;
+a loop over ``--loop-budget`` seconds is extrapolated from its first configurations
+(marked). Every figure is a median of ``--repeats``.
 
     python benchmarks/time_to_result.py                     # tiny and small256, ~10 min
     python benchmarks/time_to_result.py --grids tiny small256 small default
-    python benchmarks/time_to_result.py --grids tiny --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -54,16 +46,16 @@ points = 12
 "data.nu_norm" = [4.0, 5.0, 6.0]
 seeds = {seeds}
 """
-SMALL256 = """
-name = "small256"
+SMALL_GRID = """
+name = "{name}"
 [data]
-d = 300
+d = {d}
 [weak]
-n = 200
+n = {n_weak}
 steps = 100
 [strong]
-n = 50
-m = 10
+n = {n}
+m = {m}
 steps = 500
 [eval]
 n_test = 1000
@@ -72,26 +64,8 @@ points = 20
 "data.nu_norm" = [3.0, 4.0, 5.0, 6.0]
 seeds = 64
 """
-SMALL = """
-name = "small"
-[data]
-d = 1000
-[weak]
-n = 500
-steps = 100
-[strong]
-n = 128
-m = 20
-steps = 500
-[eval]
-n_test = 1000
-points = 20
-[sweep]
-"data.nu_norm" = [3.0, 4.0, 5.0, 6.0]
-seeds = 64
-"""
-
-
+SMALL256 = SMALL_GRID.format(name="small256", d=300, n_weak=200, n=50, m=10)
+SMALL = SMALL_GRID.format(name="small", d=1000, n_weak=500, n=128, m=20)
 # The loops' BLAS on one thread: their matrices are small, and a threaded BLAS ran the
 # 256 small configurations 20x slower on a busy 2-core machine (3.2 s a configuration
 # against 0.16 s): one thread is the strongest baseline (PyTorch's loop sets it too).
@@ -107,13 +81,10 @@ def wall(command: list[str], env: dict | None = None) -> float:
     return seconds
 
 
-def median(function, repeats: int) -> float:
-    return statistics.median(function() for _ in range(repeats))
-
-
-def sweep(grid: Path, out: Path, cache: Path) -> list[str]:
-    return [sys.executable, "-m", "w2s_jax.sweep", str(grid), "--out", str(out), "--quiet",
-            "--compile-cache", str(cache)]  # fmt: skip
+def sweep(grid: Path, out: Path, cache: Path) -> float:
+    """Wall seconds of ``python -m w2s_jax.sweep grid`` into ``out`` with ``cache``."""
+    return wall([sys.executable, "-m", "w2s_jax.sweep", str(grid), "--out", str(out),
+                 "--quiet", "--compile-cache", str(cache)])  # fmt: skip
 
 
 def loop_process(kind: str, configs: list[dict], budget: float, work: Path) -> tuple[float, str]:
@@ -122,17 +93,16 @@ def loop_process(kind: str, configs: list[dict], budget: float, work: Path) -> t
     path.write_text(json.dumps(configs))
     command = [sys.executable, str(Path(__file__)), "--loop", kind, str(path)]
     env = {**os.environ, **ONE_THREAD}
-    wall_env = lambda command: wall(command, env)  # noqa: E731
-    probe = wall_env([*command, "--count", "1"])
+    probe = wall([*command, "--count", "1"], env)
     imports = "import numpy" + (", torch" if kind == "torch" else "")
-    start_up = wall_env([sys.executable, "-c", imports])
+    start_up = wall([sys.executable, "-c", imports], env)
     per_config = max(probe - start_up, 1e-3)
-    count = len(configs)
-    if start_up + per_config * count <= budget:
-        return wall_env(command), ""
+    if start_up + per_config * len(configs) <= budget:
+        return wall(command, env), ""
     prefix = max(2, int((budget - start_up) / per_config))
-    seconds = wall_env([*command, "--count", str(prefix)])
-    return start_up + (seconds - start_up) * count / prefix, f" (extrapolated from {prefix})"
+    seconds = wall([*command, "--count", str(prefix)], env)
+    note = f" (extrapolated from {prefix})"
+    return start_up + (seconds - start_up) * len(configs) / prefix, note
 
 
 def run_loop(kind: str, path: str, count: int | None) -> None:
@@ -145,65 +115,38 @@ def run_loop(kind: str, path: str, count: int | None) -> None:
 
         torch.set_num_threads(1)
     function = baselines.run_numpy if kind == "numpy" else baselines.run_torch
-    configs = json.loads(Path(path).read_text())
-    for i, config in enumerate(configs[:count]):
+    for i, config in enumerate(json.loads(Path(path).read_text())[:count]):
         function(config, seed=1000 + i)
 
 
-def baseline_configs(grid_text: str, work: Path) -> list[dict]:
-    sys.path.insert(0, str(HERE))
+def measure(name: str, text: str, args, work: Path, floor: float) -> dict:
     import common
     from w2s_jax.execution.grid import load_grid
 
-    path = work / "for_loops.toml"
-    path.write_text(grid_text)
-    return [common.baseline_config(c) for c in load_grid(path).configurations()]
-
-
-def measure(name: str, text: str, args, work: Path, floor: float) -> dict:
     grid = work / f"{name}.toml"
     grid.write_text(text)
-    row: dict = {"grid": name}
-    cold, warm, noop = [], [], []
+    times: dict = {"cold": [], "warm": [], "no-op": []}
     for r in range(args.repeats):
         cache, out = work / f"cache-{name}-{r}", work / f"out-{name}-{r}"
-        cold.append(wall(sweep(grid, out, cache)))
+        times["cold"].append(sweep(grid, out, cache))
         shutil.rmtree(out)
-        warm.append(wall(sweep(grid, out, cache)))
-        noop.append(wall(sweep(grid, out, cache)))
-    row["configs"] = _count(work / f"out-{name}-0")
-    row["programs"] = _programs(work / f"out-{name}-0")
-    row["cold"], row["warm"], row["no-op"] = (statistics.median(v) for v in (cold, warm, noop))
-    if name == "tiny":
-        extend = []
-        for r in range(args.repeats):
-            cache, out = work / f"cache-ext-{r}", work / f"out-ext-{r}"
-            four = work / "tiny4.toml"
-            four.write_text(TINY.format(seeds=4))
-            wall(sweep(four, out, cache))
-            five = work / "tiny5.toml"
-            five.write_text(TINY.format(seeds=5))
-            extend.append(wall(sweep(five, out, cache)))
-        row["extend"] = statistics.median(extend)
-    configs = baseline_configs(text, work)
-    for kind in args.loops:
-        seconds, note = loop_process(kind, configs, args.loop_budget, work)
-        row[kind] = seconds
-        row[f"{kind} note"] = note
-    row["floor"] = floor
-    return row
-
-
-def _count(out: Path) -> int:
-    return json.loads((out / "manifest.json").read_text())["configurations"]
-
-
-def _programs(out: Path) -> str:
-    """Each program's compile mode and padded n (from the manifest of ``out``)."""
-    manifest = json.loads((out / "manifest.json").read_text())
-    return ", ".join(
+        times["warm"].append(sweep(grid, out, cache))
+        times["no-op"].append(sweep(grid, out, cache))
+    for r in range(args.repeats if name == "tiny" else 0):  # 4 seeds, then extended to 5
+        for seeds in (4, 5):
+            (tiny := work / f"tiny{seeds}.toml").write_text(TINY.format(seeds=seeds))
+            seconds = sweep(tiny, work / f"out-ext-{r}", work / f"cache-ext-{r}")
+        times.setdefault("extend", []).append(seconds)
+    manifest = json.loads((work / f"out-{name}-0" / "manifest.json").read_text())
+    row = {"grid": name, "configs": manifest["configurations"], "floor": floor}
+    row["programs"] = ", ".join(
         f"{p['static']['compile']} n_pad={p['static']['n_pad']}" for p in manifest["programs"]
     )
+    row |= {key: statistics.median(values) for key, values in times.items()}
+    configs = [common.baseline_config(c) for c in load_grid(grid).configurations()]
+    for kind in args.loops:
+        row[kind], row[f"{kind} note"] = loop_process(kind, configs, args.loop_budget, work)
+    return row
 
 
 def main() -> None:
@@ -218,27 +161,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.loop:
         return run_loop(args.loop, args.path, args.count)
-    if "torch" in args.loops:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("PyTorch not installed: its loop is skipped (pip install torch)")
-            args.loops = [k for k in args.loops if k != "torch"]
+    if "torch" in args.loops and importlib.util.find_spec("torch") is None:
+        print("PyTorch not installed: its loop is skipped (pip install torch)")
+        args.loops = [k for k in args.loops if k != "torch"]
     sys.path.insert(0, str(HERE))
     import common
     from w2s_jax.sweep import DEFAULT_GRID
 
     print(common.header("time to result (whole processes)"))
-    texts = {
-        "tiny": TINY.format(seeds=4),
-        "small256": SMALL256,
-        "small": SMALL,
-        "default": DEFAULT_GRID.read_text(),
-    }
+    texts = {"tiny": TINY.format(seeds=4), "small256": SMALL256, "small": SMALL}
+    texts["default"] = DEFAULT_GRID.read_text()
     floor_command = [sys.executable, "-c", "import jax; jax.numpy.zeros(1).block_until_ready()"]
     with tempfile.TemporaryDirectory(prefix="w2s-ttr-") as tmp:
         work = Path(tmp)
-        floor = median(lambda: wall(floor_command), max(3, args.repeats))
+        floor = statistics.median(wall(floor_command) for _ in range(max(3, args.repeats)))
         rows = []
         for name in args.grids:
             common.log(f"[{name}] measuring")
@@ -249,11 +185,9 @@ def main() -> None:
     for row in rows:
         cells = [str(row["grid"]), str(row["configs"])]
         for key in columns[2:]:
-            if key not in row:
-                cells.append("–")
-                continue
             note = row.get(f"{key} note", "")
-            cells.append(f"{row[key]:.1f} s ({row[key] / floor:.1f}x floor){note}")
+            text = f"{row.get(key, 0):.1f} s ({row.get(key, 0) / floor:.1f}x floor){note}"
+            cells.append(text if key in row else "–")
         lines.append("| " + " | ".join(cells) + " |")
     print("\n".join(lines))
     for row in rows:
