@@ -66,6 +66,7 @@ seeds = 64
 """
 SMALL256 = SMALL_GRID.format(name="small256", d=300, n_weak=200, n=50, m=10)
 SMALL = SMALL_GRID.format(name="small", d=1000, n_weak=500, n=128, m=20)
+GRIDS = {"tiny": TINY.format(seeds=4), "small256": SMALL256, "small": SMALL}  # + "default"
 # The loops' BLAS on one thread: their matrices are small, and a threaded BLAS ran the
 # 256 small configurations 20x slower on a busy 2-core machine (3.2 s a configuration
 # against 0.16 s): one thread is the strongest baseline (PyTorch's loop sets it too).
@@ -169,8 +170,7 @@ def main() -> None:
     from w2s_jax.sweep import DEFAULT_GRID
 
     print(common.header("time to result (whole processes)"))
-    texts = {"tiny": TINY.format(seeds=4), "small256": SMALL256, "small": SMALL}
-    texts["default"] = DEFAULT_GRID.read_text()
+    texts = {**GRIDS, "default": DEFAULT_GRID.read_text()}
     floor_command = [sys.executable, "-c", "import jax; jax.numpy.zeros(1).block_until_ready()"]
     with tempfile.TemporaryDirectory(prefix="w2s-ttr-") as tmp:
         work = Path(tmp)

@@ -42,6 +42,27 @@ TINY = {
 }
 
 
+def tiny_grid_text(head="", strong="", run='backend = "dense"', tail="") -> str:
+    """A grid file with TINY's sizes: ``head`` (name, seed) first, extra lines of
+    ``[strong]`` and ``[run]``, then ``tail`` (``[sweep]``, ``[boundary]``)."""
+    return f"""{head}
+[data]
+d = 200
+[weak]
+n = 60
+steps = 30
+[strong]
+m = 3
+steps = 40
+{strong}
+[eval]
+n_test = 300
+points = 8
+[run]
+{run}
+{tail}"""
+
+
 def tiny_config(**overrides) -> dict:
     """A resolved configuration with tiny sizes (keys with dots passed via **{...})."""
     from w2s_jax.execution.grid import resolve

@@ -11,7 +11,7 @@ import optax
 import pytest
 
 import w2s_jax
-from conftest import TINY, tiny_config
+from conftest import TINY, tiny_config, tiny_grid_text
 from w2s_jax.execution import engine, planner
 from w2s_jax.execution.runner import RunOptions, run_grid
 from w2s_jax.simulation import config, registry
@@ -133,24 +133,9 @@ def test_user_metric_lands_in_the_curves(tmp_path):
 
 
 def test_python_api_and_cli_give_identical_results(tmp_path):
-    text = """
-    [data]
-    d = 200
-    [weak]
-    n = 60
-    steps = 30
-    [strong]
-    m = 3
-    steps = 40
-    [eval]
-    n_test = 300
-    points = 8
-    [sweep]
-    "strong.n" = [30, 40]
-    seeds = 2
-    """
+    text = tiny_grid_text(run="", tail='[sweep]\n"strong.n" = [30, 40]\nseeds = 2')
     path = tmp_path / "grid.toml"
-    path.write_text("\n".join(line.strip() for line in text.splitlines()))
+    path.write_text(text)
     assert main([str(path), "--out", str(tmp_path / "cli"), "--quiet", "--no-figures"]) == 0
     grid = w2s_jax.make_grid(tomllib.loads(path.read_text()), name="grid")
     api = w2s_jax.run(grid, tmp_path / "api", quiet=True)

@@ -10,6 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from conftest import tiny_grid_text
 from w2s_jax.analysis.boundary import crossing_points
 from w2s_jax.execution.boundary_search import Cell, bisect, propose
 from w2s_jax.execution.boundary_section import BoundaryOptions
@@ -174,31 +175,18 @@ def test_a_valid_section_and_the_cli_exit_code(tmp_path, capsys):
 
 # ------------------------------------------------------------------ a real search
 
-SEARCH = """
-    name = "tiny_search"
-    [data]
-    d = 200
-    [weak]
-    n = 60
-    steps = 30
-    [strong]
-    m = 3
-    steps = 40
-    [eval]
-    n_test = 300
-    points = 8
-    [run]
-    backend = "dense"
-    [sweep]
-    "data.nu_norm" = [5.0]
-    [boundary]
-    n_low = 2
-    n_high = 8
-    seeds = 2
-    max_seeds = 4
-    max_rounds = 2
-    ci_factor = 1.3
-"""
+SEARCH = tiny_grid_text(
+    'name = "tiny_search"',
+    tail="""[sweep]
+"data.nu_norm" = [5.0]
+[boundary]
+n_low = 2
+n_high = 8
+seeds = 2
+max_seeds = 4
+max_rounds = 2
+ci_factor = 1.3""",
+)
 
 
 def test_a_tiny_real_search_resumes_without_running_anything(tmp_path, capsys):

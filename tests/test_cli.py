@@ -12,30 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import tiny_grid_text
 from w2s_jax.sweep import main
 
-TINY_GRID = """
-name = "tiny"
-seed = 1
-[data]
-d = 200
-[weak]
-n = 60
-steps = 30
-[strong]
-m = 3
-steps = 40
-ceiling = true
-[eval]
-n_test = 300
-points = 8
-[run]
-backend = "dense"
-[sweep]
+TINY_GRID = tiny_grid_text(
+    'name = "tiny"\nseed = 1',
+    strong="ceiling = true",
+    tail="""[sweep]
 "strong.n" = [20, 24]
 "data.nu_norm" = { geomspace = [3.0, 6.0, 2] }
-seeds = 2
-"""
+seeds = 2""",
+)
 
 CONTRACT_COLUMNS = (
     "weak_test_error, weak_hard_error, flip_rate, strong_test_error, strong_best_test_error, "

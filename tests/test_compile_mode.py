@@ -23,6 +23,14 @@ SMALL = {  # the issue's small configuration: d = 300, n = 50, m = 10, 500 steps
 }
 
 
+TINY = {  # tiny sizes, for runs
+    "data": {"d": 120},
+    "weak": {"n": 30, "steps": 10},
+    "strong": {"n": 20, "m": 2, "steps": 10},
+    "eval": {"n_test": 100, "points": 4},
+}
+
+
 def modes(seeds: int, recorded=None) -> list[str]:
     sweep = {"data.nu_norm": [3.0, 4.0, 5.0, 6.0], "seeds": seeds}
     grid = grid_from_dict({**SMALL, "sweep": sweep})
@@ -58,13 +66,7 @@ def test_auto_and_explicit_fast_share_one_program():
 
 
 def test_an_extension_keeps_the_recorded_mode_and_compiles_nothing(tmp_path, monkeypatch):
-    tiny = {
-        "data": {"d": 120},
-        "weak": {"n": 30, "steps": 10},
-        "strong": {"n": 20, "m": 2, "steps": 10},
-        "eval": {"n_test": 100, "points": 4},
-        "run": {"backend": "dense"},
-    }
+    tiny = {**TINY, "run": {"backend": "dense"}}
     two = grid_from_dict({**tiny, "sweep": {"seeds": 2}})
     c = two.configurations()[0]
     work = cost_model.cost(cfg.static_part(c, compile="auto"), 120, 10, 10).flops
@@ -103,15 +105,8 @@ def test_small_programs_differing_only_in_padding_run_as_one():
 
 
 def test_a_padded_configuration_gives_the_result_of_its_own_program():
-    grid = grid_from_dict(
-        {
-            "data": {"d": 120},
-            "weak": {"n": 30, "steps": 10},
-            "strong": {"n": 20, "m": 2, "steps": 30},
-            "eval": {"n_test": 100, "points": 4},
-            "sweep": {"strong.n": [10, 20]},
-        }
-    )
+    strong = {"n": 20, "m": 2, "steps": 30}
+    grid = grid_from_dict({**TINY, "strong": strong, "sweep": {"strong.n": [10, 20]}})
     configs = grid.configurations()
     (program,) = planner.plan(configs)
     assert program.paddings == (16, 24)

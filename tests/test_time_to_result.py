@@ -12,26 +12,14 @@ from pathlib import Path
 
 import pytest
 
-GRID = """
-name = "cached"
-seed = 3
-[data]
-d = 200
-[weak]
-n = 60
-steps = 30
-[strong]
-m = 3
-steps = 40
-[eval]
-n_test = 300
-points = 8
-[run]
-backend = "dense"
-[sweep]
+from conftest import tiny_grid_text
+
+GRID = tiny_grid_text(
+    'name = "cached"\nseed = 3',
+    tail="""[sweep]
 "strong.n" = [20, 22]  # one padded size (24): one program, one compile per process
-seeds = 2
-"""
+seeds = 2""",
+)
 
 
 def sweep(tmp: Path, out: str, *options: str, wait: bool = True, quiet: bool = True):

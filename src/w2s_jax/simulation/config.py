@@ -160,7 +160,8 @@ FIELDS: tuple[Field, ...] = (
         "static",
         str,
         "XLA optimisation: fast (quick compile, slower run), full, or auto (fast when "
-        "the program's configurations in the grid have little work in all)",
+        "the program's configurations in the grid have little work in all; then "
+        "small programs differing only in strong.n may also run as one, padded)",
         choices=("auto", "fast", "full"),
     ),
     _f(
