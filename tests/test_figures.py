@@ -254,3 +254,23 @@ def test_report_table_pools_seeds_per_point(phase_run, capsys):
     header = lines[0].split(" | ")
     assert first[header.index("strong_test_error")].startswith(f"{mean:.3f}")
     assert report.main([str(directory / "missing")]) == 2
+
+
+def test_a_helper_process_draws_half_the_figures_the_same_bytes(tmp_path):
+    axes = {"data.nu_norm": NU_AXIS[:2], "strong.n": N_AXIS[::4]}
+    run = make_run(tmp_path, axes, seeds=2)
+    alone = figures.draw_run(run)
+    drawn_alone = {p.name: p.read_bytes() for p in alone}
+    helper = figures.start_helper()
+    if helper is None:
+        pytest.skip("one core: no helper")
+    try:
+        together = figures.draw_run(run, helper=helper)
+    finally:
+        helper.shutdown()
+    assert sorted(p.name for p in together) == sorted(drawn_alone)
+    assert {p.name: p.read_bytes() for p in together} == drawn_alone
+    # A helper that is gone: the figures are drawn here all the same.
+    for path in together:
+        path.unlink()
+    assert sorted(p.name for p in figures.draw_run(run, helper=helper)) == sorted(drawn_alone)

@@ -22,7 +22,11 @@ module never switches the caller's backend.
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -401,18 +405,25 @@ def signal_noise_figure(run: RunResults, layout: Layout, points: list[tuple]) ->
     return fig
 
 
-def errors_along_figure(run: RunResults) -> Figure | None:
-    """Final (solid) and best (dashed) strong test error against the first swept axis,
-    one colour per value of the second, mean ± s.e. over seeds; the weak error dotted.
-    For one- or two-axis numeric grids (e.g. the d-limit sweep)."""
+def _errors_along_applies(run: RunResults) -> bool:
     grid = run.manifest["grid"]
     keys = list(grid["axes"])
     needed = ("strong_test_error", "strong_best_test_error", "weak_test_error")
     if not 1 <= len(keys) <= 2 or grid.get("zip") or not all(c in run.summary for c in needed):
-        return None
+        return False
     final = labelled(run.summary["strong_test_error"], grid)
-    if not np.issubdtype(np.asarray(final.coords[keys[0]]).dtype, np.number):
+    return bool(np.issubdtype(np.asarray(final.coords[keys[0]]).dtype, np.number))
+
+
+def errors_along_figure(run: RunResults) -> Figure | None:
+    """Final (solid) and best (dashed) strong test error against the first swept axis,
+    one colour per value of the second, mean ± s.e. over seeds; the weak error dotted.
+    For one- or two-axis numeric grids (e.g. the d-limit sweep)."""
+    if not _errors_along_applies(run):
         return None
+    grid = run.manifest["grid"]
+    keys = list(grid["axes"])
+    final = labelled(run.summary["strong_test_error"], grid)
     best = labelled(run.summary["strong_best_test_error"], grid)
     weak = labelled(run.summary["weak_test_error"], grid)
     x = np.asarray(final.coords[keys[0]], float)
@@ -449,55 +460,102 @@ def errors_along_figure(run: RunResults) -> Figure | None:
     return fig
 
 
+def figure_jobs(run: RunResults, layout: Layout, chosen) -> list[tuple[str, Callable]]:
+    """Every figure that applies to ``run``: ``(file name, function drawing it)``."""
+    jobs: list[tuple[str, Callable]] = [("test_error", lambda: test_error_figure(run, layout))]
+    plane = _plane(layout)
+    if plane is not None:
+        name = "phase_" + "_".join(layout.keys[a].replace(".", "_") for a in plane)
+        jobs.append((name, lambda: phase_figure(run, layout, "error")))
+        jobs.append((name + "_gain", lambda: phase_figure(run, layout, "gain")))
+    if layout.keys:
+        jobs.append(("regimes", lambda: regimes_figure(run, layout)))
+    jobs.append(("trajectories", lambda: trajectories_figure(run, layout, chosen)))
+    jobs.append(("signal_noise", lambda: signal_noise_figure(run, layout, chosen)))
+    scores = benign_scores(run)
+    if scores is not None:
+        jobs.append(("collapse", lambda: collapse_figure(run, *scores)))
+        if "race_gamma_over_tau" in run.summary:
+            jobs.append(("race", lambda: race_figure(run, *scores)))
+    if _errors_along_applies(run):
+        name = "errors_along_" + layout.keys[0].replace(".", "_")
+        jobs.append((name, lambda: errors_along_figure(run)))
+    return jobs
+
+
 def draw_run(
     directory: str | Path,
     points: dict[str, list[str]] | None = None,
     formats: tuple[str, ...] = ("png",),
+    helper: Executor | None = None,
 ) -> list[Path]:
     """Draw every figure that applies into ``DIR/figures`` (and write ``boundary.json``).
 
     ``points``: ``KEY -> [VALUE, ...]`` filters choosing the trajectory points (see
     :func:`choose_points`); ``formats``: any of ``storage.FIGURE_FORMATS`` (PNG by
-    default: a vector format costs several times longer to write). Every file is written to a
-    temporary name and renamed. Returns the paths written. Raises :class:`PlotError`.
+    default: a vector format costs several times longer to write); ``helper``: a
+    process pool (:func:`start_helper`) that draws every other figure meanwhile. Every
+    file is written to a temporary name and renamed. Returns the paths written. Raises
+    :class:`PlotError`.
     """
     run = load_complete(directory)
     layout = Layout(run)
-    chosen = choose_points(layout, points)
-    out = Path(directory) / "figures"
-    save = lambda fig, name: _save(fig, out, name, formats)  # noqa: E731
-    paths: list[Path] = []
-    with matplotlib.rc_context(RC):
-        paths += save(test_error_figure(run, layout), "test_error")
-        plane = _plane(layout)
-        if plane is not None:
-            name = "phase_" + "_".join(layout.keys[a].replace(".", "_") for a in plane)
-            paths += save(phase_figure(run, layout, "error"), name)
-            paths += save(phase_figure(run, layout, "gain"), name + "_gain")
-        if layout.keys:
-            paths += save(regimes_figure(run, layout), "regimes")
-        paths += save(trajectories_figure(run, layout, chosen), "trajectories")
-        paths += save(signal_noise_figure(run, layout, chosen), "signal_noise")
-        scores = benign_scores(run)
-        if scores is not None:
-            paths += save(collapse_figure(run, *scores), "collapse")
-            if "race_gamma_over_tau" in run.summary:
-                paths += save(race_figure(run, *scores), "race")
-        along = errors_along_figure(run)
-        if along is not None:
-            paths += save(along, "errors_along_" + layout.keys[0].replace(".", "_"))
+    jobs = figure_jobs(run, layout, choose_points(layout, points))
+    theirs = [name for name, _ in jobs[1::2]] if helper is not None else []
+    future = None
+    if theirs:
+        try:
+            future = helper.submit(draw_figures, str(directory), theirs, points, formats)
+        except RuntimeError:  # a helper shut down: draw everything here
+            theirs = []
+    paths = _draw(directory, [(n, job) for n, job in jobs if n not in theirs], formats)
+    if future is not None:
+        try:
+            paths += future.result()
+        except Exception:  # the helper died (killed, out of memory): draw them here
+            paths += _draw(directory, [(n, job) for n, job in jobs if n in theirs], formats)
     if write_boundary(run) is not None:
         paths.append(Path(directory) / "boundary.json")
     return paths
 
 
-def draw_if_changed(directory: str | Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+def draw_figures(directory: str, names: list[str], points, formats) -> list[Path]:
+    """The figures ``names`` of a run (what a helper process draws)."""
+    run = load_complete(directory)
+    layout = Layout(run)
+    jobs = dict(figure_jobs(run, layout, choose_points(layout, points)))
+    return _draw(directory, [(name, jobs[name]) for name in names], formats)
+
+
+def _draw(directory, jobs: list[tuple[str, Callable]], formats) -> list[Path]:
+    out = Path(directory) / "figures"
+    paths: list[Path] = []
+    with matplotlib.rc_context(RC):
+        for name, job in jobs:
+            paths += _save(job(), out, name, formats)
+    return paths
+
+
+def start_helper() -> Executor | None:
+    """A process that imports this module now, while a run goes on, and later draws
+    half of its figures (:func:`draw_run`), on a second core: the figures are most of a
+    warm run of a small grid. None on one core. Shut it down when done."""
+    if (os.cpu_count() or 1) < 2:
+        return None
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(exec, "import w2s_jax.analysis.figures")
+    return pool
+
+
+def draw_if_changed(
+    directory: str | Path, formats: tuple[str, ...] = ("png",), helper: Executor | None = None
+) -> list[Path]:
     """:func:`draw_run`, unless ``DIR/figures`` already holds these formats drawn from
     the same results (a finished grid run again draws nothing). Returns the paths
     written."""
     digest = storage.results_digest(directory)
     if storage.figures_current(directory, formats, digest):
         return []
-    paths = draw_run(directory, formats=formats)
+    paths = draw_run(directory, formats=formats, helper=helper)
     storage.record_figures(directory, digest, formats)
     return paths

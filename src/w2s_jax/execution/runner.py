@@ -277,14 +277,31 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
     programs = planner.plan(configs, recorded_programs(out))
     # JAX's own cache only for programs the executable store cannot hold (user code).
     stored = all(executable_store.storable(p.static) for p in programs)
-    with (
-        compile_cache.using(options.compile_cache, jax_cache=not stored) as cache,
-        jax_settings.scoped(jax_settings.dtype_settings(configs)),
-    ):
-        return _run_pending(grid, out, options, configs, ids, done, cache, start, programs)
+    helper = _figure_helper(options)
+    try:
+        with (
+            compile_cache.using(options.compile_cache, jax_cache=not stored) as cache,
+            jax_settings.scoped(jax_settings.dtype_settings(configs)),
+        ):
+            return _run_pending(
+                grid, out, options, configs, ids, done, cache, start, programs, helper
+            )
+    finally:
+        if helper is not None:
+            helper.shutdown(wait=False, cancel_futures=True)
 
 
-def _run_pending(grid, out, options, configs, ids, done, cache, start, programs) -> bool:
+def _figure_helper(options: RunOptions):
+    """A process that draws half of the figures at the end (``figures.start_helper``),
+    started now so that its imports overlap the run; only where figures are drawn."""
+    if not options.figures or not distributed.is_coordinator():
+        return None
+    from w2s_jax.analysis.figures import start_helper
+
+    return start_helper()
+
+
+def _run_pending(grid, out, options, configs, ids, done, cache, start, programs, helper) -> bool:
     """The part of a run that compiles and computes (under the run's JAX settings)."""
     shard = auto_shard(options.shard)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
@@ -327,7 +344,7 @@ def _run_pending(grid, out, options, configs, ids, done, cache, start, programs)
     timing["wall_seconds"] = time.perf_counter() - start
     write_manifest("complete" if complete else "partial", len(done))
     if complete:
-        finish(out, options)
+        finish(out, options, helper)
     return complete
 
 
@@ -402,14 +419,14 @@ def run_work(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def finish(out: Path, options: RunOptions) -> None:
+def finish(out: Path, options: RunOptions, helper=None) -> None:
     """What follows a complete run: the report (``report.md``) and the figures, each
-    only when the results changed."""
+    only when the results changed (``helper``: a process drawing half of them)."""
     tables.write_report(out, options.thresholds)
     if options.figures:
         from w2s_jax.analysis import figures  # matplotlib only when figures are wanted
 
-        figures.draw_if_changed(out, options.figure_formats)
+        figures.draw_if_changed(out, options.figure_formats, helper)
 
 
 def result_table(grid: Grid, configs: list[dict]) -> dict[str, list]:
