@@ -26,7 +26,8 @@ import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import matplotlib
@@ -508,11 +509,15 @@ def draw_run(
             future = helper.submit(draw_figures, str(directory), theirs, points, formats)
         except RuntimeError:  # a helper shut down: draw everything here
             theirs = []
-    paths = _draw(directory, [(n, job) for n, job in jobs if n not in theirs], formats)
+    try:
+        paths = _draw(directory, [(n, job) for n, job in jobs if n not in theirs], formats)
+    finally:  # also on an error here (a full disk): its files are whole or gone first
+        if future is not None:
+            wait([future])
     if future is not None:
         try:
             paths += future.result()
-        except Exception:  # the helper died (killed, out of memory): draw them here
+        except BrokenProcessPool:  # the helper died (killed, out of memory): draw here
             paths += _draw(directory, [(n, job) for n, job in jobs if n in theirs], formats)
     if write_boundary(run) is not None:
         paths.append(Path(directory) / "boundary.json")
