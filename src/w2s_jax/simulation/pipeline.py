@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from w2s_jax.simulation import backends, custom_student, images, registry
+from w2s_jax.simulation import backends, images, registry
 from w2s_jax.simulation.config import Params, Static
 from w2s_jax.simulation.cost_model import use_dual_form
 from w2s_jax.simulation.data import BOTH, EASY, HARD, Samples, draw_labels, signal_patches
@@ -211,6 +211,8 @@ def run_student(
     optimizer = registry.optimizer(static.optimizer)(strong.lr, strong.momentum)
     steps = strong.eval_steps
     if static.student is not None:  # a user eqx.Module instead of the CNN
+        from w2s_jax.simulation import custom_student  # equinox: ~0.2 s, only when used
+
         final, curves = custom_student.fit_and_record(
             static, params, key, init, train_batch, test_batch, loss, optimizer, steps
         )
