@@ -81,4 +81,6 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(_API[name]), name)
     if name in _MODULES:
         return importlib.import_module(f"w2s_jax.{_MODULES[name]}.{name}")
+    if name in ("simulation", "execution", "analysis"):
+        return importlib.import_module(f"w2s_jax.{name}")
     raise AttributeError(f"module 'w2s_jax' has no attribute {name!r}")
