@@ -203,7 +203,7 @@ def manifest(
             {
                 "static": {k: _jsonable(v) for k, v in vars(p.static).items()},
                 "configurations": len(p.indices),
-                "paddings": list(p.paddings),
+                "paddings": list(p.paddings) or [p.static.n_pad],
                 "steps": p.steps,
                 "bytes_per_configuration": p.cost.bytes,
                 "flops_per_configuration": p.cost.flops,
