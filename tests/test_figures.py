@@ -19,6 +19,7 @@ import pytest
 
 import w2s_jax.analysis.figures as figures
 from w2s_jax.analysis import storage
+from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.analysis.theory import benign_score
 from w2s_jax.plot import main
 
@@ -259,20 +260,40 @@ def test_report_table_pools_seeds_per_point(phase_run, capsys):
 def test_a_helper_process_draws_half_the_figures_the_same_bytes(tmp_path):
     axes = {"data.nu_norm": NU_AXIS[:2], "strong.n": N_AXIS[::4]}
     run = make_run(tmp_path, axes, seeds=2)
-    alone = figures.draw_run(run)
-    drawn_alone = {p.name: p.read_bytes() for p in alone}
-    helper = figures.start_helper()
+    drawn_alone = {p.name: p.read_bytes() for p in figures.draw_run(run)}
+    helper = FigureHelper.start()
     if helper is None:
         pytest.skip("one core: no helper")
     try:
         together = figures.draw_run(run, helper=helper)
         assert sorted(p.name for p in together) == sorted(drawn_alone)
         assert {p.name: p.read_bytes() for p in together} == drawn_alone
-        # A helper that died, or one shut down: the figures are drawn here all the same.
-        for process in list(helper._processes.values()):
-            process.kill()
-            process.join()
+        # A helper that died: the figures are drawn here all the same.
+        helper.process.kill()
+        helper.process.wait()
         assert sorted(p.name for p in figures.draw_run(run, helper=helper)) == sorted(drawn_alone)
     finally:
-        helper.shutdown()
-    assert sorted(p.name for p in figures.draw_run(run, helper=helper)) == sorted(drawn_alone)
+        helper.close()
+
+
+def test_a_users_unguarded_script_runs_once_with_its_figure_helper(tmp_path):
+    """The helper is a plain subprocess: a script calling w2s_jax.run at its top level
+    (no ``if __name__ == "__main__"``) is not run again in it (multiprocessing's spawn
+    would)."""
+    script = tmp_path / "experiment.py"
+    script.write_text(
+        "import sys, w2s_jax\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from conftest import TINY\n"
+        "grid = w2s_jax.make_grid(TINY, sweep={'seeds': 2})\n"
+        "w2s_jax.run(grid, sys.argv[2], quiet=True, figures=True)\n"
+        "print('ran once')\n"
+    )
+    tests = str(Path(__file__).parent)
+    result = subprocess.run(
+        [sys.executable, str(script), tests, str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ran once") == 1 and "already being run" not in result.stderr
+    assert len(list((tmp_path / "run" / "figures").glob("*.png"))) >= 3

@@ -244,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         _report(done, args.quiet)
         print(f"up to date: {done} (nothing to run; --force to start over)")
         return 0
+    if not (args.dry_run or args.no_figures or args.shard or args.num_processes):
+        from w2s_jax.analysis.figure_helper import start_early
+
+        start_early()  # its imports (matplotlib) overlap JAX's, which come next
     from w2s_jax.execution import distributed  # after argparse: --help stays instant
 
     processes = (args.coordinator_address, args.num_processes, args.process_id)

@@ -22,12 +22,8 @@ module never switches the caller's backend.
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import matplotlib
@@ -488,37 +484,37 @@ def draw_run(
     directory: str | Path,
     points: dict[str, list[str]] | None = None,
     formats: tuple[str, ...] = ("png",),
-    helper: Executor | None = None,
+    helper=None,
 ) -> list[Path]:
     """Draw every figure that applies into ``DIR/figures`` (and write ``boundary.json``).
 
     ``points``: ``KEY -> [VALUE, ...]`` filters choosing the trajectory points (see
     :func:`choose_points`); ``formats``: any of ``storage.FIGURE_FORMATS`` (PNG by
     default: a vector format costs several times longer to write); ``helper``: a
-    process pool (:func:`start_helper`) that draws every other figure meanwhile. Every
-    file is written to a temporary name and renamed. Returns the paths written. Raises
-    :class:`PlotError`.
+    :class:`~w2s_jax.analysis.figure_helper.FigureHelper` that draws every other figure
+    meanwhile (the same bytes). Every file is written to a temporary name and renamed.
+    Returns the paths written. Raises :class:`PlotError`.
     """
     run = load_complete(directory)
     layout = Layout(run)
     jobs = figure_jobs(run, layout, choose_points(layout, points))
-    theirs = [name for name, _ in jobs[1::2]] if helper is not None else []
-    future = None
-    if theirs:
-        try:
-            future = helper.submit(draw_figures, str(directory), theirs, points, formats)
-        except RuntimeError:  # a helper shut down: draw everything here
-            theirs = []
+    # The helper (a fresh process: ~20% quicker) takes the first figure of each pair.
+    theirs = [name for name, _ in jobs[0::2]] if helper is not None else []
+    job = {"directory": str(directory), "names": theirs, "points": points, "formats": formats}
+    if theirs and not helper.send(job):
+        theirs = []  # the helper is gone: draw everything here
+    answer = None
     try:
-        paths = _draw(directory, [(n, job) for n, job in jobs if n not in theirs], formats)
-    finally:  # also on an error here (a full disk): its files are whole or gone first
-        if future is not None:
-            wait([future])
-    if future is not None:
-        try:
-            paths += future.result()
-        except BrokenProcessPool:  # the helper died (killed, out of memory): draw here
-            paths += _draw(directory, [(n, job) for n, job in jobs if n in theirs], formats)
+        paths = _draw(directory, [(n, draw) for n, draw in jobs if n not in theirs], formats)
+    finally:  # also on an error here (a full disk): the helper's files are whole or gone
+        if theirs:
+            answer = helper.receive()
+    if answer is not None and "errno" in answer:
+        raise OSError(answer["errno"], answer["error"])
+    if answer is not None and "paths" in answer:
+        paths += [Path(p) for p in answer["paths"]]
+    elif theirs:  # the helper died or failed otherwise: draw its figures here
+        paths += _draw(directory, [(n, draw) for n, draw in jobs if n in theirs], formats)
     if write_boundary(run) is not None:
         paths.append(Path(directory) / "boundary.json")
     return paths
@@ -541,19 +537,8 @@ def _draw(directory, jobs: list[tuple[str, Callable]], formats) -> list[Path]:
     return paths
 
 
-def start_helper() -> Executor | None:
-    """A process that imports this module now, while a run goes on, and later draws
-    half of its figures (:func:`draw_run`), on a second core: the figures are most of a
-    warm run of a small grid. None on one core. Shut it down when done."""
-    if (os.cpu_count() or 1) < 2:
-        return None
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    pool.submit(exec, "import w2s_jax.analysis.figures")
-    return pool
-
-
 def draw_if_changed(
-    directory: str | Path, formats: tuple[str, ...] = ("png",), helper: Executor | None = None
+    directory: str | Path, formats: tuple[str, ...] = ("png",), helper=None
 ) -> list[Path]:
     """:func:`draw_run`, unless ``DIR/figures`` already holds these formats drawn from
     the same results (a finished grid run again draws nothing). Returns the paths

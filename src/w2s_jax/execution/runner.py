@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from w2s_jax.analysis import conditions, storage, tables
+from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.analysis.regimes import RegimeThresholds
 from w2s_jax.analysis.summary import gather, summarize
 from w2s_jax.execution import (
@@ -288,17 +289,15 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
             )
     finally:
         if helper is not None:
-            helper.shutdown(wait=False, cancel_futures=True)
+            helper.close()
 
 
-def _figure_helper(options: RunOptions):
-    """A process that draws half of the figures at the end (``figures.start_helper``),
-    started now so that its imports overlap the run; only where figures are drawn."""
+def _figure_helper(options: RunOptions) -> FigureHelper | None:
+    """A process that draws half of the figures at the end, started now so that its
+    imports overlap the run; only where figures are drawn."""
     if not options.figures or not distributed.is_coordinator():
         return None
-    from w2s_jax.analysis.figures import start_helper
-
-    return start_helper()
+    return FigureHelper.start()
 
 
 def _run_pending(grid, out, options, configs, ids, done, cache, start, programs, helper) -> bool:
