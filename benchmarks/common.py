@@ -171,9 +171,9 @@ def dims(static: cfg.Static, d: float) -> tuple[int, int]:
 
 
 def step_flops(static: cfg.Static, d: float, steps: int = 256) -> float:
-    """FLOPs of one strong step: ``planner.cost`` over ``2 steps`` less over ``steps``,
+    """FLOPs of one strong step: ``cost_model.cost`` over ``2 steps`` less over ``steps``,
     per step (the dual form's re-anchoring included)."""
-    flops = [planner.cost(static, d, s, 0).flops for s in (steps, 2 * steps)]
+    flops = [cost_model.cost(static, d, s, 0).flops for s in (steps, 2 * steps)]
     return (flops[1] - flops[0]) / steps
 
 

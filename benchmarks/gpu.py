@@ -20,8 +20,8 @@ import jax
 import numpy as np
 
 import common
-from w2s_jax.execution import planner
 from w2s_jax.simulation import config as cfg
+from w2s_jax.simulation import cost_model
 
 OPTIONS = {  # option -> (grid key, type, default; None: the library's default)
     "--d": ("data.d", float, 1000),
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     done = len(ran)
     total = seconds * len(configs) / done  # extrapolated when --max-chunks cut the run
 
-    flops = planner.cost(static, args.d, args.steps, args.weak_steps).flops
+    flops = cost_model.cost(static, args.d, args.steps, args.weak_steps).flops
     traffic = common.traffic(static, args.d, args.steps, args.weak_steps)
     padded = math.ceil(len(configs) / chunk) * chunk  # the last chunk runs padded
     floor = padded * traffic / bandwidth
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     }
     print(f"\n{common.table([row])}")
     print(
-        f"\nper configuration: {flops / 1e9:.2f} GFLOP (planner.cost), {traffic / 1e9:.3f} GB "
+        f"\nper configuration: {flops / 1e9:.2f} GFLOP (cost_model.cost), {traffic / 1e9:.3f} GB "
         f"minimum traffic (common.traffic); mean final test error {np.mean(errors):.3f}"
     )
     print(f"# load at end: {common.load_now()}")

@@ -4,7 +4,8 @@ Each case runs the whole pipeline (``common.Sweep``, one chunk, ``run.compile = 
 3 evaluation points) at ``S`` and ``2 S`` strong steps: the difference over ``S`` is the
 step. ``--forms``: the student's GD in the primal form, the dual form or ``auto``'s.
 Interleaved with the steps: the matmul rate and the memory bandwidth; per step, FLOPs
-(``planner.cost``), minimum bytes, and the % of ``max(FLOPs / rate, bytes / bandwidth)``.
+(``cost_model.cost``), minimum bytes, and the % of
+``max(FLOPs / rate, bytes / bandwidth)``.
 
     python benchmarks/roofline.py                       # small batch + two large, ~3 min
     python benchmarks/roofline.py --case large --large-n 2048 --large-d 20000
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
     print(common.table(rows))
     print(
         "\n`% of roofline` = (roofline bound time) / (measured time), bound = max(FLOPs / "
-        "matmul rate, minimum bytes / bandwidth); FLOPs from planner.cost, per step: "
+        "matmul rate, minimum bytes / bandwidth); FLOPs from cost_model.cost, per step: "
         "(2 S steps - S steps) / S."
     )
     print(f"\n# load at end: {common.load_now()}")

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 import common
-from w2s_jax.execution import planner
+from w2s_jax.simulation import cost_model
 
 SCALING = {**common.SMALL, "strong.steps": 100, "weak.n": 200, "weak.steps": 20}
 SCALING |= {"eval.n_test": 500, "eval.points": 5}
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     rows = []
     for i, s in enumerate(runners):
         c, seconds, count = s.configs[0], float(np.median(times[i])), len(s.configs)
-        flops = planner.cost(s.static, c["data.d"], c["strong.steps"], c["weak.steps"]).flops
+        flops = cost_model.cost(s.static, c["data.d"], c["strong.steps"], c["weak.steps"]).flops
         rows.append({
             **({"part": s.label} if s.label else {}),
             "configs": count,
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         f"\n{args.case} case: strong steps={base['strong.steps']}, m={base['strong.m']}, "
         f"n_weak={base['weak.n']}, weak steps={base['weak.steps']}, n_test={base['eval.n_test']}, "
         f"eval points={base['eval.points']}; medians of {args.repeats} interleaved repeats "
-        "(1 above 256 configs); GFLOP/s from planner.cost\n"
+        "(1 above 256 configs); GFLOP/s from cost_model.cost\n"
     )
     print(common.table(rows))
     print(f"\n# load at end: {common.load_now()}")

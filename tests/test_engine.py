@@ -218,7 +218,8 @@ def test_run_error_for_a_changed_base_seed(tmp_path):
 
 
 def test_shares_are_balanced_by_cost_not_count():
-    from w2s_jax.execution.planner import Cost, Program, share
+    from w2s_jax.execution.planner import Program, share
+    from w2s_jax.simulation.cost_model import Cost
 
     cheap = Program(None, list(range(0, 30)), Cost(1.0, 1.0, 1.0), 10)
     dear = Program(None, list(range(30, 40)), Cost(1.0, 9.0, 1.0), 10)

@@ -11,8 +11,9 @@ import jax
 import pytest
 
 from w2s_jax.execution import engine, memory, planner
-from w2s_jax.execution.planner import Cost, Program
+from w2s_jax.execution.planner import Program
 from w2s_jax.simulation.config import static_part
+from w2s_jax.simulation.cost_model import Cost
 
 GiB = 2**30
 

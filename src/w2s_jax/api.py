@@ -46,13 +46,20 @@ def run(grid: Grid | dict, out: str | Path | None = None, **options) -> RunResul
         grid = make_grid(grid)
     out = Path(out) if out is not None else Path("runs") / grid.name
     options.setdefault("figures", False)
-    if grid.boundary is not None:  # the adaptive search runs its rounds through run_grid
-        from w2s_jax.execution import boundary_search
-
-        boundary_search.search(grid, out, RunOptions(**options))
-    elif not run_grid(grid, out, RunOptions(**options)):
+    if not run_into(grid, out, RunOptions(**options)):
         raise RuntimeError(f"{out}: only a shard ran; run without shard to assemble")
     return load_run(out)
+
+
+def run_into(grid: Grid, out: Path, options: RunOptions) -> bool:
+    """Run or resume ``grid`` into ``out`` (a ``[boundary]`` grid by its adaptive search,
+    in rounds of ordinary grids); True when complete, False when only a shard ran. What
+    :func:`run` and the command line call."""
+    if grid.boundary is not None:
+        from w2s_jax.execution import boundary_search
+
+        return bool(boundary_search.search(grid, out, options))
+    return run_grid(grid, out, options)
 
 
 def describe(grid: Grid, options: RunOptions | None = None) -> str:
@@ -72,7 +79,9 @@ def run_one(
     parameters: dict[str, Any] | None = None, *, seed: int = 0, base_seed: int = 0, **dotted
 ) -> dict[str, Any]:
     """One configuration alone, through the same compiled path as a sweep (so it
-    reproduces its row of any grid bit for bit). Unspecified keys take the defaults.
+    reproduces its row of a grid bit for bit when ``run.compile`` is pinned; with
+    ``"auto"`` the grid's compile mode and padding may change the last bits).
+    Unspecified keys take the defaults.
 
     Returns ``{"steps": (E,), "curves": {name: (E,)}, "scalars": {name: float},
     "summary": {column: value}}``."""

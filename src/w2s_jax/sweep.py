@@ -264,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     from w2s_jax.execution.jax_settings import use_all_cores
 
     use_all_cores()  # the command line owns the process: a JAX device per core
-    from w2s_jax.api import describe
+    from w2s_jax.api import describe, run_into
     from w2s_jax.execution.grid import GridError, load_grid
-    from w2s_jax.execution.runner import RunError, RunOptions, run_grid
+    from w2s_jax.execution.runner import RunError, RunOptions
 
     try:
         grid = load_grid(args.grid, tuple(args.overrides))
@@ -296,12 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: stop like Ctrl-C, chunks are safe
     try:
-        if grid.boundary is not None:  # the adaptive search: rounds of ordinary grids
-            from w2s_jax.execution import boundary_search
-
-            complete = bool(boundary_search.search(grid, out, options))
-        else:
-            complete = run_grid(grid, out, options)
+        complete = run_into(grid, out, options)
     except RunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -81,8 +81,9 @@ _COMPILED: dict[Any, Any] = {}
 # "traces": how often _run_chunk's Python ran (a warm run from the store traces nothing)
 COMPILE_STATS = {"compiles": 0, "seconds": 0.0, "traces": 0}
 COMPILE_LOG: list[dict] = []  # one entry per program compiled (or loaded) in this process
-# run.compile = "fast": XLA's backend (LLVM) optimisation off: compiles 2-3x faster,
-# runs ~1.5x slower, and changes results in the last bits (so it is part of Static).
+# run.compile = "fast": XLA's backend (LLVM) optimisation off: compiles ~2x faster, runs
+# slower (cost_model.FAST_SLOWDOWN), and changes results in the last bits (so it is part
+# of Static).
 FAST_OPTIONS = {"xla_backend_optimization_level": 0}
 
 

@@ -27,13 +27,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import jax
 
+from w2s_jax.analysis import storage
 from w2s_jax.execution import compile_cache, provenance
 
 FORMAT = 1  # bump when an entry's layout changes
@@ -52,13 +51,6 @@ def storable(static: Any) -> bool:
     return not getattr(static, "metrics", ()) and getattr(static, "student", None) is None
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def key(static: Any, args: tuple, mesh: Any, options: dict) -> str:
     """The entry name of the program ``static`` compiled for ``args`` on ``mesh``."""
     leaves, tree = jax.tree.flatten(args)
@@ -70,7 +62,7 @@ def key(static: Any, args: tuple, mesh: Any, options: dict) -> str:
         repr([(tuple(x.shape), str(x.dtype)) for x in leaves]),
         repr(None if mesh is None else (mesh.axis_names, [d.id for d in mesh.devices.flat])),
         repr(sorted(options.items())),
-        f"jax {jax.__version__} jaxlib {_version('jaxlib')} w2s_jax {_version('w2s_jax')}",
+        repr(provenance.stamp()),  # w2s_jax (release and source digest), jax, jaxlib
         provenance.code_digest(),
         f"{device.platform} {device.device_kind} {device.client.platform_version}",
         f"local devices {jax.local_device_count()} processes {jax.process_count()}",
@@ -131,7 +123,7 @@ def save(name: str, compiled) -> None:
             {"key": name, "executable": executable, "in_tree": in_tree, "out_tree": out_tree}
         )
         where.mkdir(parents=True, exist_ok=True)
-        _write_atomically(where / f"{name}.pkl", blob)
+        storage.atomic_write(where / f"{name}.pkl", lambda file: file.write(blob))
     except Exception as error:  # a program that cannot be stored is compiled next time
         compile_cache.warn(
             f"could not store the compiled program ({type(error).__name__}: "
@@ -139,18 +131,6 @@ def save(name: str, compiled) -> None:
         )
         return
     evict(where)
-
-
-def _write_atomically(path: Path, blob: bytes) -> None:
-    """Write ``path`` so that a reader sees the old file, the whole new one, or none."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(blob)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def evict(where: Path, limit: int = MAX_BYTES) -> None:

@@ -3,7 +3,7 @@ compiling or running here; the engine runs what this plans).
 
 Configurations that share their :class:`~w2s_jax.simulation.config.Static` part form one *program*
 (:func:`plan`), with the compile mode and the padding chosen from their work
-(:mod:`w2s_jax.simulation.cost_model`, the one cost model, whose :func:`cost` is re-exported); a
+(:mod:`w2s_jax.simulation.cost_model`, the one cost model); a
 program runs in chunks sized to the memory budget and the CPU caches
 (:func:`chunk_size`); shards and processes split the work by FLOPs (:func:`share`).
 """
@@ -23,14 +23,7 @@ import numpy as np
 
 from w2s_jax.execution import memory
 from w2s_jax.simulation import config as cfg
-from w2s_jax.simulation.cost_model import (  # noqa: F401 (Cost, teacher_flops: public)
-    COMPILE_SECONDS,
-    Cost,
-    compile_mode,
-    cost,
-    run_seconds,
-    teacher_flops,
-)
+from w2s_jax.simulation.cost_model import COMPILE_SECONDS, Cost, compile_mode, cost, run_seconds
 from w2s_jax.simulation.identity import teacher_identity
 
 DEFAULT_MAX_CHUNK = 1024

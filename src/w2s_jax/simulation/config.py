@@ -283,9 +283,9 @@ def resolve_backend(config: dict[str, Any]) -> str:
 
 def bucket(n: int) -> int:
     """Padded size for ``strong.n``: the next rung of a fixed ladder ``2^(k/4)`` (rounded
-    up to a multiple of 8). At most 19% padding (never doubling the work); fixed, so a
-    configuration's padding never depends on the rest of its grid and a re-run alone
-    reproduces its row exactly."""
+    up to a multiple of 8). At most 19% padding (never doubling the work). A
+    configuration's own rung: with ``run.compile = "auto"`` the planner may run it in a
+    program padded further (``planner._pad_together``); pinned, it always runs here."""
     if n <= 8:
         return 8
     rung = math.ceil(4 * math.log2(n) - 1e-9)

@@ -51,7 +51,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from w2s_jax.simulation.metrics import Batch, nan_after_divergence, test_curves, training_curves
 from w2s_jax.simulation.models import Filters, sign
-from w2s_jax.simulation.training import mean_loss, train
+from w2s_jax.simulation.training import TrainState, mean_loss, train
 
 if TYPE_CHECKING:
     from w2s_jax.simulation.config import Params, Static
@@ -84,7 +84,7 @@ def fit_and_record(
     loss: Callable,
     optimizer: optax.GradientTransformation,
     steps,
-) -> dict[str, Float[Array, " E"]]:
+) -> tuple[TrainState, dict[str, Float[Array, " E"]]]:
     """Build the user's module, train it on the pseudo-labels (and, with
     ``strong.ceiling``, on the true labels); returns its final ``TrainState`` and curves
     ``{name: (E,)}``."""
