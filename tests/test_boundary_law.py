@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from w2s_jax.analysis.boundary import cells_from_summary, fit_exponents, joint_boundary
+from w2s_jax.analysis.boundary import fit_exponents, joint_boundary
+from w2s_jax.analysis.run_boundary import cells_from_summary
 
 N = np.geomspace(0.05, 1e6, 40)
 SEEDS = 6

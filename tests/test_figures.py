@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import w2s_jax.analysis.figures as figures
-from w2s_jax.analysis import storage
+from w2s_jax.analysis import run_boundary, storage
 from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.analysis.theory import benign_score
 from w2s_jax.plot import main
@@ -149,7 +149,8 @@ def test_boundary_json_recovers_the_synthetic_boundary(phase_run):
     assert np.allclose(report["threshold"], 0.5 * WEAK, atol=0.01)
     truth_c = benign_score(crossing_n(2.0), 0.35, 2.0, 1.0, 8000.0)
     assert report["C_fit"] == pytest.approx(float(truth_c), rel=0.3)
-    assert figures.write_boundary(storage.load_run(directory)) == report
+    assert run_boundary.write_boundary(directory) == report
+    assert run_boundary.read_boundary(directory) == report  # current: the figures read it
 
 
 def test_cli_on_one_axis_grid_draws_a_strip_and_no_boundary(tmp_path, capsys):
@@ -158,7 +159,7 @@ def test_cli_on_one_axis_grid_draws_a_strip_and_no_boundary(tmp_path, capsys):
     assert "trajectories" in capsys.readouterr().out
     assert_figures(run, ["test_error", "regimes", "trajectories", "signal_noise"])
     assert not list((run / "figures").glob("phase_*")) and not (run / "boundary.json").exists()
-    assert figures.write_boundary(storage.load_run(run)) is None
+    assert run_boundary.write_boundary(run) is None
 
 
 def test_cli_refuses_missing_or_incomplete_runs(tmp_path, capsys):
@@ -185,6 +186,8 @@ def test_three_axes_fix_the_third_and_survive_nan(tmp_path):
     axes = {"data.nu_norm": NU_AXIS[:2], "strong.lr": [1.0, 10.0], "strong.n": N_AXIS[::4]}
     run = make_run(tmp_path, axes, spacing={"strong.lr": "list", "strong.n": "list"})
     figures.draw_run(run)
+    assert not (run / "boundary.json").exists()  # drawing never writes the boundary
+    run_boundary.write_boundary(run)
     assert_figures(run, ["phase_data_nu_norm_strong_n", "regimes", "test_error"])
     # strong.n against two other axes: no two-axis slope, but the boundary law's fit
     # over the cells (each (nu_norm, lr) pair a cell).
@@ -200,7 +203,8 @@ def test_zipped_and_categorical_axes_with_an_all_diverged_slice(tmp_path):
     assert layout.keys == ["strong.activation", "strong.n"] and layout.shape == (2, 4)
     figures.draw_run(run, points={"strong.lr": ["0.5"]})  # a zipped key picks its group
     assert_figures(run, ["phase_strong_activation_strong_n", "regimes", "trajectories"])
-    assert not (run / "boundary.json").exists()  # a categorical x has no boundary slope
+    assert run_boundary.write_boundary(run) is None  # a categorical x has no boundary slope
+    assert not (run / "boundary.json").exists()
 
 
 def test_a_zipped_axis_may_repeat_a_value(tmp_path):
@@ -297,3 +301,64 @@ def test_a_users_unguarded_script_runs_once_with_its_figure_helper(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ran once") == 1 and "already being run" not in result.stderr
     assert len(list((tmp_path / "run" / "figures").glob("*.png"))) >= 3
+
+
+# ----------------------------------------------------------------- what is drawn
+
+
+def drawn_jobs(directory: Path) -> dict:
+    run = storage.load_run(directory)
+    layout = figures.Layout(run)
+    boundary = run_boundary.boundary_of(run)
+    return run, layout, dict(figures.figure_jobs(run, layout, figures.choose_points(layout),
+                                                 boundary))  # fmt: skip
+
+
+def test_the_phase_map_draws_the_measured_boundary_and_the_theory_line(phase_run):
+    run, layout, jobs = drawn_jobs(phase_run[0])
+    report = run_boundary.read_boundary(phase_run[0])
+    fig = jobs["phase_data_nu_norm_strong_n"]()
+    ax = fig.axes[0]
+    # The heatmap: the seed-mean final error per (nu, n) cell.
+    mesh = ax.collections[0]
+    cube = layout.cube(run.summary["strong_test_error"])  # (n, nu, seed)
+    np.testing.assert_allclose(mesh.get_array().reshape(len(N_AXIS), len(NU_AXIS)),
+                               np.nanmean(cube, axis=2))  # fmt: skip
+    # The crossings with their CIs, as boundary.json has them.
+    points = [p for p in report["points"] if p["n"] is not None]
+    bars = [c for c in ax.containers if hasattr(c, "lines")][0]
+    x, y = bars.lines[0].get_data()
+    np.testing.assert_allclose(x, [p["x"] for p in points])
+    np.testing.assert_allclose(y, [p["n"] for p in points])
+    # The theory's line B = C at the fitted C: n = C sigma_p^4 d / (p_both^2 nu^4).
+    line = next(line for line in ax.get_lines() if line.get_linestyle() == "--")
+    nu, n = line.get_data()
+    p_both = 1 - FIXED["data.p_easy"] - FIXED["data.p_hard"]
+    np.testing.assert_allclose(n, report["C_fit"] * FIXED["data.d"] / (p_both**2 * nu**4))
+    assert nu.min() < min(NU_AXIS) and nu.max() > max(NU_AXIS)
+
+
+def test_the_curves_drawn_are_the_seed_means(phase_run):
+    run, layout, jobs = drawn_jobs(phase_run[0])
+    ax = jobs["test_error"]().axes[0]  # the first panel: the second axis' first value
+    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    points = [p for p in figures.representative(layout) if p[1] == 0]
+    assert len(solid) == len(points)
+    for line, point in zip(solid, points, strict=True):
+        rows = layout.rows(point)
+        mean = np.nanmean(run.curves["test_error"][rows], axis=0)
+        ok = np.isfinite(mean)
+        np.testing.assert_allclose(line.get_ydata(), mean[ok])
+    dashed = [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
+    weak = [np.mean(run.summary["weak_test_error"][layout.rows(p)]) for p in points]
+    np.testing.assert_allclose(dashed, weak)
+
+
+def test_drawing_reads_the_boundary_and_never_measures_it_again(phase_run, monkeypatch):
+    """boundary.json is measured once (run end or the plot CLI); drawing reads it."""
+
+    def measure(run):
+        raise AssertionError("measured while drawing")
+
+    monkeypatch.setattr(run_boundary, "measure_boundary", measure)
+    assert run_boundary.boundary_of(storage.load_run(phase_run[0]))["points"]

@@ -67,8 +67,8 @@ _MODULES = {
         "execution",
     ),
     **dict.fromkeys(
-        "theory regimes boundary conditions summary results storage tables figure_plan "
-        "figures".split(),
+        "theory regimes boundary run_boundary conditions summary results storage tables "
+        "figure_plan figure_style curve_figures phase_figures theory_figures figures".split(),
         "analysis",
     ),
 }

@@ -1,6 +1,7 @@
 """``python -m w2s_jax.plot RUN_DIR``: draw the figures of a saved run directory.
 
-A thin shell over :func:`w2s_jax.analysis.figures.draw_run` (NumPy + matplotlib, never JAX). A
+A thin shell over :func:`w2s_jax.analysis.run_boundary.write_boundary` and
+:func:`w2s_jax.analysis.figures.draw_run` (NumPy + matplotlib, never JAX). A
 missing or incomplete run directory, or a bad ``--points`` choice, exits with code 2
 and one line on stderr.
 """
@@ -43,12 +44,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from w2s_jax.analysis.figures import PlotError, draw_run  # after argparse: --help stays instant
+    # after argparse: --help stays instant
+    from w2s_jax.analysis.figures import PlotError, draw_run, load_complete
+    from w2s_jax.analysis.run_boundary import write_boundary
 
     filters: dict[str, list[str]] = {}
     for key, value in args.points:
         filters.setdefault(key, []).append(value)
     try:
+        load_complete(args.run_dir)  # refused before anything is written
+        if write_boundary(args.run_dir) is not None:
+            print(f"wrote {args.run_dir}/boundary.json")
         paths = draw_run(args.run_dir, points=filters or None, formats=args.format)
     except PlotError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from w2s_jax.analysis.theory import N_KEY, fit_constant_C, theory_slope
 
 BOUNDARY_FRACTION = 0.5  # the boundary's threshold: this fraction of the mean weak error
+BOOTSTRAP_NUMBERS = 2**22  # resampled errors held at once by the bootstrap (32 MB)
 
 
 class Crossings(NamedTuple):
@@ -61,6 +62,20 @@ def seed_mean(errors: NDArray[np.float64]) -> NDArray[np.float64]:
     total = np.where(ok, errors, 0.0).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+STATISTICS = ("mean", "median")  # of the seeds' errors at one (cell, n)
+
+
+def seed_statistic(errors: NDArray[np.float64], statistic: str = "mean") -> NDArray[np.float64]:
+    """:func:`seed_mean`, or the median over the last axis ignoring NaN (NaN if all are)."""
+    if statistic == "mean":
+        return seed_mean(errors)
+    if statistic != "median":
+        raise ValueError(f"statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices -> NaN
+        return np.nanmedian(errors, axis=-1)
 
 
 def _first_crossing(
@@ -112,6 +127,7 @@ def crossing_points(
     seed: int = 0,
     ci: float = 0.95,
     decreasing: bool = True,
+    statistic: str = "mean",
 ) -> Crossings:
     """For each ``x``, the ``n`` at which the seed-mean test error crosses ``threshold``.
 
@@ -128,6 +144,7 @@ def crossing_points(
         ci: coverage of the percentile interval.
         decreasing: ``True`` looks for the error falling to the threshold as ``n``
             grows (harmful -> benign); ``False`` for it rising to it.
+        statistic: ``"mean"`` or ``"median"`` over the seeds (:func:`seed_statistic`).
 
     The crossing is found by linear interpolation in ``(log n, error)`` between the
     two grid points that bracket the first crossing; NaN where the curve never
@@ -151,13 +168,18 @@ def crossing_points(
     thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), x.shape)
     sign = 1.0 if decreasing else -1.0  # a rising crossing is a falling one of -error
 
-    point = _first_crossing(sign * seed_mean(err), log_n, sign * thr)
+    seed_statistic(err[:0], statistic)  # an unknown statistic fails before the bootstrap
+    point = _first_crossing(sign * seed_statistic(err, statistic), log_n, sign * thr)
     num_seeds = err.shape[-1]
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, num_seeds, size=(n_boot, num_seeds))
     boot = np.empty((n_boot, x.size))
-    for b in range(n_boot):  # a loop keeps memory at one (X, N, S) copy
-        boot[b] = _first_crossing(sign * seed_mean(err[:, :, idx[b]]), log_n, sign * thr)
+    block = max(1, BOOTSTRAP_NUMBERS // max(err.size, 1))  # replicates at a time
+    for start in range(0, n_boot, block):  # blocks bound the memory
+        stat = seed_statistic(err[:, :, idx[start : start + block]], statistic)  # (X, N, b)
+        boot[start : start + block] = _first_crossing(
+            sign * np.moveaxis(stat, 2, 0), log_n, sign * thr
+        )
     return Crossings(n=point, n_ci=percentile_ci(boot, ci), bootstrap=boot)
 
 
@@ -233,6 +255,7 @@ def boundary_report(
     seed: int = 0,
     ci: float = 0.95,
     decreasing: bool = True,
+    statistic: str = "mean",
 ) -> dict[str, Any]:
     """The measured boundary in ``(x, strong.n)`` next to the theory, as a JSON-able dict.
 
@@ -249,7 +272,7 @@ def boundary_report(
     allow_nan=False)`` works) and ``C_fit = None`` without ``fixed``.
     """
     x = np.asarray(x_values, dtype=np.float64)
-    cross = crossing_points(x, n_values, errors, threshold, n_boot, seed, ci, decreasing)
+    cross = crossing_points(x, n_values, errors, threshold, n_boot, seed, ci, decreasing, statistic)
     fit = fit_boundary_slope(x, cross.n, cross.bootstrap, ci)
     c_fit = None
     if fixed is not None and np.isfinite(cross.n).any():
@@ -272,32 +295,6 @@ def boundary_report(
 
 THEORY_EXPONENTS = {"data.nu_norm": -4.0, "data.d": 1.0, "data.sigma_p": 4.0, "p_both": -2.0}
 P_KEYS = ("data.p_easy", "data.p_hard")
-
-
-def raw_parameters(columns: Mapping[str, NDArray], fixed: Mapping[str, Any]) -> dict:
-    """Per configuration, the raw ``data.nu_norm, data.d, data.sigma_p, data.p_easy,
-    data.p_hard``: from ``summary.csv`` where swept (a theory-normalised alias has its
-    raw column there), else the fixed value (a fixed alias converted at each ``d``)."""
-    rows = len(columns[N_KEY])
-    value = lambda k: np.asarray(columns[k], float) if k in columns else fixed.get(k)  # noqa: E731
-    raw = {k: value(k) for k in ("data.d", "data.sigma_p", "data.p_easy", "data.p_hard")}
-    raw["data.nu_norm"] = value("data.nu_norm")
-    if raw["data.nu_norm"] is None and fixed.get("data.nu_norm_scaled") is not None:
-        raw["data.nu_norm"] = (
-            fixed["data.nu_norm_scaled"] * raw["data.sigma_p"] * raw["data.d"] ** 0.25
-        )
-    return {
-        k: np.broadcast_to(np.asarray(v, float), (rows,)) for k, v in raw.items() if v is not None
-    }
-
-
-def regressors(raw: Mapping[str, NDArray]) -> dict[str, NDArray]:
-    """The parameters of the boundary law that vary across configurations (``p_both``
-    where ``p_easy`` or ``p_hard`` does)."""
-    law = {k: raw[k] for k in ("data.nu_norm", "data.d", "data.sigma_p") if k in raw}
-    if all(k in raw for k in P_KEYS):
-        law["p_both"] = 1.0 - raw["data.p_easy"] - raw["data.p_hard"]
-    return {k: v for k, v in law.items() if np.unique(v).size > 1}
 
 
 def fit_exponents(log_x: NDArray[np.float64], log_n: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -323,8 +320,9 @@ def joint_boundary(
     n_boot: int = 1000,
     seed: int = 0,
     ci: float = 0.95,
+    statistic: str = "mean",
 ) -> dict[str, Any]:
-    """Fit the boundary law over ``K`` cells.
+    """Fit the boundary law over ``K`` cells (``statistic`` of the seeds: mean or median).
 
     ``cell_x``: name -> ``(K,)`` the cells' parameter values (positive); ``n_values
     (N,)``; ``errors (K, N, S)`` final test errors, seeds last; ``threshold`` scalar or
@@ -335,7 +333,9 @@ def joint_boundary(
     names = list(cell_x)
     log_x = np.log(np.stack([np.asarray(cell_x[k], float) for k in names], axis=1))
     cells = len(log_x)
-    cross = crossing_points(np.arange(cells), n_values, errors, threshold, n_boot, seed, ci)
+    cross = crossing_points(
+        np.arange(cells), n_values, errors, threshold, n_boot, seed, ci, statistic=statistic
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         point = fit_exponents(log_x, np.log(cross.n))
         boot = fit_exponents(log_x, np.log(cross.bootstrap))
@@ -356,35 +356,3 @@ def joint_boundary(
             for c in range(cells)
         ],
     }
-
-
-def cells_from_summary(
-    summary: Mapping[str, NDArray], swept: list[str], fixed: Mapping[str, Any], fraction: float
-) -> tuple[dict[str, NDArray], NDArray, NDArray, NDArray] | None:
-    """Arrange a run's summary for :func:`joint_boundary`: ``(cell_x, n_values, errors
-    (K, N, S), threshold (K,))``; the threshold is ``fraction ×`` the cell's mean weak
-    error. None when ``strong.n`` and no law parameter are swept together."""
-    if N_KEY not in swept:
-        return None
-    law = regressors(raw_parameters(summary, fixed))
-    if not law:
-        return None
-    others = [k for k in swept if k not in (N_KEY, "seed")]
-    keys = [tuple(np.asarray(summary[k])[i] for k in others) for i in range(len(summary[N_KEY]))]
-    cell_of = {key: c for c, key in enumerate(dict.fromkeys(keys))}
-    n_values = np.unique(np.asarray(summary[N_KEY], float))
-    seeds = np.unique(summary["seed"])
-    errors = np.full((len(cell_of), len(n_values), len(seeds)), np.nan)
-    weak = np.full(len(cell_of), 0.0)
-    count = np.zeros(len(cell_of))
-    cell_x = {k: np.full(len(cell_of), np.nan) for k in law}
-    for row, key in enumerate(keys):
-        c = cell_of[key]
-        n = np.searchsorted(n_values, float(summary[N_KEY][row]))
-        s = np.searchsorted(seeds, summary["seed"][row])
-        errors[c, n, s] = summary["strong_test_error"][row]
-        weak[c] += summary["weak_test_error"][row]
-        count[c] += 1
-        for k in law:
-            cell_x[k][c] = law[k][row]
-    return cell_x, n_values, errors, fraction * weak / np.maximum(count, 1)

@@ -4,10 +4,10 @@ Never imports JAX (only :mod:`.storage` and :mod:`.theory`), so drawing a run ne
 accelerator stack. :func:`load_complete` refuses a missing, partial or inconsistent run
 directory; :class:`Layout` places each ``summary.csv`` row on the swept
 axes (zipped axes collapse to one); :func:`representative` and :func:`choose_points` pick
-the points whose curves are drawn; ``_plane``, ``_slice`` and ``_edges`` map two swept
-axes onto heatmap cells. :func:`write_boundary` measures the boundary ``B = C`` of
-docs/MODEL.md on the ``(x, strong.n)`` plane (:func:`.boundary.boundary_report`, threshold
-``BOUNDARY_FRACTION`` × the mean weak error) and writes ``DIR/boundary.json``.
+the points whose curves are drawn; :func:`phase_plane`, :func:`plane_slice` and
+:func:`cell_edges` map two swept axes onto heatmap cells; :func:`benign_scores` gives
+each configuration's benign score. The boundary is measured once per run, not here
+(:mod:`.run_boundary`).
 """
 
 from __future__ import annotations
@@ -19,15 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from w2s_jax.analysis import storage
-from w2s_jax.analysis.boundary import (
-    BOUNDARY_FRACTION,
-    boundary_report,
-    cells_from_summary,
-    joint_boundary,
-    raw_parameters,
-)
 from w2s_jax.analysis.storage import RunResults
-from w2s_jax.analysis.theory import N_KEY, SCORE_KEYS, benign_score
+from w2s_jax.analysis.theory import N_KEY, SCORE_KEYS, benign_score, raw_key, raw_parameters
 
 MAX_LINES, MAX_CHOSEN = 8, 4
 NEEDED = ("seed", "weak_test_error", "strong_test_error", "w2s_gain", "regime")
@@ -100,7 +93,7 @@ def _group_positions(summary: dict, group: tuple, all_values: dict) -> np.ndarra
     return _first(hits)
 
 
-def _fmt(value) -> str:
+def format_value(value) -> str:
     """Short tick/legend text: 2000, 16k, 1.28M, 3.97 (geomspace values are rarely exact
     integers: 3999.9999 is written 4000)."""
     if not _is_number(value):
@@ -151,7 +144,8 @@ class Layout:
         return out
 
     def label(self, point: tuple, skip: tuple = ()) -> str:
-        parts = [f"{LABELS.get(k, k)}={_fmt(self.all_values[k][i])}"  # point may be a prefix
+        # point may be a prefix of the axes
+        parts = [f"{LABELS.get(k, k)}={format_value(self.all_values[k][i])}"
                  for a, i in enumerate(point) if a not in skip for k in self.groups[a]]  # fmt: skip
         return ", ".join(parts) or "run"
 
@@ -197,9 +191,9 @@ def choose_points(layout: Layout, filters: dict[str, list[str]] | None = None) -
             )
         values = layout.all_values[key]
         parsed = [float(t) if _looks_numeric(t) else t for t in texts]
-        found = set(_positions(np.asarray(parsed, float if _all_num(parsed) else str), values))
+        found = set(_positions(np.asarray(parsed, float if all_numeric(parsed) else str), values))
         if -1 in found or not parsed:
-            raise PlotError(f"--points: {key} takes one of {', '.join(map(_fmt, values))}, "
+            raise PlotError(f"--points: {key} takes one of {', '.join(map(format_value, values))}, "
                             f"got {', '.join(texts)}")  # fmt: skip
         allowed[layout.group_of[key]] &= found
     points = [
@@ -215,21 +209,21 @@ def _looks_numeric(text: str) -> bool:
         return False
 
 
-def _all_num(values) -> bool:
+def all_numeric(values) -> bool:
     return all(_is_number(v) for v in values)
 
 
 # ----------------------------------------------------------------- planes and boundary
 
 
-def _stats(block: np.ndarray, axis: int = 0):
+def nan_stats(block: np.ndarray, axis: int = 0):
     """Mean, min and max over ``axis`` ignoring NaN; NaN where nothing is finite."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(block, axis), np.nanmin(block, axis), np.nanmax(block, axis)
 
 
-def _plane(layout: Layout) -> tuple[int, int] | None:
+def phase_plane(layout: Layout) -> tuple[int, int] | None:
     """The two axes of the phase maps: ``strong.n`` on y when swept."""
     if len(layout.keys) < 2:
         return None
@@ -239,16 +233,16 @@ def _plane(layout: Layout) -> tuple[int, int] | None:
     return 0, 1
 
 
-def _slice(layout: Layout, cube: np.ndarray, x: int, y: int) -> np.ndarray:
+def plane_slice(layout: Layout, cube: np.ndarray, x: int, y: int) -> np.ndarray:
     """``cube (*shape, S)`` at the others' first values, as ``(X, Y, S)``."""
     sub = cube[tuple(slice(None) if a in (x, y) else 0 for a in range(len(layout.keys)))]
     return sub if x < y else np.swapaxes(sub, 0, 1)
 
 
-def _edges(layout: Layout, a: int) -> tuple[np.ndarray, np.ndarray, bool]:
+def cell_edges(layout: Layout, a: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """Cell centres and edges of axis ``a`` (index positions if not numeric), log flag."""
     values = layout.values[a]
-    if not _all_num(values):
+    if not all_numeric(values):
         centres = np.arange(len(values), dtype=float)
         return centres, np.arange(len(values) + 1) - 0.5, False
     log = layout.log_axis(a)
@@ -261,32 +255,17 @@ def _edges(layout: Layout, a: int) -> tuple[np.ndarray, np.ndarray, bool]:
     return np.asarray(values, float), edges, log
 
 
-def _score_fixed(layout: Layout, x_key: str) -> dict | None:
-    """The benign score's other parameters from the fixed ones, or None."""
+def score_parameters(layout: Layout, x_key: str) -> dict | None:
+    """The benign score's parameters other than ``x_key`` (``data.nu_norm_scaled``
+    stands for ``data.nu_norm``) from the fixed ones, or None."""
     fixed = dict(layout.fixed)
     if "data.nu_norm" not in fixed and "data.nu_norm_scaled" in fixed:
         s, sp, d = (fixed.get(k) for k in ("data.nu_norm_scaled", "data.sigma_p", "data.d"))
         fixed["data.nu_norm"] = s * sp * d**0.25 if None not in (s, sp, d) else None
-    need = [k for k in SCORE_KEYS if k != x_key]
-    if x_key not in SCORE_KEYS or any(not _is_number(fixed.get(k)) for k in need):
+    need = [k for k in SCORE_KEYS if k != raw_key(x_key)]
+    if raw_key(x_key) not in SCORE_KEYS or any(not _is_number(fixed.get(k)) for k in need):
         return None
     return {k: fixed[k] for k in need}
-
-
-def _boundary(run: RunResults, layout: Layout, plane: tuple[int, int]) -> dict | None:
-    """``boundary_report`` on the plane ``(x, strong.n)``, threshold
-    ``BOUNDARY_FRACTION ×`` the mean weak error at each ``x``."""
-    x, y = plane
-    if layout.keys[y] != N_KEY or not _all_num(layout.values[x]) or layout.shape[y] < 2:
-        return None
-    errors = _slice(layout, layout.cube(run.summary["strong_test_error"]), x, y)
-    weak = _slice(layout, layout.cube(run.summary["weak_test_error"]), x, y)
-    threshold = BOUNDARY_FRACTION * _stats(weak.reshape(len(weak), -1), axis=1)[0]
-    key = layout.keys[x]
-    report = boundary_report(key, layout.values[x], layout.values[y], errors, threshold,
-                             fixed=_score_fixed(layout, key))  # fmt: skip
-    report["threshold_fraction"] = BOUNDARY_FRACTION
-    return report
 
 
 def benign_scores(run: RunResults) -> tuple[np.ndarray, np.ndarray] | None:
@@ -303,29 +282,3 @@ def benign_scores(run: RunResults) -> tuple[np.ndarray, np.ndarray] | None:
     n = np.asarray(run.summary[N_KEY], float)
     score = benign_score(n, p_both, raw["data.nu_norm"], raw["data.sigma_p"], raw["data.d"])
     return score, raw["data.d"]
-
-
-def boundary_law(run: RunResults) -> dict | None:
-    """The joint fit of the boundary law (:mod:`w2s_jax.analysis.boundary`) when ``strong.n``
-    is swept with any of its parameters; None otherwise."""
-    grid = run.manifest["grid"]
-    cells = cells_from_summary(
-        run.summary, list(grid["axes"]), grid.get("parameters", {}), BOUNDARY_FRACTION
-    )
-    return None if cells is None else joint_boundary(*cells)
-
-
-def write_boundary(run: RunResults) -> dict | None:
-    """Write ``DIR/boundary.json`` when ``strong.n`` is swept against one other axis (the
-    two-axis slope) or against any parameters of the boundary law (their exponents,
-    fitted jointly); returns the report (``None``, writing nothing, otherwise)."""
-    layout = Layout(run)
-    report = None
-    if len(layout.keys) == 2 and N_KEY in layout.keys:
-        report = _boundary(run, layout, _plane(layout))
-    law = boundary_law(run)
-    if law is not None:
-        report = {**(report or {}), **law, "threshold_fraction": BOUNDARY_FRACTION}
-    if report is not None:
-        storage.write_json(Path(run.path) / "boundary.json", report)
-    return report

@@ -19,8 +19,14 @@ from numpy.typing import ArrayLike, NDArray
 
 N_KEY = "strong.n"
 SCORE_KEYS = ("data.nu_norm", "data.sigma_p", "data.d", "data.p_easy", "data.p_hard")
+SCALED_NU_KEY = "data.nu_norm_scaled"  # nu_norm = s sigma_p d^(1/4): B = n p_both^2 s^4
 # Exponent of x in the boundary n(x) = C sigma_p^4 d / (p_both^2 nu_norm^4).
-_BOUNDARY_EXPONENTS = {"data.nu_norm": -4, "data.d": 1, "data.sigma_p": 4}
+_BOUNDARY_EXPONENTS = {"data.nu_norm": -4, "data.d": 1, "data.sigma_p": 4, SCALED_NU_KEY: -4}
+
+
+def raw_key(x_key: str) -> str:
+    """The raw parameter of the benign score that ``x_key`` sets (its alias resolved)."""
+    return "data.nu_norm" if x_key == SCALED_NU_KEY else x_key
 
 
 def benign_score(
@@ -40,7 +46,8 @@ def benign_score(
 def theory_slope(x_key: str, y_key: str = N_KEY) -> int | None:
     """Slope of the boundary ``B = C`` in ``(log x, log n)``; ``None`` if not a power law.
 
-    −4 for ``data.nu_norm``, +1 for ``data.d``, +4 for ``data.sigma_p``. ``None`` for
+    −4 for ``data.nu_norm`` and ``data.nu_norm_scaled``, +1 for ``data.d``, +4 for
+    ``data.sigma_p``. ``None`` for
     ``data.p_easy`` / ``data.p_hard`` (``p_both = 1 − p_easy − p_hard`` is not a
     power of either), for any other ``x_key`` and for ``y_key`` other than
     ``strong.n``.
@@ -53,14 +60,19 @@ def theory_slope(x_key: str, y_key: str = N_KEY) -> int | None:
 def _score_parameters(
     x_key: str, x_values: ArrayLike, fixed: Mapping[str, Any]
 ) -> dict[str, NDArray[np.float64]]:
-    """``nu_norm, sigma_p, d, p_both`` with ``x_key`` replaced by ``x_values``."""
-    if x_key not in SCORE_KEYS:
-        raise ValueError(f"x_key must be one of {SCORE_KEYS}, got {x_key!r}")
-    missing = [k for k in SCORE_KEYS if k != x_key and k not in fixed]
+    """``nu_norm, sigma_p, d, p_both`` with ``x_key`` replaced by ``x_values``
+    (``data.nu_norm_scaled`` gives ``nu_norm = s sigma_p d^(1/4)``)."""
+    if raw_key(x_key) not in SCORE_KEYS:
+        raise ValueError(f"x_key must be one of {(*SCORE_KEYS, SCALED_NU_KEY)}, got {x_key!r}")
+    missing = [k for k in SCORE_KEYS if k != raw_key(x_key) and k not in fixed]
     if missing:
         raise KeyError(f"fixed is missing {missing} (needed for the benign score)")
-    values = {k: np.asarray(fixed[k], dtype=np.float64) for k in SCORE_KEYS if k != x_key}
-    values[x_key] = np.asarray(x_values, dtype=np.float64)
+    values = {k: np.asarray(fixed[k], dtype=np.float64) for k in SCORE_KEYS if k != raw_key(x_key)}
+    values[raw_key(x_key)] = np.asarray(x_values, dtype=np.float64)
+    if x_key == SCALED_NU_KEY:
+        values["data.nu_norm"] = (
+            values["data.nu_norm"] * values["data.sigma_p"] * values["data.d"] ** 0.25
+        )
     return {
         "nu_norm": values["data.nu_norm"],
         "sigma_p": values["data.sigma_p"],
@@ -75,10 +87,10 @@ def theory_boundary_n(
     """The ``n`` at which ``B = C`` for each ``x``: ``C sigma_p⁴ d / (p_both² nu_norm⁴)``.
 
     ``x_values (X,)`` (any shape) are the values of ``x_key``, one of
-    ``data.nu_norm, data.sigma_p, data.d, data.p_easy, data.p_hard``; ``fixed`` holds
-    the other four under their dotted keys (extra keys are ignored). ``C`` is given
-    or fitted (:func:`fit_constant_C`). Returns the shape of ``x_values``; ``inf``
-    where ``p_both = 0``.
+    ``data.nu_norm, data.sigma_p, data.d, data.p_easy, data.p_hard`` or
+    ``data.nu_norm_scaled``; ``fixed`` holds the other four under their dotted keys
+    (extra keys are ignored). ``C`` is given or fitted (:func:`fit_constant_C`).
+    Returns the shape of ``x_values``; ``inf`` where ``p_both = 0``.
     """
     p = _score_parameters(x_key, x_values, fixed)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -101,3 +113,20 @@ def fit_constant_C(
     if not ok.any():
         return math.nan
     return float(np.exp(np.mean(np.log(score[ok]))))
+
+
+def raw_parameters(columns: Mapping[str, NDArray], fixed: Mapping[str, Any]) -> dict:
+    """Per configuration, the raw ``data.nu_norm, data.d, data.sigma_p, data.p_easy,
+    data.p_hard``: from ``summary.csv`` where swept (a theory-normalised alias has its
+    raw column there), else the fixed value (a fixed alias converted at each ``d``)."""
+    rows = len(columns[N_KEY])
+    value = lambda k: np.asarray(columns[k], float) if k in columns else fixed.get(k)  # noqa: E731
+    raw = {k: value(k) for k in ("data.d", "data.sigma_p", "data.p_easy", "data.p_hard")}
+    raw["data.nu_norm"] = value("data.nu_norm")
+    if raw["data.nu_norm"] is None and fixed.get("data.nu_norm_scaled") is not None:
+        raw["data.nu_norm"] = (
+            fixed["data.nu_norm_scaled"] * raw["data.sigma_p"] * raw["data.d"] ** 0.25
+        )
+    return {
+        k: np.broadcast_to(np.asarray(v, float), (rows,)) for k, v in raw.items() if v is not None
+    }

@@ -24,7 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from w2s_jax.analysis import conditions, storage, tables
+from w2s_jax.analysis import conditions, run_boundary, storage, tables
 from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.analysis.regimes import RegimeThresholds
 from w2s_jax.analysis.summary import gather, summarize
@@ -422,6 +422,7 @@ def finish(out: Path, options: RunOptions, helper=None) -> None:
     """What follows a complete run: the report (``report.md``) and the figures, each
     only when the results changed (``helper``: a process drawing half of them)."""
     tables.write_report(out, options.thresholds)
+    run_boundary.write_boundary(out)  # boundary.json, measured once; the figures read it
     if options.figures:
         from w2s_jax.analysis import figures  # matplotlib only when figures are wanted
 
