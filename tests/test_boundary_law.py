@@ -70,3 +70,57 @@ def test_summary_columns_are_arranged_into_cells():
     np.testing.assert_allclose(cell_x["data.d"], d_values)
     assert errors.shape == (2, 3, 2) and errors[1, 2, 1] == len(rows) - 1
     np.testing.assert_allclose(threshold, 0.1)
+
+
+# ----------------------------------------------------------------- several thresholds
+
+NU = np.array([2.0, 2.5, 3.2, 4.0])
+
+
+def logistic_errors(n_grid: np.ndarray, seeds: int, rng) -> np.ndarray:
+    """(X, N, S): error = 0.2 sigmoid(-2.5 (log n - log n*(nu))), n*(nu) = 400 (nu / 2)^-4:
+    it crosses the level e at n*(nu) (0.2 / e - 1)^(1 / 2.5), so every threshold's
+    crossing has exponent -4 in nu. Seeds add symmetric noise (mean = median)."""
+    n_star = 400.0 * (NU / 2.0) ** -4
+    z = np.log(n_grid)[None, :, None] - np.log(n_star)[:, None, None]
+    clean = 0.2 / (1.0 + np.exp(2.5 * z))
+    return clean + 0.01 * rng.standard_normal((len(NU), len(n_grid), seeds))
+
+
+@pytest.mark.parametrize("statistic", ["mean", "median"])
+@pytest.mark.parametrize("level", [0.1, 0.05, 0.048])  # 0.5 and 0.25 of 0.2; 0.12 p_hard
+def test_the_exponent_is_recovered_at_every_threshold_and_statistic(statistic, level):
+    from w2s_jax.analysis.boundary import boundary_report
+
+    rng = np.random.default_rng(3)
+    n_grid = np.geomspace(4, 4000, 40)
+    errors = logistic_errors(n_grid, 16, rng)
+    report = boundary_report("data.nu_norm", NU, n_grid, errors, level, n_boot=300,
+                             statistic=statistic)  # fmt: skip
+    lo, hi = report["slope_ci"]
+    assert lo <= -4.0 <= hi and hi - lo < 1.0, report["slope_ci"]
+    assert report["slope"] == pytest.approx(-4.0, abs=0.25)
+    truth = 400.0 * (NU / 2.0) ** -4 * (0.2 / level - 1) ** (1 / 2.5)
+    np.testing.assert_allclose([p["n"] for p in report["points"]], truth, rtol=0.15)
+    joint = joint_boundary({"data.nu_norm": NU}, n_grid, errors, level, n_boot=300,
+                           statistic=statistic)  # fmt: skip
+    lo, hi = joint["exponents_ci"]["data.nu_norm"]
+    assert lo <= -4.0 <= hi
+
+
+def test_the_median_ignores_a_failing_seed_the_mean_does_not():
+    """One seed in four stuck at the weak error: the mean's crossing moves (or vanishes),
+    the median's stays at the clean curve's."""
+    from w2s_jax.analysis.boundary import crossing_points, seed_statistic
+
+    n_grid = np.geomspace(4, 4000, 40)
+    z = np.log(n_grid)[None, :] - np.log(400.0 * (NU / 2.0) ** -4)[:, None]
+    errors = np.repeat((0.2 / (1.0 + np.exp(2.5 * z)))[:, :, None], 4, axis=2)
+    errors[:, :, 0] = 0.2  # the failing seed
+    median = crossing_points(NU, n_grid, errors, 0.05, n_boot=0, statistic="median").n
+    mean = crossing_points(NU, n_grid, errors, 0.05, n_boot=0).n
+    truth = 400.0 * (NU / 2.0) ** -4 * 3 ** (1 / 2.5)
+    np.testing.assert_allclose(median, truth, rtol=0.02)
+    assert np.isnan(mean).all()  # the mean never falls below 0.05
+    with pytest.raises(ValueError, match="statistic"):
+        seed_statistic(errors, "mode")

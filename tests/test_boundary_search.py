@@ -108,6 +108,24 @@ def test_the_rules_in_order():
     assert propose(cell, adjacent, options)[0] == "converged"
 
 
+def test_the_median_and_an_absolute_threshold_find_the_known_crossing():
+    """An absolute threshold of WEAK / 2 is the default fraction's; the seed median of
+    a curve with symmetric seed offsets crosses it at the same n*."""
+    options = BoundaryOptions(n_low=10, n_high=100_000, ci_factor=1.25, seeds=8, max_seeds=64,
+                              max_rounds=20, threshold=WEAK / 2, statistic="median")  # fmt: skip
+    assert "seed-median" in options.threshold_text() and "0.075" in options.threshold_text()
+    cells, _ = bisect(2, options, fake_evaluate, lambda text: None)
+    for c in (0, 1):
+        lo, hi = cells[c].estimate["n_ci"]
+        assert cells[c].stop == "converged" and lo <= TRUE_N[c] <= hi, cells[c].estimate
+        assert cells[c].estimate["threshold"] == WEAK / 2
+    # The estimate's curve is the seed median at each n.
+    estimate = cells[0].estimate
+    n = estimate["n_values"][0]
+    median = np.median([synthetic_error(0, n, s) for s in range(estimate["seeds"][0])])
+    assert estimate["mean"][0] == pytest.approx(median)
+
+
 def test_a_search_stopped_by_its_round_limit_reports_it():
     options = BoundaryOptions(n_low=10, n_high=100_000, ci_factor=1.01, seeds=2, max_rounds=2)
     cells, history = bisect(1, options, fake_evaluate, lambda text: None)
@@ -131,6 +149,9 @@ BAD = {
     "max seeds": ({"boundary": {"seeds": 8, "max_seeds": 4}}, "'boundary.max_seeds'"),
     "rounds": ({"boundary": {"max_rounds": 1.5}}, "'boundary.max_rounds'"),
     "metric": ({"boundary": {"metric": "pgr"}}, "'boundary.metric'"),
+    "statistic": ({"boundary": {"statistic": "mode"}}, "'boundary.statistic' must be one of"),
+    "two thresholds": ({"boundary": {"fraction": 0.5, "threshold": 0.05}}, "give one"),
+    "absolute threshold": ({"boundary": {"threshold": 5}}, "'boundary.threshold' must be in"),
     "type": ({"boundary": {"n_low": "8"}}, "'boundary.n_low'"),
     "backend": (
         {"run": {"backend": "reduced"}, "data": {"d": 100}, "weak": {"n": 20}},

@@ -150,6 +150,20 @@ def test_boundary_json_recovers_the_synthetic_boundary(phase_run):
     truth_c = benign_score(crossing_n(2.0), 0.35, 2.0, 1.0, 8000.0)
     assert report["C_fit"] == pytest.approx(float(truth_c), rel=0.3)
     assert run_boundary.write_boundary(directory) == report
+    # Every threshold and statistic: the error w (0.2 + 0.8 / (1 + r^2)) crosses q w at
+    # r^2 = 0.8 / (q - 0.2) - 1; the floor 0.12 p_hard = 0.036 is q = 0.24 of w = 0.15.
+    rules = {(e["rule"], e["statistic"]): e for e in report["thresholds"]}
+    assert set(rules) == {(r, s) for r in ("0.5 x weak error", "0.25 x weak error",
+                                           "0.12 x p_hard") for s in ("mean", "median")}  # fmt: skip
+    for (rule, _), entry in rules.items():
+        q = {"0.5 x weak error": 0.5, "0.25 x weak error": 0.25, "0.12 x p_hard": 0.24}[rule]
+        r = np.sqrt(0.8 / (q - 0.2) - 1)
+        assert entry["slope"] == pytest.approx(-4.0, abs=0.5), (rule, entry["slope"])
+        assert entry["exponents"]["data.nu_norm"] == pytest.approx(entry["slope"], abs=1e-6)
+        measured = np.array([p["n"] for p in entry["points"]], float)
+        # (rtol: linear interpolation between n a factor 2.15 apart)
+        np.testing.assert_allclose(measured, r * N0 * (np.array(NU_AXIS) / 2) ** -4, rtol=0.4)
+    assert rules["0.12 x p_hard", "mean"]["threshold"] == pytest.approx([0.036] * 4)
     assert run_boundary.read_boundary(directory) == report  # current: the figures read it
 
 

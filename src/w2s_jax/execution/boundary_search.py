@@ -1,13 +1,13 @@
 """Adaptive boundary search: the crossing sample size ``n*`` per cell, by bisection in log n.
 
 A grid with a ``[boundary]`` section does not sweep ``strong.n``. For every *cell* (one
-point of the other swept axes) it looks for the ``n*`` at which the seed-mean ``metric``
-(default the final strong test error) falls to ``fraction ×`` the cell's mean weak error:
-the threshold and the estimator of ``boundary.json``
-(:data:`~w2s_jax.analysis.figure_plan.BOUNDARY_FRACTION`,
-:func:`~w2s_jax.analysis.boundary.crossing_points`:
-interpolation in ``log n`` between the bracketing points, percentile bootstrap over
-seeds). Per cell, after each round, the first rule that applies:
+point of the other swept axes) it looks for the ``n*`` at which the seed mean (or, with
+``statistic = "median"``, the seed median) of ``metric`` (default the final strong test
+error) falls to ``fraction ×`` the cell's mean weak error, or to an absolute
+``threshold``: the estimator of ``boundary.json``
+(:func:`~w2s_jax.analysis.boundary.crossing_points`: interpolation in ``log n`` between
+the bracketing points, percentile bootstrap over seeds). Per cell, after each round,
+the first rule that applies:
 
 1. no crossing inside ``[n_low, n_high]``: stop, ``below`` (already under the
    threshold at ``n_low``) or ``above`` (still over it at ``n_high``);
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from w2s_jax.analysis.boundary import crossing_points, json_float, seed_mean
+from w2s_jax.analysis.boundary import crossing_points, json_float, seed_mean, seed_statistic
 from w2s_jax.execution.boundary_section import METRICS, BoundaryOptions
 from w2s_jax.execution.grid import Point, cells, round_grid
 
@@ -76,9 +76,9 @@ def analyse(
     there is no crossing inside the range, ``diverged`` where no seed-mean is finite)
     and ``closed`` (whether enough bootstrap replicates cross inside the range for
     ``n_ci`` to be an interval at all)."""
-    mean = seed_mean(errors)
+    mean = seed_statistic(errors, options.statistic)
     cross = crossing_points([0.0], n_values, errors[None], threshold, options.n_boot, seed,
-                            options.ci)  # fmt: skip
+                            options.ci, statistic=options.statistic)  # fmt: skip
     n_star, n_ci = float(cross.n[0]), [float(v) for v in cross.n_ci[0]]
     # crossing_points' interval leaves out the replicates that do not cross inside the
     # range; when more than the interval's tail does not, the interval is open.
@@ -185,8 +185,9 @@ def _estimate(
     options: BoundaryOptions,
     index: int,
 ) -> dict:
-    """A cell's crossing from its rows: the threshold is ``fraction ×`` the mean over
-    its seeds of the reference (the weak error, the same at every ``n`` of a seed)."""
+    """A cell's crossing from its rows: the threshold is ``options.threshold``, or
+    ``fraction ×`` the mean over its seeds of the reference (the weak error, the same at
+    every ``n`` of a seed)."""
     n_values = np.array(sorted(cell.runs))
     errors = np.full((len(n_values), max(cell.runs.values())), np.nan)
     per_seed: dict[int, list[float]] = {}
@@ -195,7 +196,10 @@ def _estimate(
         errors[np.searchsorted(n_values, n), s] = metric[k]
         per_seed.setdefault(s, []).append(reference[k])
     weak = seed_mean(np.array([np.mean(v) for v in per_seed.values()]))
-    estimate = analyse(n_values, errors, options.fraction * float(weak), options, seed=index)
+    threshold = options.threshold
+    if threshold is None:
+        threshold = options.fraction * float(weak)
+    estimate = analyse(n_values, errors, threshold, options, seed=index)
     estimate["n_values"] = n_values.tolist()
     estimate["seeds"] = [cell.runs[n] for n in n_values.tolist()]
     return estimate
@@ -227,7 +231,12 @@ def report(
         "request": request,
         "options": asdict(options),
         "metric": options.metric,
-        "threshold": f"{options.fraction:g} x the cell's mean {METRICS[options.metric]}",
+        "threshold": (
+            f"{options.threshold:g}"
+            if options.threshold is not None
+            else f"{options.fraction:g} x the cell's mean {METRICS[options.metric]}"
+        ),
+        "statistic": options.statistic,
         "configurations": sum(sum(cell.runs.values()) for cell in state),
         "rounds": len(history),
         "cells": [
@@ -338,9 +347,8 @@ def describe(grid, options=None) -> str:
     dense = math.ceil(math.log(b.n_high / b.n_low) / math.log(b.ci_factor) - 1e-9) + 1
     points = [(c, n, s) for c in range(len(values)) for n in b.initial_n() for s in range(b.seeds)]
     lines = [
-        f"boundary search {grid.name!r}: n* where the seed-mean {b.metric} falls to "
-        f"{b.fraction:g} x the mean {METRICS[b.metric]}, strong.n in [{b.n_low}, {b.n_high}] "
-        f"by bisection in log n, in {len(values)} cell(s) ({swept})",
+        f"boundary search {grid.name!r}: n* where {b.threshold_text()}, strong.n in "
+        f"[{b.n_low}, {b.n_high}] by bisection in log n, in {len(values)} cell(s) ({swept})",
         f"stop per cell: bracket and {b.ci:.0%} bootstrap CI within x{b.ci_factor:g}; seeds "
         f"{b.seeds}, doubled while the CI is wider, up to {b.max_seeds}",
         f"cost: round 1 runs {first} configurations ({len(values)} cell(s) x "

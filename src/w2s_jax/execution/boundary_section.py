@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from w2s_jax.analysis.boundary import BOUNDARY_FRACTION
+from w2s_jax.analysis.boundary import BOUNDARY_FRACTION, STATISTICS
 from w2s_jax.analysis.theory import N_KEY
 from w2s_jax.simulation.errors import GridError
 
@@ -35,12 +35,23 @@ class BoundaryOptions:
     max_rounds: int = 12
     metric: str = "strong_test_error"
     fraction: float = BOUNDARY_FRACTION  # threshold = fraction x the cell's weak error
+    threshold: float | None = None  # an absolute threshold on the metric instead
+    statistic: str = "mean"  # of the seeds' metric at one n: "mean" or "median"
     ci: float = 0.95  # coverage of the bootstrap interval
     n_boot: int = 1000
 
     def initial_n(self) -> list[int]:
         mid = round(math.sqrt(self.n_low * self.n_high))
         return sorted({self.n_low, mid, self.n_high})
+
+    def threshold_text(self) -> str:
+        """What the crossing is of, in words (reports and ``--dry-run``)."""
+        if self.threshold is not None:
+            return f"the seed-{self.statistic} {self.metric} falls to {self.threshold:g}"
+        return (
+            f"the seed-{self.statistic} {self.metric} falls to {self.fraction:g} x the mean "
+            f"{METRICS[self.metric]}"
+        )
 
 
 KEYS = tuple(f.name for f in BoundaryOptions.__dataclass_fields__.values())
@@ -80,6 +91,9 @@ def parse_boundary(table: Any, sweep: dict, given: set[str], where: str) -> Boun
         if key == "metric":
             if value not in METRICS:
                 raise bad(f"must be one of {', '.join(METRICS)}")
+        elif key == "statistic":
+            if value not in STATISTICS:
+                raise bad(f"must be one of {', '.join(STATISTICS)}")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("must be a number")
         elif key in INTEGER_KEYS:
@@ -89,6 +103,11 @@ def parse_boundary(table: Any, sweep: dict, given: set[str], where: str) -> Boun
         elif not math.isfinite(value):
             raise bad("must be finite")
         values[key] = value
+    if "fraction" in values and "threshold" in values:
+        raise GridError(
+            f"{where}: keys 'boundary.fraction' (of the weak error) and 'boundary.threshold' "
+            "(absolute) are two ways to set the threshold; give one"
+        )
     options = BoundaryOptions(**values)
     checks = (
         ("n_high", options.n_high > options.n_low, f"> boundary.n_low = {options.n_low}"),
@@ -96,6 +115,11 @@ def parse_boundary(table: Any, sweep: dict, given: set[str], where: str) -> Boun
         ("fraction", options.fraction > 0, "> 0"),
         ("max_seeds", options.max_seeds >= options.seeds, f">= boundary.seeds = {options.seeds}"),
         ("ci", 0 < options.ci < 1, "in (0, 1)"),
+        (
+            "threshold",
+            options.threshold is None or 0 < options.threshold < 1,
+            "in (0, 1) (an error rate)",
+        ),
     )
     for key, ok, what in checks:
         if not ok:
