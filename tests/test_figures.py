@@ -153,8 +153,8 @@ def test_boundary_json_recovers_the_synthetic_boundary(phase_run):
     # Every threshold and statistic: the error w (0.2 + 0.8 / (1 + r^2)) crosses q w at
     # r^2 = 0.8 / (q - 0.2) - 1; the floor 0.12 p_hard = 0.036 is q = 0.24 of w = 0.15.
     rules = {(e["rule"], e["statistic"]): e for e in report["thresholds"]}
-    assert set(rules) == {(r, s) for r in ("0.5 x weak error", "0.25 x weak error",
-                                           "0.12 x p_hard") for s in ("mean", "median")}  # fmt: skip
+    names = ("0.5 x weak error", "0.25 x weak error", "0.12 x p_hard")
+    assert set(rules) == {(r, s) for r in names for s in ("mean", "median")}
     for (rule, _), entry in rules.items():
         q = {"0.5 x weak error": 0.5, "0.25 x weak error": 0.25, "0.12 x p_hard": 0.24}[rule]
         r = np.sqrt(0.8 / (q - 0.2) - 1)

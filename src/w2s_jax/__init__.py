@@ -14,6 +14,8 @@ Grids and runs
                                                 .curve(name, **select), .column(...),
                                                 .to_pandas(), .to_xarray()
     run_grid(grid, out, RunOptions(...))     -> bool   (the runner under run())
+    predict_benign(out, n=..., nu_norm=..., d=...) -> Prediction (the finite-n law a run
+                                                fitted: P(a seed is benign) with its CI)
 
 Pieces (one configuration, unbatched; vmap happens only in ``engine``)
     config.split(config) -> (Static, Params)
@@ -49,6 +51,7 @@ _API = {
     "load_run": "w2s_jax.analysis.storage",
     "use_all_cores": "w2s_jax.execution.jax_settings",
     "RunResults": "w2s_jax.analysis.storage",
+    "predict_benign": "w2s_jax.analysis.finite_n_law",
 }
 # The package's modules by short name (``w2s_jax.config``, ``from w2s_jax import engine``),
 # wherever they live: simulation/ (one configuration: the model, its data, training
@@ -67,8 +70,9 @@ _MODULES = {
         "execution",
     ),
     **dict.fromkeys(
-        "theory regimes boundary run_boundary conditions summary results storage tables "
-        "figure_plan figure_style curve_figures phase_figures theory_figures figures".split(),
+        "theory regimes boundary run_boundary finite_n_law conditions summary results storage "
+        "tables figure_plan figure_style curve_figures phase_figures theory_figures "
+        "figures".split(),
         "analysis",
     ),
 }

@@ -51,6 +51,7 @@ from w2s_jax.analysis.figure_plan import (
     plane_slice,
     score_parameters,
 )
+from w2s_jax.analysis.finite_n_law import run_law
 from w2s_jax.analysis.storage import RunResults
 from w2s_jax.analysis.theory import N_KEY, raw_parameters
 
@@ -217,7 +218,8 @@ def measure_boundary(run: RunResults) -> dict | None:
             if entry is not None:
                 entries.append({"rule": threshold.name, "statistic": statistic, **entry})
     drawn = plane_boundary(run, layout, plane) if plane is not None and not two_axes else None
-    if not entries and drawn is None:
+    law = run_law(run)
+    if not entries and drawn is None and law is None:
         return None
     report = {}
     if entries:
@@ -226,6 +228,8 @@ def measure_boundary(run: RunResults) -> dict | None:
         report["thresholds"] = entries
     if drawn is not None:
         report["phase_plane"] = drawn
+    if law is not None:
+        report["finite_n_law"] = law
     return {**report, "version": VERSION, "summary_digest": summary_digest(run.path)}
 
 
