@@ -20,6 +20,7 @@ import pytest
 import w2s_jax.analysis.figures as figures
 from w2s_jax.analysis import run_boundary, storage
 from w2s_jax.analysis.figure_helper import FigureHelper
+from w2s_jax.analysis.figure_plan import format_value
 from w2s_jax.analysis.theory import benign_score
 from w2s_jax.plot import main
 
@@ -376,3 +377,55 @@ def test_drawing_reads_the_boundary_and_never_measures_it_again(phase_run, monke
 
     monkeypatch.setattr(run_boundary, "measure_boundary", measure)
     assert run_boundary.boundary_of(storage.load_run(phase_run[0]))["points"]
+
+
+def test_the_scaled_axis_gets_the_theory_line_too(tmp_path):
+    """data.nu_norm_scaled on x (nu_norm = s sigma_p d^(1/4), so B = n p_both^2 s^4): the
+    boundary's slope is -4 in s and the theory's line is n = C / (p_both^2 s^4)."""
+    run = make_run(tmp_path, {"strong.n": N_AXIS, "data.nu_norm": NU_AXIS})
+    manifest = storage.read_json(run / "manifest.json")
+    grid = manifest["grid"]
+    scale = FIXED["data.sigma_p"] * FIXED["data.d"] ** 0.25
+    grid["axes"] = {"strong.n": N_AXIS, "data.nu_norm_scaled": [v / scale for v in NU_AXIS]}
+    grid["spacing"] = {k: "geomspace" for k in grid["axes"]}
+    grid["parameters"] = {k: v for k, v in FIXED.items() if k != "data.nu_norm"}
+    storage.write_json(run / "manifest.json", manifest)
+    summary = storage.read_summary(run / "summary.csv")
+    summary["data.nu_norm_scaled"] = summary["data.nu_norm"] / scale  # the raw column stays
+    storage.write_summary(run / "summary.csv", summary)
+    report = run_boundary.write_boundary(run)
+    assert report["x"] == "data.nu_norm_scaled" and report["theory_slope"] == -4
+    assert report["slope"] == pytest.approx(-4.0, abs=0.4)
+    p_both = 1 - FIXED["data.p_easy"] - FIXED["data.p_hard"]
+    s_star = np.array([p["x"] for p in report["points"]])
+    n_star = np.array([p["n"] for p in report["points"]])
+    c_fit = float(np.exp(np.mean(np.log(n_star * p_both**2 * s_star**4))))
+    assert report["C_fit"] == pytest.approx(c_fit, rel=1e-9)  # the score at the crossings
+    _, _, jobs = drawn_jobs(run)
+    ax = jobs["phase_data_nu_norm_scaled_strong_n"]().axes[0]
+    line = next(line for line in ax.get_lines() if line.get_linestyle() == "--")
+    s, n = line.get_data()
+    np.testing.assert_allclose(n, report["C_fit"] / (p_both**2 * s**4))
+    assert "sigma_p" in ax.get_xlabel()
+
+
+def test_the_collapse_figure_colours_by_n_draws_medians_and_the_benign_fraction(tmp_path):
+    run = make_run(tmp_path, {"strong.n": N_AXIS[::3], "data.nu_norm": NU_AXIS}, seeds=3)
+    run_boundary.write_boundary(run)
+    loaded, _, jobs = drawn_jobs(run)
+    fig = jobs["collapse"]()
+    left, right = fig.axes[:2]
+    assert "d = 8000" in fig._suptitle.get_text() and "every n falls" in fig._suptitle.get_text()
+    medians = [line for line in left.get_lines() if line.get_marker() == "o"]
+    shares = [line for line in right.get_lines() if line.get_marker() == "o"]
+    assert len(medians) == len(shares) == len(N_AXIS[::3])  # one per n
+    summary = loaded.summary
+    for n, median, share in zip(N_AXIS[::3], medians, shares, strict=True):
+        rows = summary["strong.n"] == n
+        nus = np.unique(summary["data.nu_norm"][rows])
+        pick = [rows & (summary["data.nu_norm"] == nu) for nu in nus]
+        want = [np.median(summary["strong_test_error"][r]) for r in pick]
+        benign = summary["strong_test_error"] <= 0.5 * summary["weak_test_error"]
+        np.testing.assert_allclose(median.get_ydata(), want)
+        np.testing.assert_allclose(share.get_ydata(), [benign[r].mean() for r in pick])
+        assert median.get_label() == f"$n = {format_value(n)}$"

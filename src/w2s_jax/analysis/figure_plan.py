@@ -24,7 +24,8 @@ from w2s_jax.analysis.theory import N_KEY, SCORE_KEYS, benign_score, raw_key, ra
 
 MAX_LINES, MAX_CHOSEN = 8, 4
 NEEDED = ("seed", "weak_test_error", "strong_test_error", "w2s_gain", "regime")
-LABELS = {"strong.n": "$n$", "data.nu_norm": r"$\|\nu\|$", "data.mu_norm": r"$\|\mu\|$",
+LABELS = {"strong.n": "$n$", "data.nu_norm": r"$\|\nu\|$",
+          "data.nu_norm_scaled": r"$\|\nu\|/(\sigma_p d^{1/4})$", "data.mu_norm": r"$\|\mu\|$",
           "data.d": "$d$", "data.sigma_p": r"$\sigma_p$", "data.p_hard": r"$p_\mathrm{hard}$",
           "data.p_easy": r"$p_\mathrm{easy}$", "strong.lr": r"$\eta$", "strong.m": "$m$",
           "strong.sigma_0": r"$\sigma_0$", "weak.n": r"$n_\mathrm{weak}$"}  # fmt: skip

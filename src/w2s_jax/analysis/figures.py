@@ -54,6 +54,11 @@ __all__ = ["MAX_LINES", "Layout", "PlotError", "choose_points", "draw_run", "fig
 Job = Callable[[], "matplotlib.figure.Figure"]
 
 
+def boundary_applies(run: RunResults, layout: Layout) -> bool:
+    """Whether a figure draws the run's boundary: a phase plane or the collapse figure."""
+    return phase_plane(layout) is not None or benign_scores(run) is not None
+
+
 def figure_jobs(
     run: RunResults, layout: Layout, chosen: list[tuple], boundary: dict | None = None
 ) -> list[tuple[str, Job]]:
@@ -73,7 +78,8 @@ def figure_jobs(
     jobs.append(("signal_noise", lambda: signal_noise_figure(run, layout, chosen)))
     scores = benign_scores(run)
     if scores is not None:
-        jobs.append(("collapse", lambda: collapse_figure(run, *scores)))
+        law = (boundary or {}).get("finite_n_law")
+        jobs.append(("collapse", lambda: collapse_figure(run, *scores, law)))
         if "race_gamma_over_tau" in run.summary:
             jobs.append(("race", lambda: race_figure(run, *scores)))
     if errors_along_applies(run):
@@ -101,7 +107,7 @@ def draw_run(
     """
     run = load_complete(directory)
     layout = Layout(run)
-    boundary = boundary_of(run) if phase_plane(layout) is not None else None
+    boundary = boundary_of(run) if boundary_applies(run, layout) else None
     jobs = figure_jobs(run, layout, choose_points(layout, points), boundary)
     # The helper (a fresh process: ~20% quicker) takes the first figure of each pair.
     theirs = [name for name, _ in jobs[0::2]] if helper is not None else []

@@ -313,10 +313,12 @@ def run_law(run, n_fit: float = N_FIT, n_boot: int = 200, ci: float = 0.95) -> d
     """``boundary.json``'s ``"finite_n_law"``: every law judged on ``n > n_fit``, the chosen
     law refitted on every configuration with bootstrap CIs and replicates (for
     :func:`predict_benign`); None where the run has no score per configuration, fewer
-    than 10 configurations, or only one outcome."""
+    than 10 configurations, only one outcome, or no parameter of ``B`` but ``n`` varies."""
     obs = run_observations(run)
     if obs is None or len(obs.n) < 10 or np.unique(obs.benign).size < 2:
         return None
+    if np.unique(np.round(np.log(obs.score / obs.n), 9)).size < 2:
+        return None  # B proportional to n: the score and n cannot be told apart
     comparison = compare_laws(obs, n_fit)
     record: dict[str, Any] = {
         "outcome": f"strong_test_error <= {BENIGN_FRACTION:g} x the seed's weak_test_error",
