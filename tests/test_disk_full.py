@@ -6,7 +6,6 @@ injected ``OSError(ENOSPC)``."""
 from __future__ import annotations
 
 import errno
-import inspect
 import os
 import shutil
 import subprocess
@@ -45,7 +44,7 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 def test_figures_are_written_atomically(tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
-    from w2s_jax.analysis import figures
+    from w2s_jax.analysis.figure_style import save_figure
 
     (tmp_path / "errors.png").write_bytes(b"previous figure")
 
@@ -54,10 +53,8 @@ def test_figures_are_written_atomically(tmp_path, monkeypatch):
         no_space()
 
     monkeypatch.setattr(Figure, "savefig", partial_savefig)
-    # `_save` takes the formats to write in versions with `--format`
-    formats = (("png", "pdf"),) if "formats" in inspect.signature(figures._save).parameters else ()
     with pytest.raises(OSError):
-        figures._save(Figure(), tmp_path, "errors", *formats)
+        save_figure(Figure(), tmp_path, "errors", ("png", "pdf"))
     assert (tmp_path / "errors.png").read_bytes() == b"previous figure"
     assert not (tmp_path / "errors.pdf").exists() and leftovers(tmp_path) == []
 

@@ -238,8 +238,12 @@ def summary_digest(directory: str | Path) -> str:
 
 
 def write_boundary(directory: str | Path) -> dict | None:
-    """Measure a finished run's boundary and write ``DIR/boundary.json`` (atomically);
-    returns the report, or None (writing nothing) where there is none to measure."""
+    """Measure a finished run's boundary and write ``DIR/boundary.json`` (atomically),
+    unless the file is already current (:func:`read_boundary`); returns the report, or
+    None (writing nothing) where there is none to measure."""
+    current = read_boundary(directory)
+    if current is not None:
+        return current
     report = measure_boundary(storage.load_run(directory))
     if report is not None:
         storage.write_json(Path(directory) / BOUNDARY_FILE, report)
