@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from w2s_jax.analysis import finite_n_law as fl
+from w2s_jax.analysis.run_law import law_of_runs
 
 TRUTH = {
     "B": np.array([2.0, math.log(1.5)]),
@@ -70,9 +71,9 @@ def test_extrapolation_picks_the_law_that_made_the_data(law):
 
 
 def test_the_binomial_interval_is_central():
-    lo, hi = fl._binomial_interval(100, 0.5)
+    lo, hi = fl.binomial_interval(100, 0.5)
     assert (lo, hi) == (40, 60)
-    assert fl._binomial_interval(10, 1.0) == (10, 10)
+    assert fl.binomial_interval(10, 1.0) == (10, 10)
 
 
 def synthetic_run(law: str):
@@ -95,7 +96,7 @@ def test_a_runs_law_is_saved_with_ci_and_predicts_new_configurations(tmp_path):
     from w2s_jax.analysis import storage
 
     run, obs = synthetic_run("B+n")
-    record = fl.run_law(run, n_boot=40)
+    record = law_of_runs(run, n_boot=40)
     assert record["chosen"] == "B+n" and record["law"] == "B+n"
     assert record["held_out_configurations"] == int((obs.n > 512).sum())
     for name, truth in zip(fl.LAWS["B+n"], TRUTH["B+n"], strict=True):
@@ -116,3 +117,20 @@ def test_a_runs_law_is_saved_with_ci_and_predicts_new_configurations(tmp_path):
     with pytest.raises(ValueError, match="finite_n_law"):
         storage.write_json(tmp_path / "boundary.json", {})
         w2s_jax.predict_benign(tmp_path, n=n, nu_norm=nu, d=d)
+
+
+def test_several_runs_are_fitted_together(tmp_path):
+    """A study's stages as separate runs (n <= 512 in one, n > 512 in another): only
+    together is there a held-out set, and the law is judged on it."""
+    from types import SimpleNamespace
+
+    run, obs = synthetic_run("race")
+    small, large = obs.n <= 512, obs.n > 512
+    part = lambda rows: SimpleNamespace(  # noqa: E731
+        manifest=run.manifest, summary={k: v[rows] for k, v in run.summary.items()}
+    )
+    alone = law_of_runs(part(small), n_boot=0)
+    assert alone["chosen"] is None and alone["held_out_configurations"] == 0
+    together = law_of_runs([part(small), part(large)], n_boot=20)
+    assert together["chosen"] == "race" and together["configurations"] == len(obs.n)
+    assert together["held_out_configurations"] == int(large.sum())

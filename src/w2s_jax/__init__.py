@@ -51,7 +51,7 @@ _API = {
     "load_run": "w2s_jax.analysis.storage",
     "use_all_cores": "w2s_jax.execution.jax_settings",
     "RunResults": "w2s_jax.analysis.storage",
-    "predict_benign": "w2s_jax.analysis.finite_n_law",
+    "predict_benign": "w2s_jax.analysis.run_law",
 }
 # The package's modules by short name (``w2s_jax.config``, ``from w2s_jax import engine``),
 # wherever they live: simulation/ (one configuration: the model, its data, training
@@ -70,8 +70,8 @@ _MODULES = {
         "execution",
     ),
     **dict.fromkeys(
-        "theory regimes boundary run_boundary finite_n_law conditions summary results storage "
-        "tables figure_plan figure_style curve_figures phase_figures theory_figures "
+        "theory regimes boundary run_boundary finite_n_law run_law conditions summary results "
+        "storage tables figure_plan figure_style curve_figures phase_figures theory_figures "
         "figures".split(),
         "analysis",
     ),

@@ -20,23 +20,20 @@ on the configurations with ``n ≤ n_fit`` and scores it on those above: held-ou
 log-likelihood per configuration, and the coverage of 95% binomial intervals for the
 number of benign seeds at each held-out ``(cell, n)``. The chosen law is the simplest
 one that no more complex law beats by more than two standard errors of the paired
-per-configuration difference. :func:`run_law` does all of it for a saved run
-(``boundary.json``'s ``"finite_n_law"``) and :func:`predict_benign` answers for a new
-configuration.
+per-configuration difference. :mod:`.run_law` does all of it for saved runs
+(``boundary.json``'s ``"finite_n_law"``) and answers for a new configuration
+(:func:`.run_law.predict_benign`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from w2s_jax.analysis import storage
-from w2s_jax.analysis.theory import N_KEY, SCORE_KEYS, benign_score, raw_parameters
+from w2s_jax.analysis.theory import benign_score
 
 LAWS = {"B": ("k", "log_C"), "B+n": ("k", "log_C", "c"), "race": ("k", "log_C", "a", "b")}
 FORMULAS = {
@@ -226,7 +223,7 @@ def fit_law(
 # ----------------------------------------------------------------- judging by extrapolation
 
 
-def _binomial_interval(count: int, p: float, coverage: float = 0.95) -> tuple[int, int]:
+def binomial_interval(count: int, p: float, coverage: float = 0.95) -> tuple[int, int]:
     """Central interval of Binomial(count, p): the smallest and largest k with the
     tails beyond them each at most ``(1 - coverage) / 2``."""
     k = np.arange(count + 1)
@@ -248,7 +245,7 @@ def held_out_scores(law: str, theta: NDArray, held: Observations) -> dict[str, A
     covered = []
     for c in np.unique(held.cell):
         rows = held.cell == c
-        lo, hi = _binomial_interval(int(rows.sum()), float(p[rows][0]))
+        lo, hi = binomial_interval(int(rows.sum()), float(p[rows][0]))
         covered.append(lo <= held.benign[rows].sum() <= hi)
     return {"log_likelihood": float(ll.mean()), "coverage": float(np.mean(covered)),
             "cells": len(covered), "per_configuration": ll}  # fmt: skip
@@ -276,120 +273,3 @@ def compare_laws(obs: Observations, n_fit: float = N_FIT) -> dict[str, Any]:
         if diff.mean() > 2 * se:
             chosen = law
     return {"chosen": chosen, "laws": laws}
-
-
-# ----------------------------------------------------------------- a run, and predictions
-
-
-def run_observations(run, fraction: float = BENIGN_FRACTION) -> Observations | None:
-    """A saved run's configurations as observations, when ``strong.n`` is swept and every
-    parameter of the score is known; None otherwise. Diverged seeds are left out."""
-    grid = run.manifest["grid"]
-    if N_KEY not in grid["axes"] or N_KEY not in run.summary:
-        return None
-    raw = raw_parameters(run.summary, grid.get("parameters", {}))
-    if not all(k in raw for k in SCORE_KEYS):
-        return None
-    final = np.asarray(run.summary["strong_test_error"], float)
-    weak = np.asarray(run.summary["weak_test_error"], float)
-    ok = np.isfinite(final) & np.isfinite(weak)
-    p_both = 1.0 - raw["data.p_easy"] - raw["data.p_hard"]
-    obs = observations(run.summary[N_KEY], p_both, raw["data.p_hard"], raw["data.nu_norm"],
-                       raw["data.sigma_p"], raw["data.d"], final <= fraction * weak,
-                       run.summary["seed"])  # fmt: skip
-    return obs.take(np.flatnonzero(ok & (obs.score > 0)))
-
-
-def _named(law: str, theta: NDArray) -> dict[str, float | None]:
-    return {name: _finite(v) for name, v in zip(LAWS[law], theta, strict=True)}
-
-
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def run_law(run, n_fit: float = N_FIT, n_boot: int = 200, ci: float = 0.95) -> dict | None:
-    """``boundary.json``'s ``"finite_n_law"``: every law judged on ``n > n_fit``, the chosen
-    law refitted on every configuration with bootstrap CIs and replicates (for
-    :func:`predict_benign`); None where the run has no score per configuration, fewer
-    than 10 configurations, only one outcome, or no parameter of ``B`` but ``n`` varies."""
-    obs = run_observations(run)
-    if obs is None or len(obs.n) < 10 or np.unique(obs.benign).size < 2:
-        return None
-    if np.unique(np.round(np.log(obs.score / obs.n), 9)).size < 2:
-        return None  # B proportional to n: the score and n cannot be told apart
-    comparison = compare_laws(obs, n_fit)
-    record: dict[str, Any] = {
-        "outcome": f"strong_test_error <= {BENIGN_FRACTION:g} x the seed's weak_test_error",
-        "formulas": FORMULAS,
-        "n_fit": n_fit,
-        "configurations": len(obs.n),
-        "held_out_configurations": int((obs.n > n_fit).sum()),
-        "rule": "the simplest law that no more complex one beats by > 2 s.e. of the paired "
-        "held-out log-likelihood per configuration",
-        "laws": {
-            law: {
-                "fitted_on_n_le_n_fit": _named(law, entry["theta"]),
-                **{
-                    k: entry[k]
-                    for k in ("fit_log_likelihood", "log_likelihood", "coverage", "cells")
-                    if k in entry
-                },
-            }  # fmt: skip
-            for law, entry in comparison["laws"].items()
-        },
-        "chosen": comparison["chosen"],
-    }
-    law = comparison["chosen"] or "B"
-    fit = fit_law(law, obs, n_boot=n_boot, ci=ci)
-    record.update(law=law, ci=ci, n_boot=n_boot, parameters=_named(law, fit.theta),
-                  parameters_ci={name: [_finite(v) for v in bounds]
-                                 for name, bounds in zip(LAWS[law], fit.ci, strict=True)},
-                  bootstrap=[[_finite(v) for v in row] for row in fit.bootstrap])  # fmt: skip
-    record["C"] = _finite(math.exp(fit.theta[1]))
-    record["C_ci"] = [_finite(math.exp(v)) for v in fit.ci[1]]
-    return record
-
-
-class Prediction(NamedTuple):
-    """``probability`` that a seed is benign, its percentile ``ci`` over the law's
-    bootstrap replicates, the ``law`` and the configuration's benign ``score``."""
-
-    probability: float
-    ci: tuple[float, float]
-    law: str
-    score: float
-
-
-def predict_benign(
-    law: str | Path | Mapping[str, Any],
-    *,
-    n: float,
-    nu_norm: float,
-    d: float,
-    sigma_p: float = 1.0,
-    p_easy: float = 0.35,
-    p_hard: float = 0.30,
-) -> Prediction:
-    """What the finite-n law fitted to a run predicts for a new configuration: the
-    probability that one seed's final error is at most half its weak error.
-
-    ``law``: a run directory (its ``boundary.json``), or the ``"finite_n_law"`` record
-    itself. Raises ``ValueError`` where the run has no fitted law.
-    """
-    if isinstance(law, str | Path):
-        report = storage.read_json(Path(law) / "boundary.json")
-        law = report.get("finite_n_law")
-        if law is None:
-            raise ValueError("this run's boundary.json has no finite_n_law (see run_law)")
-    obs = observations(n, 1.0 - p_easy - p_hard, p_hard, nu_norm, sigma_p, d, 0.0, 0.0)
-    name = law["law"]
-    theta = np.array([law["parameters"][k] for k in LAWS[name]], float)
-    point = float(probability(name, theta, obs)[0])
-    replicates = np.array(law.get("bootstrap") or [], float).reshape(-1, len(theta))
-    replicates = replicates[np.isfinite(replicates).all(1)]
-    draws = np.array([probability(name, row, obs)[0] for row in replicates])
-    q = [50.0 * (1.0 - law["ci"]), 50.0 * (1.0 + law["ci"])]
-    lo, hi = np.percentile(draws, q) if draws.size else (math.nan, math.nan)
-    return Prediction(point, (float(lo), float(hi)), name, float(obs.score[0]))

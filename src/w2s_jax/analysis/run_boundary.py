@@ -18,7 +18,7 @@ and :func:`write_boundary` writes the result; a run calls it once at its end (an
   mean), as before these were added;
 * with three or more axes, the plane the phase figures draw (the others at their first
   value) under ``"phase_plane"``;
-* the finite-n law of the probability that a seed is benign (:mod:`.finite_n_law`),
+* the finite-n law of the probability that a seed is benign (:mod:`.finite_n_law`, :mod:`.run_law`),
   under ``"finite_n_law"``, when the score is known per configuration.
 
 The file records the digest of the ``summary.csv`` it was measured from and
@@ -51,7 +51,7 @@ from w2s_jax.analysis.figure_plan import (
     plane_slice,
     score_parameters,
 )
-from w2s_jax.analysis.finite_n_law import run_law
+from w2s_jax.analysis.run_law import law_of_runs
 from w2s_jax.analysis.storage import RunResults
 from w2s_jax.analysis.theory import N_KEY, raw_parameters
 
@@ -218,7 +218,7 @@ def measure_boundary(run: RunResults) -> dict | None:
             if entry is not None:
                 entries.append({"rule": threshold.name, "statistic": statistic, **entry})
     drawn = plane_boundary(run, layout, plane) if plane is not None and not two_axes else None
-    law = run_law(run)
+    law = law_of_runs(run)
     if not entries and drawn is None and law is None:
         return None
     report = {}
