@@ -429,3 +429,15 @@ def test_the_collapse_figure_colours_by_n_draws_medians_and_the_benign_fraction(
         np.testing.assert_allclose(median.get_ydata(), want)
         np.testing.assert_allclose(share.get_ydata(), [benign[r].mean() for r in pick])
         assert median.get_label() == f"$n = {format_value(n)}$"
+
+
+def test_an_older_boundary_json_is_measured_again_not_trusted(tmp_path):
+    """A run directory from before boundary.json had a digest (or whose results changed
+    since) still plots: its file is not current, so the boundary is measured again."""
+    run = make_run(tmp_path, {"strong.n": N_AXIS[::3], "data.nu_norm": NU_AXIS[:2]}, seeds=2)
+    storage.write_json(run / "boundary.json", {"x": "data.nu_norm", "points": []})  # version 1
+    assert run_boundary.read_boundary(run) is None
+    measured = run_boundary.boundary_of(storage.load_run(run))
+    assert measured["points"] and measured["version"] == run_boundary.VERSION
+    assert main([str(run)]) == 0  # the plot CLI rewrites it
+    assert run_boundary.read_boundary(run) == measured

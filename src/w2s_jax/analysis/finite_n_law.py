@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from w2s_jax.analysis.boundary import percentile_ci
 from w2s_jax.analysis.theory import benign_score
 
 LAWS = {"B": ("k", "log_C"), "B+n": ("k", "log_C", "c"), "race": ("k", "log_C", "a", "b")}
@@ -215,8 +216,7 @@ def fit_law(
     theta = maximum_likelihood(law, obs)
     boot = np.array([_maximise(law, sample, theta) for sample in seed_bootstrap(obs, n_boot, seed)])
     boot = boot.reshape(n_boot, len(theta))
-    q = [50.0 * (1.0 - ci), 50.0 * (1.0 + ci)]
-    bounds = np.percentile(boot, q, axis=0).T if n_boot else np.full((len(theta), 2), np.nan)
+    bounds = percentile_ci(boot, ci)  # (params, 2)
     return LawFit(law, theta, bounds, boot)
 
 

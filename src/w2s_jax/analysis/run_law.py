@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from w2s_jax.analysis import storage
+from w2s_jax.analysis.boundary import percentile_ci
 from w2s_jax.analysis.finite_n_law import (
     BENIGN_FRACTION,
     FORMULAS,
@@ -156,6 +157,5 @@ def predict_benign(
     replicates = np.array(law.get("bootstrap") or [], float).reshape(-1, len(theta))
     replicates = replicates[np.isfinite(replicates).all(1)]
     draws = np.array([probability(name, row, obs)[0] for row in replicates])
-    q = [50.0 * (1.0 - law["ci"]), 50.0 * (1.0 + law["ci"])]
-    lo, hi = np.percentile(draws, q) if draws.size else (math.nan, math.nan)
+    lo, hi = percentile_ci(draws, law["ci"])
     return Prediction(point, (float(lo), float(hi)), name, float(obs.score[0]))
