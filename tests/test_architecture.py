@@ -72,3 +72,55 @@ def test_no_arrow_runs_up_a_layer_or_across_the_bottom_two():
             assert layer(other) < layer(name) or package(other) == package(name), (
                 f"{name} imports {other}"
             )
+
+
+def private_uses(root: Path = PACKAGE) -> list[str]:
+    """``module: name`` for every private name (``_x``, not dunder) one module of the
+    package under ``root`` takes from another: ``from w2s_jax.a import _x`` or ``a._x`` on
+    an imported module."""
+    paths = {".".join(p.relative_to(root).with_suffix("").parts): p for p in root.rglob("*.py")}
+    found = []
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text())
+        modules = set()  # local names bound to package modules
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("w2s_jax"):
+                base = node.module.removeprefix("w2s_jax").lstrip(".")
+                for alias in node.names:
+                    target = f"{base}.{alias.name}".lstrip(".")
+                    if target in paths:
+                        modules.add(alias.asname or alias.name)
+                    elif alias.name.startswith("_") and not alias.name.startswith("__"):
+                        found.append(f"{name}: from {node.module} import {alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("w2s_jax") and alias.asname:
+                        modules.add(alias.asname)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                found.append(f"{name}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_uses_another_modules_private_name():
+    assert private_uses() == []
+
+
+def test_a_private_name_taken_from_another_module_is_found(tmp_path):
+    (tmp_path / "execution").mkdir()
+    (tmp_path / "execution" / "engine.py").write_text("_cache = {}\ndef run(): ...\n")
+    (tmp_path / "runner.py").write_text(
+        "from w2s_jax.execution import engine\n"
+        "from w2s_jax.execution.engine import _cache, run\n"
+        "engine._cache.clear()\nengine.run()\n"
+    )
+    assert sorted(private_uses(tmp_path)) == [
+        "runner: engine._cache",
+        "runner: from w2s_jax.execution.engine import _cache",
+    ]
