@@ -49,6 +49,21 @@ GRIDS = {
             "weak.lr_scaled": {"linspace": [0.5, 1.5, 2]},
         },
     },
+    "scaled": {  # aliases resolved from two swept axes (n, nu_norm_scaled) and fixed ones
+        "data.d": 1e6,
+        "data.mu_norm_scaled": 1.0811,
+        "weak.n": 100,
+        "weak.lr_scaled": 600.0,
+        "strong.m": 4,
+        "strong.lr_scaled": 4.0,
+        "strong.sigma_0_theory": 0.03,
+        "run.backend": "reduced",
+        "sweep": {
+            "strong.n": [16, 32],
+            "data.nu_norm_scaled": {"geomspace": [1.0, 3.0, 3]},
+            "seeds": 2,
+        },
+    },
 }
 # (identity, teacher identity) of every configuration, in grid order, before issue 32.
 BEFORE = {
@@ -84,13 +99,31 @@ BEFORE = {
         ("a111df1a0121d158d69a2cd8", "9b7459e7546aec1d3c695a8e"),
         ("5a2123c99493ef7da0f4a419", "46ebfd766bae70b76890776d"),
     ],
+    "scaled": [
+        ("5b609f08f786cdaeba54da64", "87d4a1197c9497674668de92"),
+        ("2efdb6452c5a218c37a1a4ce", "0b4614cd0ec4e775c4c4b03f"),
+        ("d55b57ec2259ca8f3c430e31", "963a0d18959a9cfea860b994"),
+        ("1fd0b7f18405c776c617d87f", "f1e8c204336d76c0a2608143"),
+        ("63f505dd759661d9cc41f082", "f4e906a9533726261e56cc9b"),
+        ("43e173113ccdc4fb257a7ba9", "7a6aac9f7a69ed7ec8b302fe"),
+        ("e4f372e9a702877f04e0d499", "87d4a1197c9497674668de92"),
+        ("f6ecb47b3581669e4ca4c3dc", "0b4614cd0ec4e775c4c4b03f"),
+        ("3e91bbbd58ff6faee1b13895", "963a0d18959a9cfea860b994"),
+        ("deef8b8ff496b93a2700bf3a", "f1e8c204336d76c0a2608143"),
+        ("f8765efa75d0e2591f4bb3af", "f4e906a9533726261e56cc9b"),
+        ("0d4dedf43715f59e8889d271", "7a6aac9f7a69ed7ec8b302fe"),
+    ],
 }
 
 
 @pytest.mark.parametrize("name", sorted(GRIDS))
 def test_identities_are_those_of_before(name):
-    configs = grid_from_dict(GRIDS[name]).configurations()
+    grid = grid_from_dict(GRIDS[name])
+    configs = grid.configurations()
     assert [(identity(c), teacher_identity(c)) for c in configs] == BEFORE[name]
+    # The same digests from the columns (the shared prefix hashed once).
+    teachers, of = grid.columns.teachers()
+    assert list(zip(grid.ids(), [teachers[k] for k in of])) == BEFORE[name]
 
 
 def round_grid() -> Grid:
@@ -105,7 +138,9 @@ def round_grid() -> Grid:
 
 
 def test_identities_of_a_grid_built_in_code():
-    configs = round_grid().configurations()
+    grid = round_grid()
+    configs = grid.configurations()
+    assert grid.ids() == [identity(c) for c in configs]
     assert [(identity(c), teacher_identity(c)) for c in configs] == [
         ("ba1f2a64545c82dafbaeff2d", "18074a1d8bddc5fbd3159934"),
         ("33b22ff386df21867966f4e1", "18074a1d8bddc5fbd3159934"),

@@ -16,7 +16,8 @@ import difflib
 import itertools
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from w2s_jax.analysis.theory import N_KEY
 from w2s_jax.execution.boundary_section import parse_boundary
+from w2s_jax.execution.columns import Columns, ConfigurationList, seeds_dimension
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import registry
 from w2s_jax.simulation.backends import reduced_dimension
@@ -60,17 +62,33 @@ class Grid:
     seeds: int = 1
     source: str = "<dict>"
     boundary: Any = None  # boundary_search.BoundaryOptions of a [boundary] section
-    _configs: list = field(default=None, compare=False, repr=False)
 
     @property
     def axis_keys(self) -> tuple[str, ...]:
         return tuple(a.key for a in self.axes)
 
-    def configurations(self) -> list[dict[str, Any]]:
-        """Every configuration in grid order, as resolved dicts (with ``"seed"``)."""
-        if self._configs is None:
-            object.__setattr__(self, "_configs", list(_expand(self)))
-        return self._configs
+    @cached_property
+    def columns(self) -> Columns:
+        """The configurations as columns (expanded, resolved and checked once)."""
+        dimensions = [
+            (group, list(zip(*(self.axis(k).values for k in group))))
+            for group in zipped_groups(self.axes, self.zip)
+        ]
+        swept_seed = any("seed" in group for group, _ in dimensions)
+        dimensions.append(seeds_dimension(self.seeds, swept_seed))
+        return Columns(self.fixed, dimensions, resolve, self.source)
+
+    def axis(self, key: str) -> Axis:
+        return next(a for a in self.axes if a.key == key)
+
+    def configurations(self) -> ConfigurationList:
+        """Every configuration in grid order, as resolved dicts (with ``"seed"``), each
+        built when read."""
+        return ConfigurationList(self.columns)
+
+    def ids(self) -> list[str]:
+        """Every configuration's identity digest, in grid order."""
+        return self.columns.ids()
 
     def to_json(self) -> dict:
         return {
@@ -202,7 +220,7 @@ def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: st
         if scaled in given or scaled in swept:
             fixed.pop(raw_key, None)  # derived per configuration from the scaled value
     grid = Grid(name, seed, fixed, tuple(axes), zips, seeds, source, boundary)
-    if not grid.configurations():
+    if not grid.columns.size:
         raise GridError(f"{where}: the grid is empty")
     if boundary is not None:
         check_search(grid)  # n_low and n_high resolve in every cell (backend limits)
@@ -351,22 +369,11 @@ def _check_zip(zips: Any, axes: dict[str, Axis], where: str) -> tuple[tuple[str,
 # ------------------------------------------------------------------ expansion
 
 
-def _expand(grid: Grid):
-    axes = {a.key: a for a in grid.axes}
-    groups: list[tuple[str, ...]] = []
-    zipped = {k: z for z in grid.zip for k in z}
-    for axis in grid.axes:
-        group = zipped.get(axis.key, (axis.key,))
-        if group not in groups:
-            groups.append(group)
-    columns = [list(zip(*(axes[k].values for k in group))) for group in groups]
-    for point in itertools.product(*columns, range(grid.seeds)):
-        config = dict(grid.fixed)
-        for group, values in zip(groups, point[:-1]):
-            config.update(zip(group, values))
-        # A grid built in code (a boundary search round) may zip the seed with the axes.
-        config.setdefault("seed", point[-1])
-        yield resolve(config, grid.source)
+def zipped_groups(axes: tuple[Axis, ...], zips) -> list[tuple[str, ...]]:
+    """The axes' keys grouped as they move: zipped axes together, each group at its
+    first axis's place in file order."""
+    zipped = {k: tuple(z) for z in zips for k in z}
+    return list(dict.fromkeys(zipped.get(a.key, (a.key,)) for a in axes))
 
 
 def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
@@ -428,10 +435,8 @@ Point = tuple[int, int, int]  # (cell, n, seed) of a [boundary] search
 def cells(grid: Grid) -> list[dict[str, Any]]:
     """The points of the swept axes (zipped axes together), in grid order; ``[{}]``
     when nothing else is swept."""
-    axes = {a.key: a for a in grid.axes}
-    zipped = {k: z for z in grid.zip for k in z}
-    groups = list(dict.fromkeys(zipped.get(a.key, (a.key,)) for a in grid.axes))
-    columns = [list(zip(*(axes[k].values for k in group))) for group in groups]
+    groups = zipped_groups(grid.axes, grid.zip)
+    columns = [list(zip(*(grid.axis(k).values for k in group))) for group in groups]
     return [
         {k: v for group, values in zip(groups, point) for k, v in zip(group, values)}
         for point in itertools.product(*columns)
@@ -456,4 +461,4 @@ def check_search(grid: Grid) -> None:
     options = grid.boundary
     values = cells(grid)
     points = [(c, n, 0) for c in range(len(values)) for n in options.initial_n()]
-    round_grid(grid, values, points).configurations()
+    _ = round_grid(grid, values, points).columns  # resolving checks every configuration

@@ -44,6 +44,14 @@ def _is_default(key: str, value: Any) -> bool:
     return value == cfg.FIELD_BY_KEY[key].default
 
 
+def included(key: str, value: Any, keys=None) -> bool:
+    """Whether a (non-None) value enters an identity restricted to ``keys``: the rule
+    :func:`identity` applies, for callers that build the text in parts."""
+    if keys is not None and not _in(key, keys):
+        return False
+    return not (key in cfg.OMITTED_AT_DEFAULT and _is_default(key, value))
+
+
 @functools.lru_cache(maxsize=256)
 def _selected(names: tuple[str, ...], prefixes) -> tuple[str, ...]:
     return tuple(sorted(k for k in names if prefixes is None or _in(k, prefixes)))
