@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from w2s_jax.execution.grid import GridError, grid_from_dict
-from w2s_jax.simulation import config
+from w2s_jax.simulation import config, fields
 from w2s_jax.simulation.identity import identity, teacher_identity
 
 
@@ -45,7 +45,7 @@ def test_geomspace_of_an_integer_key_rounds_and_merges_duplicates():
 
 
 def test_every_default_is_spec_section_7():
-    d = config.defaults()
+    d = fields.defaults()
     expected = {
         "data.d": 8000,
         "data.mu_norm": 8.0,

@@ -17,23 +17,16 @@ A configuration's dict is built on demand (:meth:`Columns.config`): for a chunk,
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from w2s_jax.simulation import config as cfg
-from w2s_jax.simulation.identity import (
-    IMAGE_KEYS,
-    RECORDING_KEYS,
-    TEACHER_KEYS,
-    identity,
-    included,
-    stable_text,
-    teacher_identity,
-)
+from w2s_jax.execution import column_identity
+from w2s_jax.simulation.aliases import SCALED_KEYS
+from w2s_jax.simulation.fields import FIELD_BY_KEY
+from w2s_jax.simulation.identity import RECORDING_KEYS, TEACHER_KEYS, identity, teacher_identity
 
 # What resolving a configuration reads (grid.resolve, config.resolve_backend and
 # images.check_configuration): a dimension that holds none of these is resolved once.
@@ -47,7 +40,7 @@ RESOLVE_KEYS = frozenset(
         "strong.optimizer",
         "strong.student",
         "run.backend",
-        *cfg.SCALED_KEYS,
+        *SCALED_KEYS,
     }
 )
 RESOLVE_PREFIXES = ("data.",)
@@ -64,7 +57,7 @@ def _resolve_reads(key: str) -> bool:
 
 
 def _static_reads(key: str) -> bool:
-    field = cfg.FIELD_BY_KEY.get(key)
+    field = FIELD_BY_KEY.get(key)
     return key == "strong.n" or (field is not None and field.kind == "static")
 
 
@@ -240,7 +233,7 @@ class Columns:
             if not self.synthetic or self._resolve is None:
                 self._ids = [identity(self.config(i)) for i in range(self.size)]
             else:
-                table, dims = self._digests(None, ())
+                table, dims = column_identity.digests(self)
                 codes = self.code(dims)
                 self._ids = [table[c] for c in codes.tolist()]
         return self._ids
@@ -252,123 +245,14 @@ class Columns:
             table = list(dict.fromkeys(digests))
             where = {t: k for k, t in enumerate(table)}
             return table, np.array([where[t] for t in digests], np.int64)
-        table, dims = self._digests(TEACHER_KEYS, RECORDING_KEYS)
+        table, dims = column_identity.digests(self, TEACHER_KEYS, RECORDING_KEYS)
         return table, self.code(dims)
-
-    def _slots(self, prefixes, dropped) -> list[tuple[str, tuple[int, ...], Any]]:
-        """The identity text's lines in key order: ``(key, dimensions it depends on,
-        its text)`` (a constant, or a list per position or per resolved point)."""
-
-        def line(key, value) -> bytes:
-            if value is None or not included(key, value, prefixes):
-                return b""
-            return f"\n{key}={stable_text(value)}".encode()
-
-        seeds_dim = {k: j for j, (keys, _) in enumerate(self.dimensions) for k in keys}
-        slots = []
-        keys = [k for k in self.keys() if k not in dropped and k not in IMAGE_KEYS]
-        for key in sorted(k for k in keys if prefixes is None or included(k, None, prefixes)):
-            if key in seeds_dim:
-                j = seeds_dim[key]
-                keys, rows = self.dimensions[j]
-                at = keys.index(key)
-                if isinstance(rows, _Seeds):  # integers: their text is their repr
-                    lines = [b"\n%s=%d" % (key.encode(), p) for p in range(len(rows))]
-                else:
-                    lines = [line(key, row[at]) for row in rows]
-                slots.append((key, (j,), lines))
-            elif key in self.fixed:
-                slots.append((key, (), line(key, self.fixed[key])))
-            else:
-                slots.append((key, self.resolved_by, [line(key, d[key]) for d in self._derived]))
-        if not slots or slots[0][0] != "data.d":
-            raise AssertionError("an identity's text starts with data.d")
-        key, dims, text = slots[0]  # never None nor omitted: the text's first line
-        slots[0] = (key, dims, [t[1:] for t in text] if dims else text[1:])
-        return slots
-
-    def _digests(self, prefixes, dropped) -> tuple[list[str], tuple[int, ...]]:
-        """Every distinct digest of the identity restricted to ``prefixes`` (minus
-        ``dropped``), indexed by the point of the dimensions it depends on (returned)."""
-        slots = self._slots(prefixes, dropped)
-        levels: list[int] = []  # dimensions by the first line that needs them
-        first: list[int] = []
-        for s, (_, dims, _) in enumerate(slots):
-            for j in sorted(dims, key=lambda j: j):
-                if j not in levels:
-                    levels.append(j)
-                    first.append(s)
-        bounds = [*first, len(slots)]
-        head = hashlib.sha256(_text(slots[: bounds[0]], {}, self))
-        out: list[str] = []
-        chosen: dict[int, int] = {}
-        fixed_texts: dict[int, list[bytes]] = {}  # a level's texts when they read only it
-
-        def texts_of(level: int, dim: int, lines) -> list[bytes] | None:
-            if level not in fixed_texts:
-                if {j for _, dims, _ in lines for j in dims} - {dim}:
-                    return None  # its lines read the positions above it
-                size = self.sizes[dim]
-                parts = [[text] * size if not dims else text for _, dims, text in lines]
-                parts = parts or [[b""] * size]  # a level whose lines come with the next
-                fixed_texts[level] = [b"".join(row) for row in zip(*parts)]
-            return fixed_texts[level]
-
-        spans = [_merged(slots[bounds[k] : bounds[k + 1]]) for k in range(len(levels))]
-
-        def walk(level: int, state) -> None:
-            dim, lines = levels[level], spans[level]
-            texts = texts_of(level, dim, lines)
-            if texts is None:
-                texts = []
-                for position in range(self.sizes[dim]):
-                    chosen[dim] = position
-                    texts.append(_text(lines, chosen, self))
-            if level == len(levels) - 1:
-                for text in texts:
-                    hasher = state.copy()
-                    hasher.update(text)
-                    out.append(hasher.hexdigest()[:24])
-                return
-            for position, text in enumerate(texts):
-                chosen[dim] = position
-                hasher = state.copy()
-                hasher.update(text)
-                walk(level + 1, hasher)
-
-        if levels:
-            walk(0, head)
-        else:
-            out.append(head.hexdigest()[:24])
-        return out, tuple(levels)
-
-
-def _merged(lines: list) -> list:
-    """``lines`` with each run of constant lines joined into one."""
-    merged: list = []
-    for key, dims, text in lines:
-        if not dims and merged and not merged[-1][1]:
-            merged[-1] = (key, (), merged[-1][2] + text)
-        else:
-            merged.append((key, dims, text))
-    return merged
-
-
-def _text(lines, chosen: dict[int, int], columns: Columns) -> bytes:
-    parts = []
-    for _, dims, text in lines:
-        if not dims:
-            parts.append(text)
-            continue
-        cell = 0
-        for j in dims:
-            cell = cell * columns.sizes[j] + chosen[j]
-        parts.append(text[cell])
-    return b"".join(parts)
 
 
 class _Seeds(Sequence):
     """The rows of the seeds dimension, ``(seed,)``, without a tuple per seed."""
+
+    positions = True  # row p is (p,) (column_identity writes their lines at once)
 
     def __init__(self, count: int, keys: tuple[str, ...] = ("seed",)):
         self.count, self.keys = count, keys

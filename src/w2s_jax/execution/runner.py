@@ -44,6 +44,7 @@ from w2s_jax.execution.grid import Grid
 from w2s_jax.execution.progress import Progress
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model
+from w2s_jax.simulation.aliases import SCALED_KEYS
 from w2s_jax.simulation.identity import stable_text
 
 
@@ -450,7 +451,7 @@ def result_table(grid: Grid, configs: list[dict]) -> dict[str, list]:
     columns: dict[str, list] = {}
     for key in grid.axis_keys:
         columns[key] = grid.columns.column(key).tolist()
-        raw = cfg.SCALED_KEYS.get(key)
+        raw = SCALED_KEYS.get(key)
         if raw:
             columns[raw] = grid.columns.column(raw).tolist()
     columns["seed"] = grid.columns.column("seed").tolist()
