@@ -41,9 +41,10 @@ seeds = {seeds}
 """
 
 
-def dry_run(path: Path, timeout: float) -> tuple[float, float, int, str]:
+def dry_run(path: Path, timeout: float, max_memory: str | None) -> tuple[float, float, int, str]:
     """Wall seconds, peak RSS (bytes), exit code and last output line of a ``--dry-run``."""
     command = [sys.executable, "-m", "w2s_jax.sweep", str(path), "--dry-run", "--quiet"]
+    command += ["--max-memory", max_memory] if max_memory else []
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
@@ -70,7 +71,7 @@ def in_process(path: Path) -> tuple[float, float, float, float]:
     expand_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.reset_peak()
     start = time.perf_counter()
-    planner.plan(grid.configurations() if hasattr(grid, "configurations") else grid)
+    planner.plan(grid.configurations())
     plan = time.perf_counter() - start
     plan_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -82,6 +83,7 @@ def main() -> None:
     p.add_argument("--sizes", nargs="+", type=float, default=[1e3, 1e4, 1e5])
     p.add_argument("--in-process-max", type=float, default=1e5, help="largest in-process size")
     p.add_argument("--timeout", type=float, default=150.0, help="per dry-run process")
+    p.add_argument("--max-memory", help="passed to the dry-run (GB)")
     args = p.parse_args()
     print(f"# load average: {os.getloadavg()[0]:.2f}; cores: {os.cpu_count()}")
     print(
@@ -89,22 +91,32 @@ def main() -> None:
         "| expansion peak MB | planning s | planning peak MB |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    rows: dict[int, list[str]] = {}
+    notes = []
     with tempfile.TemporaryDirectory() as folder:
+        paths = {}
         for size in args.sizes:
             count = int(size)
-            path = Path(folder) / f"overhead_{count}.toml"
+            paths[count] = path = Path(folder) / f"overhead_{count}.toml"
             path.write_text(GRID.format(seeds=max(1, count // 2)))
-            seconds, rss, code, last = dry_run(path, args.timeout)
-            cells = [f"{count:.0e}", f"{seconds:.2f}", f"{rss / 1e9:.3f}", str(code)]
+        # The processes first: a child forked from a process that has planned a large
+        # grid would count the parent's resident pages in its peak.
+        for count, path in paths.items():
+            seconds, rss, code, last = dry_run(path, args.timeout, args.max_memory)
+            rows[count] = [f"{count:.0e}", f"{seconds:.2f}", f"{rss / 1e9:.3f}", str(code)]
+            if code != 0:
+                notes.append(f"#   {count}: {last}")
+        for count, path in paths.items():
             if count <= args.in_process_max:
                 expand, expand_peak, plan, plan_peak = in_process(path)
-                cells += [f"{expand:.2f}", f"{expand_peak / 1e6:.0f}"]
-                cells += [f"{plan:.2f}", f"{plan_peak / 1e6:.0f}"]
+                rows[count] += [f"{expand:.2f}", f"{expand_peak / 1e6:.0f}"]
+                rows[count] += [f"{plan:.2f}", f"{plan_peak / 1e6:.0f}"]
             else:
-                cells += ["-"] * 4
-            print("| " + " | ".join(cells) + " |", flush=True)
-            if code != 0:
-                print(f"#   {count}: {last}", flush=True)
+                rows[count] += ["-"] * 4
+    for cells in rows.values():
+        print("| " + " | ".join(cells) + " |")
+    print("\n".join(notes))
+    print(f"# load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

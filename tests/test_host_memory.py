@@ -11,7 +11,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from w2s_jax.execution import memory, planner
+from w2s_jax.execution import column_identity, memory, planner
 from w2s_jax.execution.grid import grid_from_dict
 from w2s_jax.execution.runner import RunError, RunOptions, describe
 
@@ -47,7 +47,7 @@ def test_planning_a_million_configurations_stays_bounded():
     assert np.array_equal(np.sort(np.concatenate([p.indices for p in programs])), np.arange(10**6))
     assert np.array_equal(programs[0].indices + 500_000, programs[1].indices)
     teachers, of = grid.columns.teachers()
-    ranks = np.array(teachers)[of[programs[0].indices[:1000]]]
+    ranks = np.array(column_identity.hexadecimal(teachers))[of[programs[0].indices[:1000]]]
     assert list(ranks) == sorted(ranks)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from w2s_jax.execution import planner
+from w2s_jax.execution import column_identity, planner
 from w2s_jax.execution.engine import key_words
 from w2s_jax.execution.grid import Axis, Grid, grid_from_dict
 from w2s_jax.simulation.identity import identity, teacher_identity
@@ -123,6 +123,7 @@ def test_identities_are_those_of_before(name):
     assert [(identity(c), teacher_identity(c)) for c in configs] == BEFORE[name]
     # The same digests from the columns (the shared prefix hashed once).
     teachers, of = grid.columns.teachers()
+    teachers = column_identity.hexadecimal(teachers)
     assert list(zip(grid.ids(), [teachers[k] for k in of])) == BEFORE[name]
 
 

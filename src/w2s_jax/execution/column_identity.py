@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import numpy as np
+
 from w2s_jax.simulation.identity import IMAGE_KEYS, included, stable_text
 
 
@@ -32,7 +34,7 @@ def _slots(columns, prefixes, dropped) -> list[tuple[str, tuple[int, ...], Any]]
             keys, rows = columns.dimensions[j]
             at = keys.index(key)
             if getattr(rows, "positions", False):  # rows (p,): an integer's text is its repr
-                lines = [b"\n%s=%d" % (key.encode(), p) for p in range(len(rows))]
+                lines = _SeedLines(key, len(rows))
             else:
                 lines = [line(key, row[at]) for row in rows]
             slots.append((key, (j,), lines))
@@ -47,60 +49,70 @@ def _slots(columns, prefixes, dropped) -> list[tuple[str, tuple[int, ...], Any]]
     return slots
 
 
-def digests(columns, prefixes=None, dropped=()) -> tuple[list[str], tuple[int, ...]]:
+DIGEST_BYTES = 12  # an identity is the first 24 hexadecimal digits of the SHA-256
+
+
+def digests(columns, prefixes=None, dropped=()) -> tuple[np.ndarray, tuple[int, ...]]:
     """Every distinct digest of the identity restricted to ``prefixes`` (minus
-    ``dropped``), indexed by the point of the dimensions it depends on (returned)."""
+    ``dropped``), as ``(count, DIGEST_BYTES)`` bytes indexed by the point of the
+    dimensions it depends on (returned, outermost first)."""
     slots = _slots(columns, prefixes, dropped)
     levels: list[int] = []  # dimensions by the first line that needs them
     first: list[int] = []
     for s, (_, dims, _) in enumerate(slots):
-        for j in sorted(dims, key=lambda j: j):
+        for j in sorted(dims):
             if j not in levels:
                 levels.append(j)
                 first.append(s)
     bounds = [*first, len(slots)]
     head = hashlib.sha256(_text(slots[: bounds[0]], {}, columns))
-    out: list[str] = []
-    chosen: dict[int, int] = {}
-    fixed_texts: dict[int, list[bytes]] = {}  # a level's texts when they read only it
-
-    def texts_of(level: int, dim: int, lines) -> list[bytes] | None:
-        if level not in fixed_texts:
-            if {j for _, dims, _ in lines for j in dims} - {dim}:
-                return None  # its lines read the positions above it
-            size = columns.sizes[dim]
-            parts = [[text] * size if not dims else text for _, dims, text in lines]
-            parts = parts or [[b""] * size]  # a level whose lines come with the next
-            fixed_texts[level] = [b"".join(row) for row in zip(*parts)]
-        return fixed_texts[level]
-
     spans = [_merged(slots[bounds[k] : bounds[k + 1]]) for k in range(len(levels))]
+    out = bytearray()
+    chosen: dict[int, int] = {}
 
     def walk(level: int, state) -> None:
-        dim, lines = levels[level], spans[level]
-        texts = texts_of(level, dim, lines)
-        if texts is None:
-            texts = []
-            for position in range(columns.sizes[dim]):
-                chosen[dim] = position
-                texts.append(_text(lines, chosen, columns))
-        if level == len(levels) - 1:
-            for text in texts:
-                hasher = state.copy()
-                hasher.update(text)
-                out.append(hasher.hexdigest()[:24])
-            return
-        for position, text in enumerate(texts):
+        dim, lines, last = levels[level], spans[level], level == len(levels) - 1
+        own = (dim,)
+        for position in range(columns.sizes[dim]):
             chosen[dim] = position
             hasher = state.copy()
-            hasher.update(text)
-            walk(level + 1, hasher)
+            for _, dims, text in lines:
+                if not dims:
+                    hasher.update(text)
+                elif dims == own:
+                    hasher.update(text[position])
+                else:
+                    hasher.update(text[_cell(dims, chosen, columns)])
+            if last:
+                out.extend(hasher.digest()[:DIGEST_BYTES])
+            else:
+                walk(level + 1, hasher)
 
     if levels:
         walk(0, head)
     else:
-        out.append(head.hexdigest()[:24])
-    return out, tuple(levels)
+        out.extend(head.digest()[:DIGEST_BYTES])
+    return np.frombuffer(bytes(out), np.uint8).reshape(-1, DIGEST_BYTES), tuple(levels)
+
+
+def hexadecimal(table: np.ndarray) -> list[str]:
+    """Digests (rows of bytes) as the identities' text."""
+    text = table.tobytes().hex()
+    width = 2 * DIGEST_BYTES
+    return [text[i : i + width] for i in range(0, len(text), width)]
+
+
+def from_hexadecimal(identities: list[str]) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex("".join(identities)), np.uint8).reshape(-1, DIGEST_BYTES)
+
+
+def ranks(table: np.ndarray) -> np.ndarray:
+    """Each digest's place in the sorted order of their text."""
+    high = table[:, :8].copy().view(">u8").reshape(-1)
+    low = table[:, 8:].copy().view(">u4").reshape(-1)
+    rank = np.empty(len(table), np.int64)
+    rank[np.lexsort((low, high))] = np.arange(len(table))
+    return rank
 
 
 def _merged(lines: list) -> list:
@@ -114,14 +126,27 @@ def _merged(lines: list) -> list:
     return merged
 
 
+def _cell(dims, chosen: dict[int, int], columns) -> int:
+    cell = 0
+    for j in dims:
+        cell = cell * columns.sizes[j] + chosen[j]
+    return cell
+
+
 def _text(lines, chosen: dict[int, int], columns) -> bytes:
-    parts = []
-    for _, dims, text in lines:
-        if not dims:
-            parts.append(text)
-            continue
-        cell = 0
-        for j in dims:
-            cell = cell * columns.sizes[j] + chosen[j]
-        parts.append(text[cell])
-    return b"".join(parts)
+    return b"".join(
+        text if not dims else text[_cell(dims, chosen, columns)] for _, dims, text in lines
+    )
+
+
+class _SeedLines:
+    """The lines ``key=p`` of a dimension whose row p is ``(p,)``, made when read."""
+
+    def __init__(self, key: str, count: int):
+        self.key, self.count = key.encode(), count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, position: int) -> bytes:
+        return b"\n%s=%d" % (self.key, position)

@@ -234,17 +234,20 @@ class Columns:
                 self._ids = [identity(self.config(i)) for i in range(self.size)]
             else:
                 table, dims = column_identity.digests(self)
-                codes = self.code(dims)
-                self._ids = [table[c] for c in codes.tolist()]
+                text = column_identity.hexadecimal(table)
+                self._ids = [text[c] for c in self.code(dims).tolist()]
         return self._ids
 
-    def teachers(self) -> tuple[list[str], np.ndarray]:
-        """The distinct teacher identities and each configuration's index into them."""
+    def teachers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct teacher identities (rows of ``column_identity.DIGEST_BYTES``
+        bytes: ``column_identity.hexadecimal`` gives their text) and each
+        configuration's row."""
         if not self.synthetic or self._resolve is None:
             digests = [teacher_identity(self.config(i)) for i in range(self.size)]
             table = list(dict.fromkeys(digests))
             where = {t: k for k, t in enumerate(table)}
-            return table, np.array([where[t] for t in digests], np.int64)
+            codes = np.array([where[t] for t in digests], np.int64)
+            return column_identity.from_hexadecimal(table), codes
         table, dims = column_identity.digests(self, TEACHER_KEYS, RECORDING_KEYS)
         return table, self.code(dims)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from w2s_jax.execution import memory
+from w2s_jax.execution import column_identity, memory
 from w2s_jax.execution.columns import Columns
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation.cost_model import COMPILE_SECONDS, Cost, compile_mode, cost, run_seconds
@@ -103,8 +103,7 @@ def plan(
         programs[placed[static]].append(indices)
         paddings[placed[static]].add(static.n_pad)
     teachers, teacher_of = columns.teachers()
-    rank = np.empty(len(teachers), np.int64)
-    rank[np.argsort(np.array(teachers))] = np.arange(len(teachers))
+    rank = column_identity.ranks(teachers)
     return [
         _program(static, np.concatenate(parts), shapes, rank[teacher_of], paddings[static])
         for static, parts in programs.items()
