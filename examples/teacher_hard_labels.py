@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from w2s_jax.execution.grid import resolve
+from w2s_jax.execution.grid_checks import resolve
 from w2s_jax.simulation import config, fields, images, pipeline
 from w2s_jax.simulation.data import HARD, Samples, signal_patches
 from w2s_jax.simulation.models import sign

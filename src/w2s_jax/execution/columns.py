@@ -28,7 +28,7 @@ from w2s_jax.simulation.aliases import SCALED_KEYS
 from w2s_jax.simulation.fields import FIELD_BY_KEY
 from w2s_jax.simulation.identity import RECORDING_KEYS, TEACHER_KEYS, identity, teacher_identity
 
-# What resolving a configuration reads (grid.resolve, config.resolve_backend and
+# What resolving a configuration reads (grid_checks.resolve, config.resolve_backend and
 # images.check_configuration): a dimension that holds none of these is resolved once.
 RESOLVE_KEYS = frozenset(
     {

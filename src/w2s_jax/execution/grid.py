@@ -31,8 +31,6 @@ from w2s_jax.simulation.aliases import SCALED_KEYS
 from w2s_jax.simulation.errors import GridError
 from w2s_jax.simulation.fields import FIELD_BY_KEY, defaults
 
-__all__ = ["GridError", "check_value", "resolve"]  # the grid's checks, for its callers
-
 SECTIONS = ("data", "weak", "strong", "eval", "run")
 TOP_LEVEL = ("name", "seed", "sweep", "boundary", *SECTIONS)
 

@@ -298,7 +298,7 @@ def check_host(need: HostNeed, host: Budget) -> None:
     """Refuse (:class:`DoesNotFit`, one line) a grid whose plan and results do not fit
     the host ``budget`` beside XLA's reservation: before anything is planned or run."""
     room = host.bytes - host.reserved
-    if need.bytes <= room:
+    if need.bytes <= room or room <= 0:  # no room even for XLA: the programs' refusal says so
         return
     results = (
         f" + results {need.result_bytes / 1e9:.3g} GB ({need.curves} curves x "
