@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -64,7 +65,7 @@ class Grid:
         """The configurations as columns (expanded, resolved and checked once)."""
         dimensions = [
             (group, list(zip(*(self.axis(k).values for k in group))))
-            for group in zipped_groups(self.axes, self.zip)
+            for group in zipped_groups(self.axis_keys, self.zip)
         ]
         swept_seed = any("seed" in group for group, _ in dimensions)
         dimensions.append(seeds_dimension(self.seeds, swept_seed))
@@ -273,11 +274,11 @@ def _check_zip(zips: Any, axes: dict[str, Axis], where: str) -> tuple[tuple[str,
 # ------------------------------------------------------------------ expansion
 
 
-def zipped_groups(axes: tuple[Axis, ...], zips) -> list[tuple[str, ...]]:
-    """The axes' keys grouped as they move: zipped axes together, each group at its
-    first axis's place in file order."""
+def zipped_groups(keys: Sequence[str], zips) -> list[tuple[str, ...]]:
+    """The swept ``keys`` (file order) grouped as they move: zipped keys together, each
+    group at its first key's place."""
     zipped = {k: tuple(z) for z in zips for k in z}
-    return list(dict.fromkeys(zipped.get(a.key, (a.key,)) for a in axes))
+    return list(dict.fromkeys(zipped.get(key, (key,)) for key in keys))
 
 
 # ------------------------------------------------------------------ [boundary] rounds
@@ -289,7 +290,7 @@ Point = tuple[int, int, int]  # (cell, n, seed) of a [boundary] search
 def cells(grid: Grid) -> list[dict[str, Any]]:
     """The points of the swept axes (zipped axes together), in grid order; ``[{}]``
     when nothing else is swept."""
-    groups = zipped_groups(grid.axes, grid.zip)
+    groups = zipped_groups(grid.axis_keys, grid.zip)
     columns = [list(zip(*(grid.axis(k).values for k in group))) for group in groups]
     return [
         {k: v for group, values in zip(groups, point) for k, v in zip(group, values)}

@@ -1,5 +1,6 @@
-"""Planning a sweep: configurations -> programs, their cost, chunks, shares (no JAX
-compiling or running here; the engine runs what this plans).
+"""Planning a sweep: configurations -> programs, their cost, chunks, shares (nothing
+compiled or run here but :func:`measured_flop_rate`'s one matmul, for the dry-run's
+estimate; the engine runs what this plans).
 
 Configurations that share their :class:`~w2s_jax.simulation.config.Static` part form one *program*
 (:func:`plan`), with the compile mode and the padding chosen from their work
