@@ -149,11 +149,13 @@ def test_no_traceback_from_the_real_process(tmp_path):
 
 
 def test_key_table_is_generated_from_the_fields_and_docs_keys_md_is_current(capsys):
-    from w2s_jax.simulation import aliases, fields
+    from w2s_jax.analysis import aliases
+    from w2s_jax.execution.grid_checks import keys_markdown
+    from w2s_jax.simulation import fields
 
     assert main(["--list-keys"]) == 0
     text = capsys.readouterr().out
-    assert text == fields.keys_markdown()
+    assert text == keys_markdown()
     for field in fields.FIELDS:
         assert f"| `{field.key}` |" in text, field.key
     for alias in aliases.ALIASES:

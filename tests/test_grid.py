@@ -152,7 +152,7 @@ def test_run_one_is_validated_like_a_grid():
 
 
 def test_one_alias_table_gives_the_raw_values():
-    from w2s_jax.simulation import aliases
+    from w2s_jax.analysis import aliases
 
     d, sigma_p, n = 2000.0, 1.5, 100.0
     assert aliases.unscale("data.nu_norm_scaled", 2.0, d, sigma_p) == 2.0 * sigma_p * d**0.25

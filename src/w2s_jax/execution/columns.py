@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from w2s_jax.analysis.aliases import SCALED_KEYS
 from w2s_jax.execution import column_identity
-from w2s_jax.simulation.aliases import SCALED_KEYS
 from w2s_jax.simulation.fields import FIELD_BY_KEY
 from w2s_jax.simulation.identity import RECORDING_KEYS, TEACHER_KEYS, identity, teacher_identity
 

@@ -4,7 +4,7 @@
 
 The grid file's contract is in the README. Every key is a dotted parameter name from
 :data:`w2s_jax.simulation.fields.FIELDS` (or a theory-normalised alias from
-:data:`w2s_jax.simulation.aliases.ALIASES`). ``[sweep]`` turns keys into axes; the set of
+:data:`w2s_jax.analysis.aliases.ALIASES`). ``[sweep]`` turns keys into axes; the set of
 configurations is the cartesian product of the axes (zipped axes move together) times
 the seeds, in *grid order*: axes in the order the file gives them, seeds innermost.
 
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from w2s_jax.analysis.aliases import SCALED_KEYS
 from w2s_jax.analysis.theory import N_KEY
 from w2s_jax.execution.boundary_section import parse_boundary
 from w2s_jax.execution.columns import Columns, ConfigurationList, seeds_dimension
 from w2s_jax.execution.grid_checks import check_value, resolve, suggest
-from w2s_jax.simulation.aliases import SCALED_KEYS
 from w2s_jax.simulation.errors import GridError
 from w2s_jax.simulation.fields import FIELD_BY_KEY, defaults
 

@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from w2s_jax.analysis import conditions, run_boundary, storage, tables
+from w2s_jax.analysis.aliases import SCALED_KEYS
 from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.analysis.regimes import RegimeThresholds
 from w2s_jax.analysis.summary import gather, summarize
@@ -44,7 +45,6 @@ from w2s_jax.execution.grid import Grid
 from w2s_jax.execution.progress import Progress
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model
-from w2s_jax.simulation.aliases import SCALED_KEYS
 from w2s_jax.simulation.identity import stable_text
 
 
