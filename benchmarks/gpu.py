@@ -20,8 +20,7 @@ import jax
 import numpy as np
 
 import common
-from w2s_jax.simulation import config as cfg
-from w2s_jax.simulation import cost_model
+from w2s_jax.simulation import cost_model, fields
 
 OPTIONS = {  # option -> (grid key, type, default; None: the library's default)
     "--d": ("data.d", float, 1000),
@@ -39,7 +38,7 @@ def main(argv=None) -> int:
     parser = common.parser(__doc__)
     parser.add_argument("--configs", type=int, default=100_000)
     for option, (key, kind, default) in OPTIONS.items():
-        default = cfg.defaults()[key] if default is None else default
+        default = fields.defaults()[key] if default is None else default
         parser.add_argument(option, type=kind, default=default, help=key)
     parser.add_argument("--backend", choices=("auto", "dense", "reduced"), default="auto")
     parser.add_argument(

@@ -16,8 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from w2s_jax.execution.grid import resolve
-from w2s_jax.simulation import config, images, pipeline
+from w2s_jax.execution.grid_checks import resolve
+from w2s_jax.simulation import config, fields, images, pipeline
 from w2s_jax.simulation.data import HARD, Samples, signal_patches
 from w2s_jax.simulation.models import sign
 
@@ -30,7 +30,7 @@ STUDY = {  # the fixed settings of sweeps/digits.toml
 def hard_label_share(source: str, nu_norm: float, n: int = 4000) -> tuple[float, float]:
     """(share of hard-only pseudo-labels equal to the sign of the image term,
     std of the image term / std of the noise term)."""
-    c = resolve({**config.defaults(), **STUDY, "data.source": source,
+    c = resolve({**fields.defaults(), **STUDY, "data.source": source,
                  "data.nu_norm": nu_norm, "seed": 0})  # fmt: skip
     static, params = config.split(c)
     bank = images.device_bank(static)

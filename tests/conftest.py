@@ -65,10 +65,10 @@ points = 8
 
 def tiny_config(**overrides) -> dict:
     """A resolved configuration with tiny sizes (keys with dots passed via **{...})."""
-    from w2s_jax.execution.grid import resolve
-    from w2s_jax.simulation import config
+    from w2s_jax.execution.grid_checks import resolve
+    from w2s_jax.simulation import fields
 
-    c = {**config.defaults(), **TINY, "seed": 0}
+    c = {**fields.defaults(), **TINY, "seed": 0}
     c.update(overrides)
     return resolve(c)
 

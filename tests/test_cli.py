@@ -149,14 +149,17 @@ def test_no_traceback_from_the_real_process(tmp_path):
 
 
 def test_key_table_is_generated_from_the_fields_and_docs_keys_md_is_current(capsys):
-    from w2s_jax.simulation import config
+    from w2s_jax.analysis import aliases
+    from w2s_jax.execution.grid_checks import keys_markdown
+    from w2s_jax.simulation import fields
 
     assert main(["--list-keys"]) == 0
     text = capsys.readouterr().out
-    assert text == config.keys_markdown()
-    for field in config.FIELDS:
+    assert text == keys_markdown()
+    for field in fields.FIELDS:
         assert f"| `{field.key}` |" in text, field.key
-    assert set(config.SCALED_DOCS) == set(config.SCALED_KEYS)
+    for alias in aliases.ALIASES:
+        assert f"| `{alias.key}` | {alias.doc} |" in text, alias.key
     docs = Path(__file__).parents[1] / "docs" / "KEYS.md"
     assert docs.read_text() == text, (
         "regenerate: python -m w2s_jax.sweep --list-keys > docs/KEYS.md"

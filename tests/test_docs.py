@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from w2s_jax.execution.grid import valid_keys
+from w2s_jax.execution.grid_checks import valid_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (".py", ".md", ".toml", ".txt", ".cfg")

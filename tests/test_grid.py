@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from w2s_jax.execution.grid import GridError, grid_from_dict
-from w2s_jax.simulation import config
+from w2s_jax.simulation import config, fields
 from w2s_jax.simulation.identity import identity, teacher_identity
 
 
@@ -45,7 +45,7 @@ def test_geomspace_of_an_integer_key_rounds_and_merges_duplicates():
 
 
 def test_every_default_is_spec_section_7():
-    d = config.defaults()
+    d = fields.defaults()
     expected = {
         "data.d": 8000,
         "data.mu_norm": 8.0,
@@ -140,3 +140,28 @@ def test_evaluation_steps_start_at_zero_end_at_the_last_and_fit_their_budget(poi
     assert (np.diff(chosen) > 0).all()
     padded = config.padded_eval_steps(steps, points)
     assert len(padded) == points and set(padded) == set(chosen)
+
+
+def test_run_one_is_validated_like_a_grid():
+    from w2s_jax.api import run_one
+
+    with pytest.raises(GridError, match="'strong.lr' and 'strong.lr_scaled' both given"):
+        run_one({"strong.lr": 0.1, "strong.lr_scaled": 1.0})
+    with pytest.raises(GridError, match="runs one configuration, got 2"):
+        run_one({"sweep": {"strong.n": [10, 20]}})
+
+
+def test_one_alias_table_gives_the_raw_values():
+    from w2s_jax.analysis import aliases
+
+    d, sigma_p, n = 2000.0, 1.5, 100.0
+    assert aliases.unscale("data.nu_norm_scaled", 2.0, d, sigma_p) == 2.0 * sigma_p * d**0.25
+    assert aliases.unscale("strong.lr_scaled", 3.0, d, sigma_p) == 3.0 / (sigma_p**2 * d)
+    theory = aliases.unscale("strong.sigma_0_theory", 0.1, d, sigma_p, n)
+    assert theory == 0.1 * math.sqrt(n) / (sigma_p * d)
+    fixed = {"data.d": d, "data.sigma_p": sigma_p, "data.nu_norm_scaled": 2.0}
+    assert aliases.raw_value(fixed, "data.nu_norm") == 2.0 * sigma_p * d**0.25
+    assert aliases.raw_value({**fixed, "data.nu_norm": 7.0}, "data.nu_norm") == 7.0
+    assert aliases.raw_value(fixed, "data.mu_norm") is None
+    grid = grid_from_dict({"data.d": d, "data.sigma_p": sigma_p, "data.nu_norm_scaled": 2.0})
+    assert grid.configurations()[0]["data.nu_norm"] == aliases.raw_value(fixed, "data.nu_norm")

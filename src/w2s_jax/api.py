@@ -18,9 +18,8 @@ import numpy as np
 
 from w2s_jax.analysis.storage import RunResults, load_run
 from w2s_jax.execution import jax_settings
-from w2s_jax.execution.grid import Grid, grid_from_dict, resolve
+from w2s_jax.execution.grid import Grid, grid_from_dict
 from w2s_jax.execution.runner import RunOptions, run_grid
-from w2s_jax.simulation import config as cfg
 
 
 def make_grid(tables: dict[str, Any] | None = None, /, **keywords) -> Grid:
@@ -88,14 +87,14 @@ def run_one(
     from w2s_jax.analysis.storage import unique_steps
     from w2s_jax.analysis.summary import summarize
     from w2s_jax.execution.engine import run_configuration
-    from w2s_jax.execution.grid import check_value
+    from w2s_jax.simulation.errors import GridError
 
-    given = {**(parameters or {}), **dotted}
-    config = cfg.defaults()
-    for key, value in given.items():
-        config[key] = check_value(key, value, "<run_one>")
-    config["seed"] = seed
-    config = resolve(config, "<run_one>")
+    # Validated as a grid of one configuration (the same checks, both forms of a key
+    # refused); the seed does not enter resolving, so it is set after.
+    grid = grid_from_dict({**(parameters or {}), **dotted}, source="<run_one>")
+    if grid.columns.size != 1:
+        raise GridError(f"<run_one>: runs one configuration, got {grid.columns.size}: use run")
+    config = {**grid.configurations()[0], "seed": seed}
     with jax_settings.scoped(jax_settings.dtype_settings([config])):
         result = run_configuration(config, base_seed)
     steps, keep = unique_steps(result.steps, 0)

@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if "=" in args.grid and not Path(args.grid).exists():  # overrides of the default grid
         args.overrides, args.grid = [args.grid, *args.overrides], str(DEFAULT_GRID)
     if args.list_keys:
-        from w2s_jax.simulation.config import keys_markdown
+        from w2s_jax.execution.grid_checks import keys_markdown
 
         print(keys_markdown(), end="")
         return 0

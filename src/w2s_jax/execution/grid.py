@@ -1,8 +1,10 @@
-"""Grid files: TOML (or a dict) -> a validated :class:`Grid` -> configurations.
+"""Grid files: TOML (or a dict) parsed into a :class:`Grid`, whose values are checked by
+:mod:`w2s_jax.execution.grid_checks` and whose configurations are expanded as columns
+(:mod:`w2s_jax.execution.columns`).
 
 The grid file's contract is in the README. Every key is a dotted parameter name from
-:data:`w2s_jax.simulation.config.FIELDS` (or a theory-normalised alias from
-:data:`w2s_jax.simulation.config.SCALED_KEYS`). ``[sweep]`` turns keys into axes; the set of
+:data:`w2s_jax.simulation.fields.FIELDS` (or a theory-normalised alias from
+:data:`w2s_jax.analysis.aliases.ALIASES`). ``[sweep]`` turns keys into axes; the set of
 configurations is the cartesian product of the axes (zipped axes move together) times
 the seeds, in *grid order*: axes in the order the file gives them, seeds innermost.
 
@@ -12,33 +14,26 @@ the value; the CLI turns it into exit code 2 without a traceback.
 
 from __future__ import annotations
 
-import difflib
 import itertools
-import math
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from w2s_jax.analysis.aliases import SCALED_KEYS
 from w2s_jax.analysis.theory import N_KEY
 from w2s_jax.execution.boundary_section import parse_boundary
-from w2s_jax.simulation import config as cfg
-from w2s_jax.simulation import registry
-from w2s_jax.simulation.backends import reduced_dimension
+from w2s_jax.execution.columns import Columns, ConfigurationList, seeds_dimension
+from w2s_jax.execution.grid_checks import check_value, resolve, suggest
 from w2s_jax.simulation.errors import GridError
-from w2s_jax.simulation.identity import IMAGE_CLASS_KEYS, stable_text
+from w2s_jax.simulation.fields import FIELD_BY_KEY, defaults
 
 SECTIONS = ("data", "weak", "strong", "eval", "run")
 TOP_LEVEL = ("name", "seed", "sweep", "boundary", *SECTIONS)
-REGISTRY_KEYS = {
-    "strong.activation": registry.ACTIVATIONS,
-    "strong.loss": registry.LOSSES,
-    "weak.loss": registry.LOSSES,
-    "strong.optimizer": registry.OPTIMIZERS,
-    "weak.optimizer": registry.OPTIMIZERS,
-}
 
 
 @dataclass(frozen=True)
@@ -60,17 +55,33 @@ class Grid:
     seeds: int = 1
     source: str = "<dict>"
     boundary: Any = None  # boundary_search.BoundaryOptions of a [boundary] section
-    _configs: list = field(default=None, compare=False, repr=False)
 
     @property
     def axis_keys(self) -> tuple[str, ...]:
         return tuple(a.key for a in self.axes)
 
-    def configurations(self) -> list[dict[str, Any]]:
-        """Every configuration in grid order, as resolved dicts (with ``"seed"``)."""
-        if self._configs is None:
-            object.__setattr__(self, "_configs", list(_expand(self)))
-        return self._configs
+    @cached_property
+    def columns(self) -> Columns:
+        """The configurations as columns (expanded, resolved and checked once)."""
+        dimensions = [
+            (group, list(zip(*(self.axis(k).values for k in group))))
+            for group in zipped_groups(self.axis_keys, self.zip)
+        ]
+        swept_seed = any("seed" in group for group, _ in dimensions)
+        dimensions.append(seeds_dimension(self.seeds, swept_seed))
+        return Columns(self.fixed, dimensions, resolve, self.source)
+
+    def axis(self, key: str) -> Axis:
+        return next(a for a in self.axes if a.key == key)
+
+    def configurations(self) -> ConfigurationList:
+        """Every configuration in grid order, as resolved dicts (with ``"seed"``), each
+        built when read."""
+        return ConfigurationList(self.columns)
+
+    def ids(self) -> list[str]:
+        """Every configuration's identity digest, in grid order."""
+        return self.columns.ids()
 
     def to_json(self) -> dict:
         return {
@@ -158,7 +169,7 @@ def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: st
                 nested[key] = value
     for key in nested:
         if key not in TOP_LEVEL:
-            raise GridError(f"{where}: unknown top-level key {key!r}{_suggest(key, TOP_LEVEL)}")
+            raise GridError(f"{where}: unknown top-level key {key!r}{suggest(key, TOP_LEVEL)}")
     name = nested.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise GridError(f"{where}: key 'name' must be a non-empty string, got {name!r}")
@@ -192,109 +203,21 @@ def grid_from_dict(raw: dict[str, Any], source: str = "<dict>", default_name: st
 
     swept = {a.key for a in axes}
     given = {k: v for k, v in given.items() if k not in swept}  # a sweep overrides its table
-    for raw_key in set(cfg.SCALED_KEYS.values()):
-        forms = {k for k, v in cfg.SCALED_KEYS.items() if v == raw_key} | {raw_key}
+    for raw_key in set(SCALED_KEYS.values()):
+        forms = {k for k, v in SCALED_KEYS.items() if v == raw_key} | {raw_key}
         both = sorted(forms & (set(given) | swept))
         if len(both) >= 2:
             raise GridError(f"{where}: keys {both[0]!r} and {both[1]!r} both given; keep one")
-    fixed = {k: v for k, v in {**cfg.defaults(), **given}.items() if k not in swept}
-    for scaled, raw_key in cfg.SCALED_KEYS.items():
+    fixed = {k: v for k, v in {**defaults(), **given}.items() if k not in swept}
+    for scaled, raw_key in SCALED_KEYS.items():
         if scaled in given or scaled in swept:
             fixed.pop(raw_key, None)  # derived per configuration from the scaled value
     grid = Grid(name, seed, fixed, tuple(axes), zips, seeds, source, boundary)
-    if not grid.configurations():
+    if not grid.columns.size:
         raise GridError(f"{where}: the grid is empty")
     if boundary is not None:
         check_search(grid)  # n_low and n_high resolve in every cell (backend limits)
     return grid
-
-
-# ------------------------------------------------------------------ checks
-
-
-def _suggest(key: str, valid) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def valid_keys() -> list[str]:
-    return [*cfg.FIELD_BY_KEY, *cfg.SCALED_KEYS]
-
-
-def check_value(key: str, value: Any, where: str) -> Any:
-    """Type and range of one parameter value; returns it normalised (int/float/...)."""
-    if key in cfg.SCALED_KEYS:
-        field_ = cfg.Field(key, None, "traced", float, "", low=0, low_open=True)
-    elif key in cfg.FIELD_BY_KEY:
-        field_ = cfg.FIELD_BY_KEY[key]
-    else:
-        raise GridError(f"{where}: unknown key {key!r}{_suggest(key, valid_keys())}")
-    bad = lambda what: GridError(f"{where}: key {key!r} {what}, got {value!r}")  # noqa: E731
-    if key == "run.metrics":
-        return _check_metrics(value, bad)
-    if key == "strong.student":
-        if value is not None and not callable(value):
-            raise bad("must be a function make_student(key, static, params, init) (Python API)")
-        return value
-    if key in IMAGE_CLASS_KEYS:
-        return _check_classes(value, bad)
-    if key in REGISTRY_KEYS and (callable(value) or isinstance(value, registry.Activation)):
-        return value  # a Python object instead of a registry name
-    if field_.type is bool:
-        if not isinstance(value, bool):
-            raise bad("must be true or false")
-        return value
-    if field_.type is str:
-        if not isinstance(value, str):
-            raise bad("must be a string")
-        choices = field_.choices or tuple(REGISTRY_KEYS.get(key, ()))
-        if choices and value not in choices:
-            raise bad(f"must be one of {', '.join(choices)}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad("must be a number")
-    if field_.type is int:
-        if not float(value).is_integer():
-            raise bad("must be an integer")
-        value = int(value)
-    else:
-        value = float(value)
-    if math.isnan(value) and key == "strong.activation_param":
-        return value
-    if not math.isfinite(value):
-        raise bad("must be finite")
-    if field_.low is not None and (value < field_.low or (field_.low_open and value == field_.low)):
-        raise bad(f"must be {'>' if field_.low_open else '>='} {field_.low:g}")
-    if field_.high is not None and value > field_.high:
-        raise bad(f"must be <= {field_.high:g}")
-    return value
-
-
-def _check_metrics(value: Any, bad) -> tuple:
-    from w2s_jax.simulation.pipeline import CURVES
-
-    pairs = tuple(value.items()) if isinstance(value, dict) else tuple(value)
-    for pair in pairs:
-        if not (
-            isinstance(pair, tuple)
-            and len(pair) == 2
-            and isinstance(pair[0], str)
-            and pair[0].isidentifier()
-            and callable(pair[1])
-        ):
-            raise bad("must map metric names (identifiers) to functions")
-        if pair[0] in CURVES or pair[0] == "ceiling_test_error":
-            raise bad(f"names a built-in curve {pair[0]!r}")
-    return pairs
-
-
-def _check_classes(value: Any, bad) -> tuple[int, int]:
-    pair = tuple(value) if isinstance(value, (list, tuple)) else ()
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise bad("must be a list of two integer class labels")
-    if pair[0] == pair[1]:
-        raise bad("must name two different classes")
-    return pair
 
 
 def _axis_values(key: str, spec: Any, where: str) -> tuple[list, str]:
@@ -321,7 +244,7 @@ def _axis_values(key: str, spec: Any, where: str) -> tuple[list, str]:
                     f"{where}: sweep key {key!r}: geomspace needs lo, hi > 0, got {args!r}"
                 )
             values = getattr(np, kind)(lo, hi, int(count)).tolist()
-            if key in cfg.FIELD_BY_KEY and cfg.FIELD_BY_KEY[key].type is int:
+            if key in FIELD_BY_KEY and FIELD_BY_KEY[key].type is int:
                 values = list(dict.fromkeys(int(round(v)) for v in values))
             return values, kind
     raise GridError(
@@ -351,72 +274,11 @@ def _check_zip(zips: Any, axes: dict[str, Axis], where: str) -> tuple[tuple[str,
 # ------------------------------------------------------------------ expansion
 
 
-def _expand(grid: Grid):
-    axes = {a.key: a for a in grid.axes}
-    groups: list[tuple[str, ...]] = []
-    zipped = {k: z for z in grid.zip for k in z}
-    for axis in grid.axes:
-        group = zipped.get(axis.key, (axis.key,))
-        if group not in groups:
-            groups.append(group)
-    columns = [list(zip(*(axes[k].values for k in group))) for group in groups]
-    for point in itertools.product(*columns, range(grid.seeds)):
-        config = dict(grid.fixed)
-        for group, values in zip(groups, point[:-1]):
-            config.update(zip(group, values))
-        # A grid built in code (a boundary search round) may zip the seed with the axes.
-        config.setdefault("seed", point[-1])
-        yield resolve(config, grid.source)
-
-
-def resolve(config: dict[str, Any], where: str = "<dict>") -> dict[str, Any]:
-    """Unscale theory-normalised keys and check cross-parameter constraints."""
-    for scaled, raw_key in cfg.SCALED_KEYS.items():
-        if scaled in config:
-            config[raw_key] = cfg.unscale(
-                scaled, config[scaled], config["data.d"], config["data.sigma_p"], config["strong.n"]
-            )
-    if config["data.p_easy"] + config["data.p_hard"] > 1 + 1e-12:
-        raise GridError(
-            f"{where}: data.p_easy + data.p_hard must be <= 1, got "
-            f"{config['data.p_easy']} + {config['data.p_hard']}"
-        )
-    backend = config["run.backend"]
-    dim = reduced_dimension(config["strong.m"], config["strong.n"], config["weak.n"])
-    if backend == "reduced" and dim >= config["data.d"]:
-        raise GridError(
-            f"{where}: key 'run.backend' = 'reduced' needs data.d > 5 + 2m + n "
-            f"and > 4 + weak.n (= {dim}), got data.d = {config['data.d']:g}"
-        )
-    if cfg.resolve_backend(config) == "reduced" and config["weak.model"] != "linear":
-        raise GridError(
-            f"{where}: key 'weak.model' = {config['weak.model']!r} needs "
-            f"run.backend = 'dense' (the reduced backend carries one teacher filter)"
-        )
-    linear = registry.LINEAR_OPTIMIZERS
-    if config["strong.gd_form"] == "dual" and config["strong.optimizer"] not in linear:
-        raise GridError(
-            f"{where}: key 'strong.gd_form' = 'dual' needs a linear optimizer "
-            f"({', '.join(sorted(linear))}), got strong.optimizer = "
-            f"{stable_text(config['strong.optimizer'])}"
-        )
-    if config.get("strong.student") is not None and cfg.resolve_backend(config) != "dense":
-        raise GridError(
-            f"{where}: key 'strong.student' needs run.backend = 'dense' (a user module "
-            f"sees the noise in its own coordinates), got run.backend = 'reduced'"
-        )
-    if config.get("data.source", "synthetic") != "synthetic":
-        from w2s_jax.simulation import (
-            images,  # NumPy and the data sets only when images are asked for
-        )
-
-        images.check_configuration(config, where)
-    if cfg.resolve_backend(config) == "dense" and config["data.d"] > 2**31:
-        raise GridError(
-            f"{where}: key 'data.d' = {config['data.d']:g} is too large for the "
-            f"dense backend; use run.backend = 'reduced'"
-        )
-    return config
+def zipped_groups(keys: Sequence[str], zips) -> list[tuple[str, ...]]:
+    """The swept ``keys`` (file order) grouped as they move: zipped keys together, each
+    group at its first key's place."""
+    zipped = {k: tuple(z) for z in zips for k in z}
+    return list(dict.fromkeys(zipped.get(key, (key,)) for key in keys))
 
 
 # ------------------------------------------------------------------ [boundary] rounds
@@ -428,10 +290,8 @@ Point = tuple[int, int, int]  # (cell, n, seed) of a [boundary] search
 def cells(grid: Grid) -> list[dict[str, Any]]:
     """The points of the swept axes (zipped axes together), in grid order; ``[{}]``
     when nothing else is swept."""
-    axes = {a.key: a for a in grid.axes}
-    zipped = {k: z for z in grid.zip for k in z}
-    groups = list(dict.fromkeys(zipped.get(a.key, (a.key,)) for a in grid.axes))
-    columns = [list(zip(*(axes[k].values for k in group))) for group in groups]
+    groups = zipped_groups(grid.axis_keys, grid.zip)
+    columns = [list(zip(*(grid.axis(k).values for k in group))) for group in groups]
     return [
         {k: v for group, values in zip(groups, point) for k, v in zip(group, values)}
         for point in itertools.product(*columns)
@@ -456,4 +316,4 @@ def check_search(grid: Grid) -> None:
     options = grid.boundary
     values = cells(grid)
     points = [(c, n, 0) for c in range(len(values)) for n in options.initial_n()]
-    round_grid(grid, values, points).configurations()
+    _ = round_grid(grid, values, points).columns  # resolving checks every configuration

@@ -253,3 +253,63 @@ def _status_bytes(root: Path, key: str) -> float | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+# ------------------------------------------------------------------ host memory of a grid
+
+# Host memory per configuration outside the compiled programs (estimates, bytes):
+# planning (its columns, codes and teacher digests: 0.24 GB for 10^6 configurations,
+# benchmarks/overhead.py), a run's identities (a 24-character string in a list and two
+# sets), the summary's columns (about 60 numbers and a few labels); the curves are
+# assembled as float64 (configurations x evaluation points) arrays, held twice while
+# written (summary.gather, then summarize and curves.npz).
+PLAN_BYTES = 300.0
+IDS_BYTES = 250.0
+SUMMARY_BYTES = 1000.0
+CURVE_COPIES = 2
+
+
+@dataclass(frozen=True)
+class HostNeed:
+    """The host memory a grid's plan and results take, beside the chunks in flight."""
+
+    configurations: int
+    curves: int  # curves per configuration (the union over the grid's programs)
+    points: int  # evaluation points of the assembled curves (at most)
+    assembles: bool  # False for a shard's part (the merge assembles)
+
+    @property
+    def plan_bytes(self) -> float:
+        return self.configurations * (PLAN_BYTES + IDS_BYTES)
+
+    @property
+    def result_bytes(self) -> float:
+        if not self.assembles:
+            return 0.0
+        per_configuration = CURVE_COPIES * self.curves * self.points * 8 + SUMMARY_BYTES
+        return self.configurations * per_configuration
+
+    @property
+    def bytes(self) -> float:
+        return self.plan_bytes + self.result_bytes
+
+
+def check_host(need: HostNeed, host: Budget) -> None:
+    """Refuse (:class:`DoesNotFit`, one line) a grid whose plan and results do not fit
+    the host ``budget`` beside XLA's reservation: before anything is planned or run."""
+    room = host.bytes - host.reserved
+    if need.bytes <= room or room <= 0:  # no room even for XLA: the programs' refusal says so
+        return
+    results = (
+        f" + results {need.result_bytes / 1e9:.3g} GB ({need.curves} curves x "
+        f"{need.points} evaluation points, float64, held twice, and the summary)"
+        if need.assembles
+        else ""
+    )
+    raise DoesNotFit(
+        f"{need.configurations} configurations need {need.bytes / 1e9:.3g} GB of host memory "
+        f"(plan {need.plan_bytes / 1e9:.3g} GB{results}); the memory budget is "
+        f"{host.describe()}; use fewer evaluation points (eval.points), fewer curves "
+        "(run.race = false, fewer run.metrics), or fewer configurations per run directory "
+        "(split the grid; --shard I/N parts hold no results but their merge does)"
+    )

@@ -1,5 +1,6 @@
-"""Planning a sweep: configurations -> programs, their cost, chunks, shares (no JAX
-compiling or running here; the engine runs what this plans).
+"""Planning a sweep: configurations -> programs, their cost, chunks, shares (nothing
+compiled or run here but :func:`measured_flop_rate`'s one matmul, for the dry-run's
+estimate; the engine runs what this plans).
 
 Configurations that share their :class:`~w2s_jax.simulation.config.Static` part form one *program*
 (:func:`plan`), with the compile mode and the padding chosen from their work
@@ -14,17 +15,18 @@ import functools
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from w2s_jax.execution import memory
+from w2s_jax.execution import column_identity, memory
+from w2s_jax.execution.columns import Columns
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation.cost_model import COMPILE_SECONDS, Cost, compile_mode, cost, run_seconds
-from w2s_jax.simulation.identity import teacher_identity
+from w2s_jax.simulation.pipeline import CURVES
 
 DEFAULT_MAX_CHUNK = 1024
 CPU_MAX_PER_DEVICE = 8  # configurations per CPU device and chunk (see chunk_size)
@@ -41,7 +43,7 @@ class Program:
     """Configurations that share one compiled program."""
 
     static: cfg.Static
-    indices: list[int]  # into the grid's configuration list, sorted by teacher
+    indices: np.ndarray  # into the grid's configurations, sorted by teacher (int64)
     cost: Cost  # of its most expensive configuration (the longest run)
     steps: int  # the most strong steps of its configurations (a chunk runs that long)
     paddings: tuple[int, ...] = ()  # its configurations' own padded n (static.n_pad: the largest)
@@ -57,9 +59,11 @@ class Program:
 
 
 def plan(
-    configs: list[dict], recorded: Callable[[cfg.Static], cfg.Static | None] | None = None
+    configs: Sequence[dict] | Columns,
+    recorded: Callable[[cfg.Static], cfg.Static | None] | None = None,
 ) -> list[Program]:
-    """Group configurations into programs (in order of first appearance).
+    """Group configurations (a grid's columns, or a list of resolved dicts) into
+    programs (in order of first appearance).
 
     Configurations sharing their static part share a program. With ``run.compile =
     "auto"`` the planner also decides, from the work of all a program's configurations
@@ -71,10 +75,18 @@ def plan(
     shard decides alike. ``recorded(static)`` (a configuration's own static part, with
     ``compile="auto"``) is the program an earlier run in the same directory put it in:
     an extended grid keeps it, so old and new configurations share one program (and its
-    stored executable) even when the extension tips a decision."""
-    groups: dict[cfg.Static, list[int]] = defaultdict(list)
-    for i, c in enumerate(configs):
-        groups[cfg.static_part(c, compile=c["run.compile"])].append(i)
+    stored executable) even when the extension tips a decision.
+
+    Static parts are computed once per point of the dimensions holding static keys,
+    costs once per distinct shape: the work is arrays over the configurations."""
+    columns = configs if isinstance(configs, Columns) else Columns.of_dicts(configs)
+    owns, codes = columns.statics(lambda c: cfg.static_part(c, compile=c["run.compile"]))
+    number = {static: k for k, static in enumerate(dict.fromkeys(owns))}
+    of_config = np.array([number[s] for s in owns], np.int64)[codes]
+    order = np.argsort(of_config, kind="stable")
+    bounds = np.cumsum(np.bincount(of_config, minlength=len(number)))[:-1]
+    groups = dict(zip(number, np.split(order, bounds)))  # own static -> indices, ascending
+    shapes = _Shapes(columns)
     placed: dict[cfg.Static, cfg.Static] = {}  # own static -> its program's static
     families: dict[cfg.Static, list[cfg.Static]] = defaultdict(list)
     for static in groups:
@@ -85,63 +97,84 @@ def plan(
             families[replace(static, n_pad=0)].append(static)
     for members in families.values():
         members.sort(key=lambda s: s.n_pad, reverse=True)
-        placed.update(_pad_together(members, groups, configs))
-    programs: dict[cfg.Static, list[int]] = defaultdict(list)
+        placed.update(_pad_together(members, groups, shapes))
+    programs: dict[cfg.Static, list[np.ndarray]] = defaultdict(list)
     paddings: dict[cfg.Static, set[int]] = defaultdict(set)
     for static, indices in groups.items():
-        programs[placed[static]].extend(indices)
+        programs[placed[static]].append(indices)
         paddings[placed[static]].add(static.n_pad)
+    teachers, teacher_of = columns.teachers()
+    rank = column_identity.ranks(teachers)
     return [
-        _program(static, indices, configs, tuple(sorted(paddings[static])))
-        for static, indices in programs.items()
+        _program(static, np.concatenate(parts), shapes, rank[teacher_of], paddings[static])
+        for static, parts in programs.items()
     ]
 
 
+class _Shapes:
+    """What a configuration's cost depends on besides its program: ``(data.d,
+    strong.steps, weak.steps)``, as a code per configuration into its distinct rows."""
+
+    def __init__(self, columns: Columns):
+        keys = ("data.d", "strong.steps", "weak.steps")
+        self.d, self.steps, self.weak_steps = (columns.column(k) for k in keys)
+        _, first, self.code = np.unique(
+            columns.code(columns.dims_holding(keys)), return_index=True, return_inverse=True
+        )
+        self.code = self.code.reshape(-1)
+        self.rows = [(self.d[i].item(), int(self.steps[i]), int(self.weak_steps[i])) for i in first]
+
+    def work(self, static: cfg.Static, indices: np.ndarray) -> float:
+        """The FLOPs of ``indices`` in ``static``'s program, summed in index order."""
+        flops = np.array([_flops(static, *row) for row in self.rows])
+        return sum(flops[self.code[indices]].tolist())
+
+
 def _program(
-    static: cfg.Static, indices: list[int], configs: list[dict], paddings: tuple[int, ...]
+    static: cfg.Static,
+    indices: np.ndarray,
+    shapes: _Shapes,
+    teacher_rank: np.ndarray,
+    paddings: set[int],
 ) -> Program:
-    teachers = {i: teacher_identity(configs[i]) for i in indices}
-    indices.sort(key=lambda i: (teachers[i], i))
-    d = max(configs[i]["data.d"] for i in indices)
-    steps = max(int(configs[i]["strong.steps"]) for i in indices)
-    weak_steps = max(int(configs[i]["weak.steps"]) for i in indices)
-    return Program(static, indices, cost(static, d, steps, weak_steps), steps, paddings)
+    indices = np.sort(indices)
+    indices = indices[np.argsort(teacher_rank[indices], kind="stable")]  # by teacher, then i
+    d = shapes.d[indices].max().item()
+    steps = int(shapes.steps[indices].max())
+    weak_steps = int(shapes.weak_steps[indices].max())
+    return Program(
+        static, indices, cost(static, d, steps, weak_steps), steps, tuple(sorted(paddings))
+    )
 
 
 def _pad_together(
-    members: list[cfg.Static], groups: dict[cfg.Static, list[int]], configs: list[dict]
+    members: list[cfg.Static], groups: dict[cfg.Static, np.ndarray], shapes: _Shapes
 ) -> dict[cfg.Static, cfg.Static]:
     """Programs of ``members`` (``compile="auto"``, alike but for ``n_pad``, largest
     first): each joins the next larger one when running its configurations padded to
     that size costs less time than compiling it apart would; then each program's
     compile mode from its whole work. Returns ``own static -> program static``."""
-
-    def work(static: cfg.Static, indices: list[int]) -> float:
-        return sum(_flops(static, *_shape(configs[i])) for i in indices)
-
-    targets: list[tuple[cfg.Static, list[cfg.Static], list[int]]] = []
+    work = shapes.work
+    targets: list[tuple[cfg.Static, list[cfg.Static], list[np.ndarray]]] = []
     for static in members:
         own = groups[static]
         if targets:
             target, joined, indices = targets[-1]
             own_mode = compile_mode("auto", work(static, own))
             padded = work(target, own)
-            mode = compile_mode("auto", work(target, indices) + padded)
+            mode = compile_mode("auto", work(target, np.concatenate(indices)) + padded)
             extra = run_seconds(padded, mode) - run_seconds(work(static, own), own_mode)
             if extra < COMPILE_SECONDS[own_mode]:
                 joined.append(static)
-                indices.extend(own)
+                indices.append(own)
                 continue
-        targets.append((static, [static], list(own)))
+        targets.append((static, [static], [own]))
     placed = {}
     for target, joined, indices in targets:
-        program = replace(target, compile=compile_mode("auto", work(target, indices)))
+        whole = work(target, np.concatenate(indices))
+        program = replace(target, compile=compile_mode("auto", whole))
         placed.update({static: program for static in joined})
     return placed
-
-
-def _shape(config: dict) -> tuple[float, int, int]:
-    return config["data.d"], int(config["strong.steps"]), int(config["weak.steps"])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -253,17 +286,28 @@ def l2_cache_bytes() -> float:
 
 @dataclass
 class Work:
-    """What is left to do for one program: its pending configurations and chunk size."""
+    """What is left to do for one program: its pending configurations (indices, in
+    program order) and chunk size; ``chunks`` are consecutive slices of them."""
 
     program: Program
-    pending: list[int]
+    pending: np.ndarray
     chunk: int
-    chunks: list[list[int]] = field(default_factory=list)
 
-    def __post_init__(self):
-        self.chunks = [
-            self.pending[i : i + self.chunk] for i in range(0, len(self.pending), self.chunk)
-        ]
+    @property
+    def chunks(self) -> list[np.ndarray]:
+        return [self.pending[i : i + self.chunk] for i in range(0, len(self.pending), self.chunk)]
+
+    @property
+    def chunk_count(self) -> int:
+        return -(-len(self.pending) // self.chunk)
+
+
+def _parts(programs: list[Program], count: int) -> np.ndarray:
+    """Each configuration's part of ``count``, in program order: consecutive, with
+    about equal FLOPs (a configuration goes to the part holding its midpoint)."""
+    weights = np.concatenate([np.full(len(p.indices), p.cost.flops, float) for p in programs])
+    middle = np.cumsum(weights) - weights / 2
+    return np.minimum((middle * count // max(weights.sum(), 1e-300)).astype(int), count - 1)
 
 
 def share(programs: list[Program], index: int, count: int) -> set[int]:
@@ -271,37 +315,59 @@ def share(programs: list[Program], index: int, count: int) -> set[int]:
     with about equal FLOPs (a configuration goes to the part holding its midpoint), so
     a process given the large-n program is not given as many configurations as one
     given the small-n one."""
-    order = [i for p in programs for i in p.indices]
-    weights = np.array([p.cost.flops for p in programs for _ in p.indices], float)
-    middle = np.cumsum(weights) - weights / 2
-    part = np.minimum((middle * count // max(weights.sum(), 1e-300)).astype(int), count - 1)
-    return {i for i, k in zip(order, part) if k == index}
+    order = np.concatenate([p.indices for p in programs])
+    return set(order[_parts(programs, count) == index].tolist())
 
 
 def schedule(
     programs: list[Program],
     done: set[str],
-    ids: list[str],
+    ids: Sequence[str] | None,
     shard: tuple[int, int] | None,
     chunk: int | None,
     max_memory: float | None,
     budget: memory.Budget | None = None,
 ) -> list[Work]:
-    """Pending configurations per program (this shard's part) and their chunking."""
-    order = [i for p in programs for i in p.indices]
-    mine = set(order) if shard is None else share(programs, *shard)
-    work = []
+    """Pending configurations per program (this shard's part) and their chunking
+    (``ids`` may be None when nothing is ``done``)."""
+    parts = _parts(programs, shard[1]) if shard is not None else None
+    work, start = [], 0
     for program in programs:
-        pending = [i for i in program.indices if i in mine and ids[i] not in done]
+        pending = program.indices
+        if parts is not None:
+            pending = pending[parts[start : start + len(pending)] == shard[0]]
+        start += len(program.indices)
+        if done:
+            pending = pending[[ids[i] not in done for i in pending.tolist()]]
         size = chunk_size(program, len(pending), chunk, max_memory, budget)
         work.append(Work(program, pending, size))
     return work
 
 
-def union_steps(configs: list[dict]) -> np.ndarray:
+def union_steps(configs: Sequence[dict] | Columns) -> np.ndarray:
     """Every evaluation step of any configuration, sorted."""
-    pairs = {(int(c["strong.steps"]), int(c["eval.points"])) for c in configs}
-    return np.unique(np.concatenate([cfg.eval_steps(*pair) for pair in pairs]))
+    columns = configs if isinstance(configs, Columns) else Columns.of_dicts(configs)
+    steps, points = columns.column("strong.steps"), columns.column("eval.points")
+    pairs = set(zip(steps.tolist(), points.tolist()))
+    return np.unique(np.concatenate([cfg.eval_steps(int(s), int(p)) for s, p in pairs]))
+
+
+RACE_CURVES = 11  # the race_* curves run.race records (pipeline.run_student)
+
+
+def host_need(columns: Columns, shard: tuple[int, int] | None) -> memory.HostNeed:
+    """What the grid's plan and assembled results take on the host (an upper bound on
+    the curves and evaluation points), computed from the columns without planning."""
+    metrics = max((len(m) for m in columns.distinct("run.metrics")), default=0)
+    curves = len(CURVES) + any(columns.distinct("strong.ceiling")) + metrics
+    curves += RACE_CURVES * any(columns.distinct("run.race"))
+    steps, points = columns.distinct("strong.steps"), columns.distinct("eval.points")
+    if len(steps) * len(points) <= 1000:
+        pairs = [(int(s), int(p)) for s in steps for p in points]
+        count = len(np.unique(np.concatenate([cfg.eval_steps(*pair) for pair in pairs])))
+    else:
+        count = len(steps) * max(int(p) for p in points)
+    return memory.HostNeed(columns.size, curves, count, assembles=shard is None)
 
 
 EFFICIENCY = 0.8  # achieved fraction of the matmul rate (measured on CPU), for estimates only

@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from w2s_jax.analysis import conditions, run_boundary, storage, tables
+from w2s_jax.analysis.aliases import SCALED_KEYS
 from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.analysis.regimes import RegimeThresholds
 from w2s_jax.analysis.summary import gather, summarize
@@ -39,11 +40,12 @@ from w2s_jax.execution import (
     provenance,
     run_lock,
 )
+from w2s_jax.execution.columns import ConfigurationList
 from w2s_jax.execution.grid import Grid
 from w2s_jax.execution.progress import Progress
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model
-from w2s_jax.simulation.identity import identity, stable_text
+from w2s_jax.simulation.identity import stable_text
 
 
 class RunError(RuntimeError):
@@ -183,18 +185,18 @@ def manifest(
     options: RunOptions,
     memory_record: dict | None = None,
 ) -> dict:
-    configs = grid.configurations()
+    configs = grid.configurations()  # dicts built when read: images only
     grid_json = grid.to_json()
     grid_json["parameters"] = {k: _jsonable(v) for k, v in grid_json["parameters"].items()}
     compiles = timing.get("compile_log", [])
     from w2s_jax.simulation.images import manifest_entry
 
-    image_banks = manifest_entry(configs)  # source, classes, content hash; [] if synthetic
+    image_banks = [] if grid.columns.synthetic else manifest_entry(configs)
     return {
         **({"images": image_banks} if image_banks else {}),
         "grid": grid_json,
         "source": grid.source,
-        "fingerprint": storage.fingerprint([identity(c) for c in configs]),
+        "fingerprint": storage.fingerprint(grid.ids()),
         "request": options.request,
         "configurations": len(configs),
         "completed": done,
@@ -216,8 +218,8 @@ def manifest(
             }
             for p in programs
         ],
-        "dtype": sorted({c["run.dtype"] for c in configs}),
-        "matmul_precision": sorted({c["run.precision"] for c in configs}),
+        "dtype": sorted(grid.columns.distinct("run.dtype")),
+        "matmul_precision": sorted(grid.columns.distinct("run.precision")),
         "device": _device(),
         "versions": provenance.dependency_versions(),
         "provenance": provenance.record(),
@@ -267,22 +269,23 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
     start = time.perf_counter()
     prepare_directory(out, options.force)
     check_compatible(out, grid)
+    check_host_memory(grid, options)
     configs = grid.configurations()
-    ids = [identity(c) for c in configs]
+    ids = grid.ids()
     done = storage.completed_ids(out) & set(ids)
     if len(done) == len(ids) and storage.assembled(out, storage.fingerprint(ids)):
         finish(out, options)
         return True
     check_versions(out, ids, options.force)
     storage.write_ids(out, ids)  # lets load_run read a partial or running directory
-    programs = planner.plan(configs, recorded_programs(out))
+    programs = planner.plan(grid.columns, recorded_programs(out))
     # JAX's own cache only for programs the executable store cannot hold (user code).
     stored = all(executable_store.storable(p.static) for p in programs)
     helper = _figure_helper(options)
     try:
         with (
             compile_cache.using(options.compile_cache, jax_cache=not stored) as cache,
-            jax_settings.scoped(jax_settings.dtype_settings(configs)),
+            jax_settings.scoped(jax_settings.dtype_settings(_dtypes(grid))),
         ):
             return _run_pending(
                 grid, out, options, configs, ids, done, cache, start, programs, helper
@@ -290,6 +293,20 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
     finally:
         if helper is not None:
             helper.close()
+
+
+def check_host_memory(grid: Grid, options: RunOptions) -> None:
+    """Refuse, before planning, a grid whose plan and results do not fit the host."""
+    max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
+    need = planner.host_need(grid.columns, auto_shard(options.shard))
+    try:
+        memory.check_host(need, memory.host_budget(max_memory))
+    except memory.DoesNotFit as error:
+        raise RunError(f"{grid.source}: {error}") from None
+
+
+def _dtypes(grid: Grid) -> list[dict]:
+    return [{"run.dtype": dtype} for dtype in grid.columns.distinct("run.dtype")]
 
 
 def _figure_helper(options: RunOptions) -> FigureHelper | None:
@@ -362,7 +379,7 @@ def parallel_compiles(budget: memory.Budget, work: list) -> int:
     """How many programs may compile at once: one per core, as far as the memory budget
     holds XLA's compiler (``memory.COMPILER_BYTES`` each, one already reserved) beside
     the largest chunk in flight."""
-    items = [w for w in work if w.chunks]
+    items = [w for w in work if len(w.pending)]
     in_flight = max((w.chunk * w.program.cost.bytes for w in items), default=0.0)
     spare = budget.bytes - budget.reserved - in_flight
     extra = int(max(spare, 0.0) // memory.COMPILER_BYTES)
@@ -383,7 +400,7 @@ def run_work(
     )
     stamp = provenance.stamp()
     items = sorted(
-        (item for item in work if item.chunks),
+        (item for item in work if len(item.pending)),
         key=lambda item: -len(item.pending) * item.program.cost.flops,
     )
     pool = ThreadPoolExecutor(max_workers=parallel)
@@ -433,11 +450,11 @@ def result_table(grid: Grid, configs: list[dict]) -> dict[str, list]:
     """The leading columns of ``summary.csv``: swept keys, derived raw values, seed."""
     columns: dict[str, list] = {}
     for key in grid.axis_keys:
-        columns[key] = [c[key] for c in configs]
-        raw = cfg.SCALED_KEYS.get(key)
+        columns[key] = grid.columns.column(key).tolist()
+        raw = SCALED_KEYS.get(key)
         if raw:
-            columns[raw] = [c[raw] for c in configs]
-    columns["seed"] = [c["seed"] for c in configs]
+            columns[raw] = grid.columns.column(raw).tolist()
+    columns["seed"] = grid.columns.column("seed").tolist()
     return columns
 
 
@@ -454,11 +471,11 @@ def collect(
     """The columns of ``summary.csv``, the steps and the curves of ``grid``'s (finished)
     configurations, read from the chunk files in grid order; nothing is written."""
     configs = grid.configurations()
-    ids = [identity(c) for c in configs]
+    ids = grid.ids()
     records = storage.read_chunks(out, set(ids))
-    steps = planner.union_steps(configs)
+    steps = planner.union_steps(grid.columns)
     curves, scalars = gather(records, ids, steps)
-    final_steps = np.array([c["strong.steps"] for c in configs])
+    final_steps = grid.columns.column("strong.steps")
     columns = {k: np.asarray(v) for k, v in result_table(grid, configs).items()}
     columns.update(summarize(curves, scalars, steps, final_steps, thresholds))
     columns.update(conditions.columns(configs))
@@ -468,29 +485,30 @@ def collect(
 def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
     """The ``--dry-run`` report of an ordinary grid: programs, padding, chunking,
     memory, FLOPs, time (a ``[boundary]`` grid's: ``boundary_search.describe``)."""
-    configs = grid.configurations()
-    programs = planner.plan(configs)
-    ids = [identity(c) for c in configs]
+    columns = grid.columns
+    check_host_memory(grid, options)
+    programs = planner.plan(columns)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
     budget = memory.budget(max_memory)
     try:
         work = planner.schedule(
-            programs, set(), ids, auto_shard(options.shard), options.chunk_size, max_memory, budget
+            programs, set(), None, auto_shard(options.shard), options.chunk_size, max_memory, budget
         )
     except memory.DoesNotFit as error:
         raise RunError(str(error)) from None
     rate = planner.measured_flop_rate()
     lines = [
-        f"grid {grid.name!r}: {len(configs)} configurations, {len(programs)} program(s) "
+        f"grid {grid.name!r}: {columns.size} configurations, {len(programs)} program(s) "
         f"to compile; devices: {jax.local_device_count()} x {jax.local_devices()[0].device_kind}"
     ]
     total_flops = 0.0
+    strong_n = columns.column("strong.n")
     for item in work:
         program = item.program
-        real = sum(configs[i]["strong.n"] for i in item.pending)
+        real = float(strong_n[item.pending].sum())
         padded = program.static.n_pad * len(item.pending)
         waste = 1 - real / padded if padded else 0.0
-        chunks = len(item.chunks)
+        chunks = item.chunk_count
         chunk_waste = (chunks * item.chunk - len(item.pending)) / max(chunks * item.chunk, 1)
         flops = program.cost.flops * chunks * item.chunk
         total_flops += flops
@@ -505,7 +523,9 @@ def describe(grid: Grid, options: RunOptions = RunOptions()) -> str:
         )
     seconds = total_flops / rate
     lines.append(f"memory budget {budget.describe()}")
-    lines.append(conditions.describe(configs))
+    if grid.seeds > 1:  # the conditions do not read the seed: counted per point
+        lines.append(f"(the theorem's conditions per point of the axes, {grid.seeds} seeds each)")
+    lines.append(conditions.describe(ConfigurationList(columns.without_seeds())))
     lines.append(compile_plan(work, budget, options))
     lines.append(
         f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
@@ -522,7 +542,7 @@ COMPILE_SECONDS = {**cost_model.COMPILE_SECONDS, "cached": 1.0}
 def compile_plan(work: list, budget: memory.Budget, options: RunOptions) -> str:
     """``--dry-run``'s compile plan: how many programs compile fast or fully, how many
     at once, and the rough cold and warm (cached) cost."""
-    items = [w for w in work if w.chunks]
+    items = [w for w in work if len(w.pending)]
     modes = [w.program.static.compile for w in items]
     parallel = parallel_compiles(budget, items)
     cold = sum(COMPILE_SECONDS[m] for m in modes) / parallel

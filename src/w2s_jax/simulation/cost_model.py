@@ -11,6 +11,7 @@ configuration module reads this one).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,3 +127,24 @@ def compile_mode(choice: str, work: float) -> str:
         return choice
     lost = run_seconds(work, "fast") - run_seconds(work, "full")
     return "full" if lost > COMPILE_SECONDS["full"] - COMPILE_SECONDS["fast"] else "fast"
+
+
+def compile_mode_alone(static, d: float, steps: int, weak_steps: int) -> str:
+    """``run.compile = "auto"`` of a configuration run alone (``run_one``): from its own
+    work (a grid's programs decide from all their configurations, ``planner.plan``)."""
+    return compile_mode("auto", cost(static, d, steps, weak_steps).flops)
+
+
+# ------------------------------------------------------------------ the padding ladder
+
+
+def bucket(n: int) -> int:
+    """Padded size for ``strong.n``: the next rung of a fixed ladder ``2^(k/4)`` (rounded
+    up to a multiple of 8). At most 19% padding (never doubling the work). A
+    configuration's own rung: with ``run.compile = "auto"`` the planner may run it in a
+    program padded further (``planner._pad_together``, :func:`run_seconds` against
+    :data:`COMPILE_SECONDS`); pinned, it always runs here."""
+    if n <= 8:
+        return 8
+    rung = math.ceil(4 * math.log2(n) - 1e-9)
+    return 8 * math.ceil(2 ** (rung / 4) / 8)

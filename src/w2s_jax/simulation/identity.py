@@ -11,7 +11,7 @@ import functools
 import hashlib
 from typing import Any
 
-from w2s_jax.simulation import config as cfg
+from w2s_jax.simulation.fields import FIELD_BY_KEY, OMITTED_AT_DEFAULT
 
 IMAGE_CLASS_KEYS = ("data.easy_classes", "data.hard_classes")
 IMAGE_KEYS = ("data.source", *IMAGE_CLASS_KEYS, "data.image_dir", "data.image_hash")
@@ -33,7 +33,7 @@ def identity(config: dict[str, Any], keys=None) -> str:
     # A key at None (strong.student unset), or a later key at its default, is left out:
     # adding such a key to the schema keeps every existing configuration's identity.
     names = _selected(tuple(k for k, v in config.items() if v is not None), keys)
-    names = [k for k in names if not (k in cfg.OMITTED_AT_DEFAULT and _is_default(k, config[k]))]
+    names = [k for k in names if not (k in OMITTED_AT_DEFAULT and _is_default(k, config[k]))]
     if config.get("data.source", "synthetic") == "synthetic":  # ids as before images existed
         names = [k for k in names if k not in IMAGE_KEYS]
     text = "\n".join(f"{k}={stable_text(config[k])}" for k in names)
@@ -41,7 +41,15 @@ def identity(config: dict[str, Any], keys=None) -> str:
 
 
 def _is_default(key: str, value: Any) -> bool:
-    return value == cfg.FIELD_BY_KEY[key].default
+    return value == FIELD_BY_KEY[key].default
+
+
+def included(key: str, value: Any, keys=None) -> bool:
+    """Whether a (non-None) value enters an identity restricted to ``keys``: the rule
+    :func:`identity` applies, for callers that build the text in parts."""
+    if keys is not None and not _in(key, keys):
+        return False
+    return not (key in OMITTED_AT_DEFAULT and _is_default(key, value))
 
 
 @functools.lru_cache(maxsize=256)
