@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_jax.analysis import storage
+from w2s_jax.analysis import aliases, storage
 from w2s_jax.analysis.storage import RunResults
 from w2s_jax.analysis.theory import N_KEY, SCORE_KEYS, benign_score, raw_key, raw_parameters
 
@@ -261,8 +261,9 @@ def score_parameters(layout: Layout, x_key: str) -> dict | None:
     stands for ``data.nu_norm``) from the fixed ones, or None."""
     fixed = dict(layout.fixed)
     if "data.nu_norm" not in fixed and "data.nu_norm_scaled" in fixed:
-        s, sp, d = (fixed.get(k) for k in ("data.nu_norm_scaled", "data.sigma_p", "data.d"))
-        fixed["data.nu_norm"] = s * sp * d**0.25 if None not in (s, sp, d) else None
+        given = ("data.nu_norm_scaled", "data.sigma_p", "data.d")
+        known = all(_is_number(fixed.get(k)) for k in given)
+        fixed["data.nu_norm"] = aliases.raw_value(fixed, "data.nu_norm") if known else None
     need = [k for k in SCORE_KEYS if k != raw_key(x_key)]
     if raw_key(x_key) not in SCORE_KEYS or any(not _is_number(fixed.get(k)) for k in need):
         return None

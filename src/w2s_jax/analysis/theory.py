@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from w2s_jax.analysis import aliases
+
 N_KEY = "strong.n"
 SCORE_KEYS = ("data.nu_norm", "data.sigma_p", "data.d", "data.p_easy", "data.p_hard")
 SCALED_NU_KEY = "data.nu_norm_scaled"  # nu_norm = s sigma_p d^(1/4): B = n p_both^2 s^4
@@ -70,8 +72,8 @@ def _score_parameters(
     values = {k: np.asarray(fixed[k], dtype=np.float64) for k in SCORE_KEYS if k != raw_key(x_key)}
     values[raw_key(x_key)] = np.asarray(x_values, dtype=np.float64)
     if x_key == SCALED_NU_KEY:
-        values["data.nu_norm"] = (
-            values["data.nu_norm"] * values["data.sigma_p"] * values["data.d"] ** 0.25
+        values["data.nu_norm"] = aliases.unscale(
+            SCALED_NU_KEY, values["data.nu_norm"], values["data.d"], values["data.sigma_p"]
         )
     return {
         "nu_norm": values["data.nu_norm"],
@@ -123,9 +125,9 @@ def raw_parameters(columns: Mapping[str, NDArray], fixed: Mapping[str, Any]) -> 
     value = lambda k: np.asarray(columns[k], float) if k in columns else fixed.get(k)  # noqa: E731
     raw = {k: value(k) for k in ("data.d", "data.sigma_p", "data.p_easy", "data.p_hard")}
     raw["data.nu_norm"] = value("data.nu_norm")
-    if raw["data.nu_norm"] is None and fixed.get("data.nu_norm_scaled") is not None:
-        raw["data.nu_norm"] = (
-            fixed["data.nu_norm_scaled"] * raw["data.sigma_p"] * raw["data.d"] ** 0.25
+    if raw["data.nu_norm"] is None and fixed.get(SCALED_NU_KEY) is not None:
+        raw["data.nu_norm"] = aliases.unscale(
+            SCALED_NU_KEY, fixed[SCALED_NU_KEY], raw["data.d"], raw["data.sigma_p"]
         )
     return {
         k: np.broadcast_to(np.asarray(v, float), (rows,)) for k, v in raw.items() if v is not None
