@@ -101,8 +101,8 @@ def run(out: Path) -> None:
     # An extension by a seed, resumed from the finished dense run.
     ext = out / "dense_ext"
     subprocess.run(["cp", "-r", str(out / "dense"), str(ext)], check=True)
-    subprocess.run([sys.executable, "-m", "w2s_jax.sweep", str(out / "dense.toml"), "seeds=3",
-                    "--out", str(ext), "--no-figures"], check=True)
+    subprocess.run([sys.executable, "-m", "w2s_jax.sweep", str(out / "dense.toml"),
+                    "--out", str(ext), "--no-figures", "seeds=3"], check=True)
 
 
 def compare(a: Path, b: Path) -> int:

@@ -164,3 +164,27 @@ def test_key_table_is_generated_from_the_fields_and_docs_keys_md_is_current(caps
     assert docs.read_text() == text, (
         "regenerate: python -m w2s_jax.sweep --list-keys > docs/KEYS.md"
     )
+
+
+@pytest.mark.parametrize("where", ["before", "after", "both sides"])
+def test_overrides_go_before_or_after_the_options(where, tmp_path, capsys):
+    grid = write(tmp_path, TINY_GRID)
+    options = ["--out", str(tmp_path / "run"), "--dry-run", "--no-figures"]
+    pairs = ["seeds=3", "strong.n=[20, 24, 28]"]
+    argv = {
+        "before": [str(grid), *pairs, *options],
+        "after": [str(grid), *options, *pairs],
+        "both sides": [str(grid), pairs[0], *options, pairs[1]],
+    }[where]
+    assert main(argv) == 0
+    # 3 n x 2 nu_norm x 3 seeds: both overrides applied, wherever they stood.
+    assert "18 configurations" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["seeds4", "=4", " =4"])
+def test_a_malformed_override_exits_2_with_one_line(bad, tmp_path, capsys):
+    grid = write(tmp_path, TINY_GRID)
+    assert main([str(grid), "--out", str(tmp_path / "run"), "--quiet", bad]) == 2
+    err = capsys.readouterr().err
+    assert repr(bad) in err and "KEY=VALUE" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

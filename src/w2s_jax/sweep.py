@@ -84,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="KEY=VALUE",
         help="override grid keys, e.g. strong.lr=0.3 'strong.n=[50, 100]' seeds=8 (a list "
-        "sweeps the key); recorded in the manifest",
+        "sweeps the key), before or after the options; recorded in the manifest",
     )
     p.add_argument("--out", help="output directory (default: runs/<name>)")
     p.add_argument("--chunk-size", type=_positive_int, help="configurations per chunk")
@@ -230,10 +230,20 @@ def _report(out: Path, quiet: bool) -> None:
         print((out / "report.md").read_text().rstrip())
 
 
+def malformed_override(overrides: list[str]) -> str | None:
+    """The first ``overrides`` entry that is not ``KEY=VALUE`` (None: all are)."""
+    return next((t for t in overrides if not t.partition("=")[0].strip() or "=" not in t), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    # Intermixed: KEY=VALUE pairs may come before or after the options (Hydra's habit).
+    args = parser().parse_intermixed_args(argv)
     if "=" in args.grid and not Path(args.grid).exists():  # overrides of the default grid
         args.overrides, args.grid = [args.grid, *args.overrides], str(DEFAULT_GRID)
+    bad = malformed_override(args.overrides)
+    if bad is not None:
+        print(f"error: override {bad!r} is not KEY=VALUE (e.g. seeds=4)", file=sys.stderr)
+        return 2
     if args.list_keys:
         from w2s_jax.execution.grid_checks import keys_markdown
 
