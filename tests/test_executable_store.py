@@ -4,6 +4,7 @@ traced run's results bit for bit; a bad entry costs a compile and one warning li
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -113,3 +114,77 @@ def test_eviction_keeps_the_most_recently_used(tmp_path):
         os.utime(path, (1e9 - age, 1e9 - age))
     executable_store.evict(tmp_path, limit=200)
     assert sorted(p.name for p in tmp_path.glob("*.pkl")) == ["1.pkl", "2.pkl"]
+
+
+class _Touch:
+    """A foreign pickle: unpickling it creates ``marker`` (code run on load)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _foreign_entries(store: Path, name: str, marker: Path) -> dict[str, bytes]:
+    import hashlib
+    import pickle
+
+    payload = pickle.dumps(_Touch(marker))
+    digest = hashlib.sha256(payload).hexdigest()
+    head = executable_store.MAGIC + b" " + str(executable_store.FORMAT).encode() + b" "
+    return {
+        "bare pickle": payload,
+        "wrong digest": head + name.encode() + b" " + b"0" * 64 + b"\n" + payload,
+        "another key": head + b"f" * 64 + b" " + digest.encode() + b"\n" + payload,
+        "truncated": executable_store._header(name, payload) + payload[:-3],
+    }
+
+
+@pytest.mark.parametrize("case", ["bare pickle", "wrong digest", "another key", "truncated"])
+def test_a_foreign_entry_is_never_unpickled(case, store, tmp_path, capsys):
+    name, marker = "a" * 64, tmp_path / "marker"
+    store.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (store / f"{name}.pkl").write_bytes(_foreign_entries(store, name, marker)[case])
+    compile_cache._state["warned"] = False
+    assert executable_store.load(name, jax.local_devices()[:1]) is None
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and f"{name}.pkl" in err
+
+
+def test_a_directory_others_may_write_is_not_used(store, tmp_path, capsys):
+    import pickle
+
+    # A well-formed entry (right key, right digest) of a foreign pickle: what someone
+    # who may write the directory could plant. The modes alone refuse it.
+    name, marker = "b" * 64, tmp_path / "marker"
+    payload = pickle.dumps(_Touch(marker))
+    blob = executable_store._header(name, payload) + payload
+    assert executable_store._verified_payload(name, blob) == payload  # the header passes
+    store.mkdir(mode=0o700, parents=True, exist_ok=True)
+    entry = store / f"{name}.pkl"
+    entry.write_bytes(blob)
+    for target, mode in ((store, 0o777), (store, 0o770), (entry, 0o666)):
+        os.chmod(store, 0o700)
+        os.chmod(entry, 0o600)
+        os.chmod(target, mode)
+        compile_cache._state["warned"] = False
+        assert executable_store.load(name, jax.local_devices()[:1]) is None
+        err = capsys.readouterr().err
+        assert err.count("warning:") == 1 and "writable by group or others" in err
+    assert not marker.exists()
+
+
+def test_a_cache_directory_others_may_write_is_not_used(tmp_path, capsys):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    compile_cache._state["warned"] = False
+    assert compile_cache.directory_for(shared) is None  # neither JAX's cache nor the store
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and str(shared) in err and "not used" in err
+    os.chmod(shared, 0o700)
+    assert compile_cache.directory_for(shared) == shared
+    created = compile_cache.directory_for(tmp_path / "new" / "cache")
+    assert created is not None and os.stat(created).st_mode & 0o077 == 0  # made private

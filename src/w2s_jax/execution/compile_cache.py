@@ -10,7 +10,8 @@ versions, so a cached executable is bitwise the one a compile would produce. Ent
 bounded (least recently used evicted above :data:`MAX_BYTES`) and written under a file
 lock (``filelock``), so processes and shards may share a directory. A directory that
 cannot be written, or an unreadable entry, costs a compile and one warning line — never
-a failed sweep.
+a failed sweep. An entry is code, so a directory another user owns, or one that group
+or others may write, is not used at all (one warning line, as ssh treats its keys).
 
 JAX consults its cache only after tracing and lowering a program; the compiled
 executables are also kept, keyed without tracing, by :mod:`w2s_jax.execution.executable_store`
@@ -69,13 +70,30 @@ def _has_filelock() -> bool:
     return True
 
 
+def untrusted(path: Path) -> str | None:
+    """Why ``path`` (a cache directory or an entry in one) must not be loaded from, or
+    None when it is owned by this user and writable by no one else. An entry is code
+    that runs when loaded, so trust rests on who can write it, as ssh treats its keys."""
+    if not hasattr(os, "getuid"):  # no POSIX owners (Windows): the user's profile rules
+        return None
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        return f"cannot be inspected ({error.strerror or error})"
+    if info.st_uid != os.getuid():
+        return f"is owned by another user (uid {info.st_uid})"
+    if info.st_mode & 0o022:
+        return f"is writable by group or others (mode {info.st_mode & 0o777:o}; chmod go-w)"
+    return None
+
+
 def directory_for(setting: str | Path | None = None) -> Path | None:
     """The cache directory ``setting`` names (None: the default one; ``"off"``: none),
-    or None when it cannot be written (one warning line)."""
+    or None when it cannot be written, or is not the user's alone (one warning line)."""
     directory = None if str(setting) == OFF else Path(setting or default_directory())
     if directory is not None:
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
                 pass
         except OSError as error:
@@ -83,7 +101,11 @@ def directory_for(setting: str | Path | None = None) -> Path | None:
                 f"compilation cache {directory} is not usable ({error.strerror or error}); "
                 "compiling without it"
             )
-            directory = None
+            return None
+        reason = untrusted(directory)
+        if reason is not None:
+            warn(f"compilation cache {directory} {reason}; not used, compiling without it")
+            return None
     return directory
 
 

@@ -18,8 +18,11 @@ executable that cannot be serialised) costs a trace and compile and one warning 
 never a failed sweep. Programs holding user code (``run.metrics``, ``strong.student``)
 are not stored: a digest of their functions' names would not see an edit to them.
 
-Entries are pickles and executables: load only a directory you trust (as with JAX's own
-cache, an entry is code that runs).
+An entry is code that runs, so nothing in it is deserialised before two checks: the
+directory and the entry belong to this user and no one else may write them
+(:func:`compile_cache.untrusted`; otherwise one warning and the store is not used), and
+the entry's header names its key and the SHA-256 of the pickle after it, both checked
+first (a foreign, damaged or renamed file: one warning, compiled and rewritten).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import jax
 from w2s_jax.analysis import storage
 from w2s_jax.execution import compile_cache, provenance
 
-FORMAT = 1  # bump when an entry's layout changes
+FORMAT = 2  # bump when an entry's layout changes
+MAGIC = b"w2s_jax-executable"  # an entry: a line "MAGIC FORMAT KEY SHA256", then the pickle
 MAX_BYTES = 2 * 2**30
 SUBDIRECTORY = "executables"
 
@@ -44,6 +48,20 @@ def directory() -> Path | None:
     """Where entries live: inside the compilation cache in use (None: it is off)."""
     base = compile_cache.current_directory()
     return None if base is None else base / SUBDIRECTORY
+
+
+def _header(name: str, payload: bytes) -> bytes:
+    digest = hashlib.sha256(payload).hexdigest()
+    return b" ".join((MAGIC, str(FORMAT).encode(), name.encode(), digest.encode())) + b"\n"
+
+
+def _verified_payload(name: str, blob: bytes) -> bytes:
+    """The pickle in the entry ``blob`` stored as ``name``, once its header's format, key
+    and digest match (ValueError otherwise): nothing is unpickled before this."""
+    head, _, payload = blob.partition(b"\n")
+    if head + b"\n" != _header(name, payload):
+        raise ValueError("its header does not match its name and content")
+    return payload
 
 
 def storable(static: Any) -> bool:
@@ -81,6 +99,12 @@ def load(name: str, devices: list):
     if where is None:
         return None
     path = where / f"{name}.pkl"
+    if not path.exists():
+        return None
+    reason = compile_cache.untrusted(where) or compile_cache.untrusted(path)
+    if reason is not None:
+        compile_cache.warn(f"stored executable {path} not loaded: it {reason}; compiling")
+        return None
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
@@ -91,7 +115,7 @@ def load(name: str, devices: list):
     try:
         from jax.experimental import serialize_executable
 
-        entry = pickle.loads(blob)
+        entry = pickle.loads(_verified_payload(name, blob))
         if entry.get("key") != name:
             raise ValueError("its key does not match its name")
         compiled = serialize_executable.deserialize_and_load(
@@ -119,10 +143,11 @@ def save(name: str, compiled) -> None:
         from jax.experimental import serialize_executable
 
         executable, in_tree, out_tree = serialize_executable.serialize(compiled)
-        blob = pickle.dumps(
+        payload = pickle.dumps(
             {"key": name, "executable": executable, "in_tree": in_tree, "out_tree": out_tree}
         )
-        where.mkdir(parents=True, exist_ok=True)
+        blob = _header(name, payload) + payload
+        where.mkdir(mode=0o700, parents=True, exist_ok=True)
         storage.atomic_write(where / f"{name}.pkl", lambda file: file.write(blob))
     except Exception as error:  # a program that cannot be stored is compiled next time
         compile_cache.warn(
