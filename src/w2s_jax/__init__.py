@@ -13,6 +13,7 @@ Grids and runs
     load_run(out)                            -> RunResults: .summary, .curves, .steps,
                                                 .curve(name, **select), .column(...),
                                                 .to_pandas(), .to_xarray()
+                                             (DamagedFileError: a damaged file, named)
     run_grid(grid, out, RunOptions(...))     -> bool   (the runner under run())
     predict_benign(out, n=..., nu_norm=..., d=...) -> Prediction (the finite-n law a run
                                                 fitted: P(a seed is benign) with its CI)
@@ -52,6 +53,7 @@ _API = {
     "use_all_cores": "w2s_jax.execution.jax_settings",
     "RunResults": "w2s_jax.analysis.storage",
     "predict_benign": "w2s_jax.analysis.run_law",
+    "DamagedFileError": "w2s_jax.analysis.storage",
 }
 # The package's modules by short name (``w2s_jax.config``, ``from w2s_jax import engine``),
 # wherever they live: simulation/ (one configuration: the model, its data, training

@@ -304,10 +304,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         return 0
+    from w2s_jax.analysis.storage import DamagedFileError
+
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: stop like Ctrl-C, chunks are safe
     try:
         complete = run_into(grid, out, options)
-    except RunError as error:
+    except (RunError, DamagedFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:

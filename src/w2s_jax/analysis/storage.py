@@ -12,12 +12,18 @@ Chunk files are the record of what is done: each is written to a temporary name 
 renamed, so a killed process leaves either a whole chunk or none. Several processes
 (``--shard``) may write chunks into the same directory; names are digests of the
 configurations they hold, so they never collide.
+
+What is checked when a file is read (``docs/RUNNING.md``): a chunk against the SHA-256
+recorded for it in the manifest's ``integrity`` entry (else its zip checksums and
+layout), the outputs against theirs; a file that fails is a :class:`DamagedFileError`
+naming it and what to do (:mod:`w2s_jax.analysis.integrity` repairs what it can).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -29,6 +35,24 @@ from typing import Any
 import numpy as np
 
 CURVE_PREFIX, SCALAR_PREFIX, STAMP_PREFIX = "curve/", "scalar/", "stamp/"
+GRID_SEED = "grid_seed"  # in a chunk: the base seed of the grid that made it
+# What a complete run's manifest records the digests of, beside its chunks: the outputs
+# derived from the chunks, and the grid's configuration ids (from the grid file).
+OUTPUTS = ("summary.csv", "curves.npz", "report.md", "ids.txt")
+
+
+class DamagedFileError(ValueError):
+    """A file of a run directory that cannot be used as it is: the message names the
+    file, what is wrong and what to do (``path``: the file)."""
+
+    def __init__(self, path: Path, problem: str, remedy: str):
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{path}: {problem}; {remedy}")
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def atomic_write(path: Path, write) -> None:
@@ -75,6 +99,39 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def read_manifest(directory: Path) -> dict:
+    """``DIR/manifest.json``, or a :class:`DamagedFileError` (missing, not JSON, or not a
+    run's manifest)."""
+    path = Path(directory) / "manifest.json"
+    try:
+        manifest = read_json(path)
+    except FileNotFoundError:
+        raise DamagedFileError(path, "missing", "not a run directory (or run the grid)") from None
+    except (OSError, ValueError) as error:
+        raise DamagedFileError(path, f"unreadable ({_why(error)})", REBUILD) from None
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        raise DamagedFileError(path, problem, REBUILD)
+    return manifest
+
+
+REBUILD = "run the same command again to rebuild it (or --force to start over)"
+
+
+def manifest_problem(manifest) -> str | None:
+    """Why ``manifest`` (parsed JSON) is not a run's manifest (None: it is)."""
+    grid = manifest.get("grid") if isinstance(manifest, dict) else None
+    if not isinstance(grid, dict) or not isinstance(grid.get("axes"), dict):
+        return "not a run's manifest (no grid)"
+    if not isinstance(grid.get("seeds"), int) or not isinstance(grid.get("name"), str):
+        return "not a run's manifest (no seeds or name)"
+    return None
+
+
+def _why(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error)[:80]}" if str(error) else type(error).__name__
+
+
 # ------------------------------------------------------------------ chunks
 
 
@@ -85,12 +142,16 @@ def write_chunk(
     curves: dict,
     scalars: dict,
     stamp: dict[str, str],
+    seed: int | None = None,
 ) -> Path:
     """Save one finished chunk atomically, with the ``stamp`` of the versions that made
-    it (``provenance.stamp``); returns its path."""
+    it (``provenance.stamp``) and the grid's base ``seed`` (configuration ids do not hold
+    it: with it a lost manifest can be rebuilt from the chunks); returns its path."""
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:20]
     path = Path(directory) / "chunks" / f"{digest}.npz"
     arrays = {"ids": np.asarray(ids), "steps": np.asarray(steps)}
+    if seed is not None:
+        arrays[GRID_SEED] = np.asarray(seed)
     arrays.update({STAMP_PREFIX + k: np.asarray(v) for k, v in stamp.items()})
     arrays.update({CURVE_PREFIX + k: np.asarray(v) for k, v in curves.items()})
     arrays.update({SCALAR_PREFIX + k: np.asarray(v) for k, v in scalars.items()})
@@ -105,14 +166,59 @@ class ChunkRecord:
     scalars: dict[str, Any]
 
 
+def chunk_paths(directory: Path) -> list[Path]:
+    return sorted((Path(directory) / "chunks").glob("*.npz"))
+
+
+def load_chunk(path: Path, digest: str | None = None) -> tuple[dict | None, str | None]:
+    """A chunk file's arrays, all read (so every zip checksum is checked), and None; or
+    None and why it cannot be used: unreadable, not a chunk, rows that do not match, or
+    bytes that do not match ``digest`` (its SHA-256 as recorded). Nothing is unpickled."""
+    try:
+        blob = Path(path).read_bytes()
+    except OSError as error:
+        return None, f"unreadable ({error.strerror or error})"
+    if digest is not None and hashlib.sha256(blob).hexdigest() != digest:
+        return None, "its bytes do not match the digest recorded in manifest.json"
+    try:
+        with np.load(io.BytesIO(blob)) as data:  # allow_pickle=False: never unpickles
+            arrays = {k: data[k] for k in data.files}
+    except Exception as error:  # damaged bytes raise whatever the zip reader meets
+        return None, f"not a readable chunk ({_why(error)})"
+    ids, steps = arrays.get("ids"), arrays.get("steps")
+    if ids is None or steps is None or ids.ndim != 1 or ids.dtype.kind != "U":
+        return None, "not a chunk (no configuration ids or steps)"
+    rows = [v for k, v in arrays.items() if k.startswith((CURVE_PREFIX, SCALAR_PREFIX))]
+    if steps.ndim == 2:
+        rows.append(steps)
+    if any(v.ndim == 0 or len(v) != len(ids) for v in rows):
+        return None, "not a chunk (its arrays do not have one row per configuration)"
+    return arrays, None
+
+
+def _readable_chunks(directory: Path, members: tuple[str, ...] | None = None):
+    """``(path, arrays)`` of every usable chunk file (only ``members`` and the stamps read,
+    when given: the ids of a run are read often); damaged ones are skipped, their
+    configurations simply not done (:mod:`integrity` checks and sets them aside first)."""
+    for path in chunk_paths(directory):
+        if members is None:
+            data, _ = load_chunk(path)
+        else:
+            try:
+                with np.load(path) as file:
+                    names = [k for k in file.files if k in members or k.startswith(STAMP_PREFIX)]
+                    data = {k: file[k] for k in names}
+            except Exception:  # damaged bytes raise whatever the zip reader meets
+                continue
+            data = data if set(members) <= set(data) else None
+        if data is not None:
+            yield path, data
+
+
 def read_chunks(directory: Path, wanted: set[str] | None = None) -> dict[str, ChunkRecord]:
     """Every finished configuration in ``DIR/chunks`` (restricted to ``wanted`` ids)."""
     found: dict[str, ChunkRecord] = {}
-    for path in sorted((Path(directory) / "chunks").glob("*.npz")):
-        try:
-            data = dict(np.load(path))
-        except (OSError, ValueError, EOFError):
-            continue  # a foreign or damaged file: its configurations are simply not done
+    for _, data in _readable_chunks(directory):
         for row, config_id in enumerate(data["ids"].tolist()):
             if wanted is not None and config_id not in wanted:
                 continue
@@ -143,12 +249,8 @@ def unique_steps(steps: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
 
 def completed_ids(directory: Path) -> set[str]:
     done: set[str] = set()
-    for path in (Path(directory) / "chunks").glob("*.npz"):
-        try:
-            with np.load(path) as data:
-                done.update(data["ids"].tolist())
-        except (OSError, ValueError, EOFError, KeyError):
-            continue
+    for _, data in _readable_chunks(directory, ("ids",)):
+        done.update(data["ids"].tolist())
     return done
 
 
@@ -156,18 +258,12 @@ def chunk_stamps(directory: Path, wanted: set[str]) -> list[dict[str, str]]:
     """The distinct version stamps of the chunks holding any of the ``wanted`` ids
     (``{}`` for a chunk written before chunks were stamped)."""
     stamps: list[dict[str, str]] = []
-    for path in sorted((Path(directory) / "chunks").glob("*.npz")):
-        try:
-            with np.load(path) as data:
-                if wanted.isdisjoint(data["ids"].tolist()):
-                    continue
-                stamp = {
-                    k[len(STAMP_PREFIX) :]: str(data[k])
-                    for k in data.files
-                    if k.startswith(STAMP_PREFIX)
-                }
-        except (OSError, ValueError, EOFError, KeyError):
+    for _, data in _readable_chunks(directory, ("ids",)):
+        if wanted.isdisjoint(data["ids"].tolist()):
             continue
+        stamp = {
+            k[len(STAMP_PREFIX) :]: str(v) for k, v in data.items() if k.startswith(STAMP_PREFIX)
+        }
         if stamp not in stamps:
             stamps.append(stamp)
     return stamps
@@ -184,14 +280,41 @@ def fingerprint(ids: list[str]) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:24]
 
 
-def _complete_manifest(directory: Path, outputs: tuple[str, ...]) -> dict:
-    """The manifest of a complete run whose ``outputs`` all exist; ``{}`` otherwise."""
+def recorded_digests(manifest: dict, kind: str) -> dict[str, str]:
+    """The manifest's ``integrity`` record of ``kind`` ("chunks": ``chunks/<name>.npz``,
+    or "outputs"): file -> SHA-256 (``{}`` when none was recorded)."""
+    record = manifest.get("integrity") if isinstance(manifest, dict) else None
+    found = record.get(kind) if isinstance(record, dict) else None
+    return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {}
+
+
+def output_problem(directory: Path, manifest: dict, name: str) -> str | None:
+    """Why the output ``name`` is not the one the manifest recorded (None: it is)."""
+    path = Path(directory) / name
+    if not path.is_file():
+        return "missing"
+    expected = recorded_digests(manifest, "outputs").get(name)
+    try:
+        if expected is not None and file_digest(path) != expected:
+            return "does not match the digest recorded in manifest.json (damaged or edited)"
+    except OSError as error:
+        return f"unreadable ({error.strerror or error})"
+    return None
+
+
+def _complete_manifest(directory: Path, outputs: tuple[str, ...], sealed: bool = True) -> dict:
+    """The manifest of a complete run whose ``outputs`` all exist and match the digests
+    it recorded (``sealed``: a record is required); ``{}`` otherwise."""
     try:
         manifest = read_json(Path(directory) / "manifest.json")
     except (OSError, ValueError):
         return {}
-    present = all((Path(directory) / name).is_file() for name in outputs)
-    return manifest if present and manifest.get("status") == "complete" else {}
+    if not isinstance(manifest, dict) or manifest.get("status") != "complete":
+        return {}
+    if sealed and not set(outputs) <= set(recorded_digests(manifest, "outputs")):
+        return {}
+    intact = all(output_problem(directory, manifest, name) is None for name in outputs)
+    return manifest if intact else {}
 
 
 def assembled(directory: Path, expected: str) -> bool:
@@ -237,7 +360,7 @@ def up_to_date(directory: Path, request: dict, formats: tuple[str, ...] | None) 
     version) was already carried out completely in ``DIR``, figures in ``formats``
     included (None: no figures wanted). Reads no configuration and imports no JAX, so
     a finished grid run again returns at once."""
-    manifest = _complete_manifest(directory, ("summary.csv", "curves.npz", "report.md"))
+    manifest = _complete_manifest(directory, OUTPUTS)  # their digests compared
     if not manifest or manifest.get("request") != request:
         return False
     return formats is None or figures_current(directory, formats)
@@ -354,34 +477,69 @@ IDS_FILE = "ids.txt"  # the grid's configuration ids in grid order, one a line
 def write_ids(directory: Path, ids: list[str]) -> None:
     """Record the grid's configuration ids (skipped when already there)."""
     path, text = Path(directory) / IDS_FILE, "\n".join(ids) + "\n"
-    if not path.is_file() or path.read_text() != text:
+    if not path.is_file() or path.read_bytes() != text.encode():  # garbage is rewritten
         atomic_write(path, lambda f: f.write(text.encode()))
+
+
+REASSEMBLE = "run the same command again to rebuild it from the chunks (nothing is recomputed)"
+RERUN_CHUNK = "run the same command again: it is set aside and its configurations run again"
 
 
 def load_run(directory: str | Path) -> RunResults:
     """Load ``manifest.json``, ``summary.csv`` and ``curves.npz`` of a run directory; a
     partial or still running one is read from its chunk files instead: every row of the
     grid, the summary blank (NaN) and ``done`` false where a configuration is not done
-    yet (axis and seed columns only: no derived raw values)."""
+    yet (axis and seed columns only: no derived raw values). A damaged, missing or
+    edited file raises :class:`DamagedFileError` naming it and what to do."""
     directory = Path(directory)
-    manifest = read_json(directory / "manifest.json")
-    if not _complete_manifest(directory, ("summary.csv", "curves.npz")):
+    manifest = read_manifest(directory)
+    if manifest.get("status") != "complete":
         return _load_partial(directory, manifest)
-    summary = read_summary(directory / "summary.csv")
-    with np.load(directory / "curves.npz") as data:
-        curves = {k: data[k] for k in data.files if k != "steps"}
-        steps = data["steps"]
+    for name in ("summary.csv", "curves.npz"):
+        problem = output_problem(directory, manifest, name)
+        if problem is not None:
+            raise DamagedFileError(directory / name, problem, REASSEMBLE)
+    try:
+        summary = read_summary(directory / "summary.csv")
+    except (OSError, ValueError, IndexError) as error:
+        raise DamagedFileError(directory / "summary.csv", _why(error), REASSEMBLE) from None
+    try:
+        with np.load(directory / "curves.npz") as data:
+            curves = {k: data[k] for k in data.files if k != "steps"}
+            steps = data["steps"]
+    except Exception as error:  # damaged bytes raise whatever the zip reader meets
+        raise DamagedFileError(directory / "curves.npz", _why(error), REASSEMBLE) from None
+    rows = {len(v) for v in summary.values()} | {len(v) for v in curves.values()}
+    if len(rows) > 1:
+        raise DamagedFileError(directory / "summary.csv", "rows differ from curves.npz", REASSEMBLE)
     return RunResults(directory, manifest, summary, curves, steps)
+
+
+def read_ids(directory: Path, manifest: dict) -> list[str]:
+    """``DIR/ids.txt``: the grid's configuration ids (a :class:`DamagedFileError` when
+    missing, not a list of ids, or not the ``manifest``'s grid: its fingerprint)."""
+    path = Path(directory) / IDS_FILE
+    try:
+        ids = path.read_text().split()
+    except (OSError, ValueError) as error:
+        raise DamagedFileError(path, f"unreadable ({_why(error)})", REBUILD) from None
+    if not ids or any(len(i) != 24 or not set(i) <= set("0123456789abcdef") for i in ids):
+        raise DamagedFileError(path, "not a list of configuration ids", REBUILD)
+    if manifest.get("fingerprint", fingerprint(ids)) != fingerprint(ids):
+        raise DamagedFileError(path, "not the ids of the grid in manifest.json", REBUILD)
+    return ids
 
 
 def _load_partial(directory: Path, manifest: dict) -> RunResults:
     from w2s_jax.analysis.results import grid_rows
     from w2s_jax.analysis.summary import gather, summarize_done
 
-    try:
-        ids = (directory / IDS_FILE).read_text().split()
-    except OSError:
-        raise OSError(f"{directory}: no {IDS_FILE}: not a run directory of this version") from None
+    ids = read_ids(directory, manifest)
+    recorded = recorded_digests(manifest, "chunks")
+    for path in chunk_paths(directory):
+        _, problem = load_chunk(path, recorded.get(f"chunks/{path.name}"))
+        if problem is not None:
+            raise DamagedFileError(path, problem, RERUN_CHUNK)
     records = read_chunks(directory, set(ids))
     own = [r.steps for r in records.values()]
     steps = np.unique(np.concatenate(own)) if own else np.zeros(0, np.int64)

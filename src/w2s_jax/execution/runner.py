@@ -24,7 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from w2s_jax.analysis import conditions, run_boundary, storage, tables
+from w2s_jax.analysis import conditions, integrity, run_boundary, storage, tables
 from w2s_jax.analysis.aliases import SCALED_KEYS
 from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.analysis.regimes import RegimeThresholds
@@ -268,16 +268,17 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
 def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
     start = time.perf_counter()
     prepare_directory(out, options.force)
-    check_compatible(out, grid)
     check_host_memory(grid, options)
     configs = grid.configurations()
     ids = grid.ids()
+    integrity.repair(out, ids, grid.seed)  # [integrity] damaged chunks aside, manifest rebuilt
+    check_compatible(out, grid)
+    storage.write_ids(out, ids)  # lets load_run read a partial or running directory
     done = storage.completed_ids(out) & set(ids)
     if len(done) == len(ids) and storage.assembled(out, storage.fingerprint(ids)):
         finish(out, options)
         return True
     check_versions(out, ids, options.force)
-    storage.write_ids(out, ids)  # lets load_run read a partial or running directory
     programs = planner.plan(grid.columns, recorded_programs(out))
     # JAX's own cache only for programs the executable store cannot hold (user code).
     stored = all(executable_store.storable(p.static) for p in programs)
@@ -428,7 +429,7 @@ def run_work(
             for k, chunk in enumerate(item.chunks):
                 result = engine.run_prepared(first if k == 0 else prepare(item, chunk))
                 storage.write_chunk(
-                    out, result.ids, result.steps, result.curves, result.scalars, stamp
+                    out, result.ids, result.steps, result.curves, result.scalars, stamp, base_seed
                 )
                 progress.update(len(chunk))
     finally:
@@ -440,6 +441,7 @@ def finish(out: Path, options: RunOptions, helper=None) -> None:
     only when the results changed (``helper``: a process drawing half of them)."""
     tables.write_report(out, options.thresholds)
     run_boundary.write_boundary(out)  # boundary.json, measured once; the figures read it
+    integrity.seal(out)  # [integrity] digests of the chunks and outputs in the manifest
     if options.figures:
         from w2s_jax.analysis import figures  # matplotlib only when figures are wanted
 
