@@ -73,7 +73,7 @@ _MODULES = {
     ),
     **dict.fromkeys(
         "theory regimes boundary run_boundary finite_n_law run_law conditions summary results "
-        "storage tables figure_plan figure_style curve_figures phase_figures theory_figures "
+        "storage integrity tables figure_plan figure_style curve_figures phase_figures theory_figures "
         "figures".split(),
         "analysis",
     ),
