@@ -328,3 +328,27 @@ def test_a_failure_in_the_middle_of_writing_then_the_same_command(kind, case, mo
     monkeypatch.setattr(storage, "atomic_write", real)
     assert sweep(root, out, "seeds=3") == 0
     assert_same_results(out, extended)
+
+
+def test_a_resumed_run_still_checks_the_chunks_against_their_digests(case, monkeypatch, capsys):
+    root, out, _, extended = case
+    real = storage.atomic_write
+
+    def full_disk(path, write):
+        if Path(path).parent.name == "chunks":
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        return real(path, write)
+
+    monkeypatch.setattr(storage, "atomic_write", full_disk)
+    assert sweep(root, out, "seeds=3") == 1  # the extension stops: manifest "running"
+    monkeypatch.setattr(storage, "atomic_write", real)
+    manifest = storage.read_json(out / "manifest.json")
+    assert manifest["status"] == "running" and len(manifest["integrity"]["chunks"]) == 2
+    # Another well-formed chunk under this one's name: only its digest tells.
+    first, second = storage.chunk_paths(out)
+    first.write_bytes(second.read_bytes())
+    capsys.readouterr()
+    assert sweep(root, out, "seeds=3") == 0
+    warnings = [x for x in capsys.readouterr().err.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 1 and str(first) in warnings[0] and "digest" in warnings[0]
+    assert_same_results(out, extended)

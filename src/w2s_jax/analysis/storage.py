@@ -99,6 +99,18 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def write_manifest(directory: Path, manifest: dict) -> None:
+    """Write ``DIR/manifest.json``, keeping the chunk digests the last one recorded for
+    the chunks still there (a resumed run checks them until it records its own)."""
+    path = Path(directory) / "manifest.json"
+    try:
+        before = recorded_digests(read_json(path), "chunks")
+    except (OSError, ValueError):
+        before = {}
+    kept = {name: d for name, d in before.items() if (Path(directory) / name).is_file()}
+    write_json(path, {**manifest, "integrity": {"chunks": kept}} if kept else manifest)
+
+
 def read_manifest(directory: Path) -> dict:
     """``DIR/manifest.json``, or a :class:`DamagedFileError` (missing, not JSON, or not a
     run's manifest)."""

@@ -341,7 +341,7 @@ def _run_pending(grid, out, options, configs, ids, done, cache, start, programs,
     def write_manifest(status: str, count: int) -> None:
         record = memory_record(budget, work, rss_at_start)
         entry = manifest(grid, programs, status, timing, count, options, record)
-        storage.write_json(out / "manifest.json", entry)
+        storage.write_manifest(out, entry)  # [integrity] keeps the chunks' digests
 
     write_manifest("running", len(done))
     if options.figures:
