@@ -2,9 +2,10 @@
 from what is intact, and what is refused (NumPy only; ``docs/RUNNING.md``).
 
 When a run's outputs are assembled, :func:`seal` records in ``manifest.json`` (its
-``integrity`` entry) the SHA-256 of every chunk file and of every output derived from
-them (``summary.csv``, ``curves.npz``, ``report.md``). Before a run reads a directory,
-:func:`repair` checks it:
+``integrity`` entry) the SHA-256 of every chunk file, of every output derived from
+them (``summary.csv``, ``curves.npz``, ``report.md``) and of ``ids.txt``; later runs keep
+the chunks' record until they make their own (``storage.write_manifest``). Before a run
+reads a directory, :func:`repair` checks it:
 
 * a chunk that does not match its recorded digest, or (written since the last seal)
   whose zip checksums or layout fail, is renamed aside (``<name>.damaged-<time>``, kept)
@@ -13,8 +14,8 @@ them (``summary.csv``, ``curves.npz``, ``report.md``). Before a run reads a dire
   grid when the chunks make that unambiguous: there are none, or they all carry this
   grid's base seed (configuration ids do not hold it) and every configuration of the
   grid is done (a partial run's manifest also held each program's padding, which fixes
-  the last bits of what is still to run). Otherwise :class:`~storage.DamagedFileError`, naming the
-  file and ``--force`` (exit 2 on the command line).
+  the last bits of what is still to run). Otherwise :class:`~storage.DamagedFileError`,
+  naming the file and ``--force`` (exit 2 on the command line).
 
 Outputs missing or not matching their digests are rebuilt from the chunks by the run
 (``storage.assembled`` says they are not there); ``ids.txt`` is rewritten from the
