@@ -73,8 +73,8 @@ _MODULES = {
     ),
     **dict.fromkeys(
         "theory regimes boundary run_boundary finite_n_law run_law conditions summary results "
-        "storage integrity tables figure_plan figure_style curve_figures phase_figures theory_figures "
-        "figures".split(),
+        "storage integrity tables figure_plan figure_style curve_figures phase_figures "
+        "theory_figures figures".split(),
         "analysis",
     ),
 }
