@@ -2,6 +2,7 @@
 formulas (``theory``), regime labels (``regimes``), the boundary's estimators
 (``boundary``) and a run's boundary (``run_boundary``, ``boundary.json``), the theorem's
 conditions (``conditions``), per-configuration summaries (``summary``, ``results``), run
-directories (``storage``), Markdown tables (``tables``) and figures (``figure_plan``,
-``figure_style``, ``curve_figures``, ``phase_figures``, ``theory_figures``, ``figures``).
+directories (``storage``) and their integrity (``integrity``), Markdown tables
+(``tables``) and figures (``figure_plan``, ``figure_style``, ``curve_figures``,
+``phase_figures``, ``theory_figures``, ``figures``).
 """
