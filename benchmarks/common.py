@@ -133,7 +133,8 @@ class Sweep:
     def compile(self) -> float:
         """Compile (not timed with the runs); returns the compile seconds."""
         chunk = self.configs[: self.chunk]
-        return timed(engine.prepare_chunk(self.static, chunk, 0, self.chunk).compile)[0]
+        prepared = engine.prepare_chunk(self.static, chunk, 0, self.chunk)
+        return timed(lambda: engine.Compiler().compile(prepared))[0]
 
     def __call__(self, configs: list[dict] | None = None) -> tuple[float, np.ndarray]:
         """Run every configuration; returns (seconds, final test errors)."""

@@ -67,7 +67,11 @@ def test_tiny_grid_writes_every_output(tmp_path, capsys):
     for key in ("versions", "device", "dtype", "matmul_precision", "timing"):
         assert key in manifest
     assert {"jax", "w2s_jax"} <= set(manifest["versions"])
-    assert manifest["timing"]["compile_seconds"] >= 0
+    timing, programs = manifest["timing"], manifest["programs"]
+    assert timing["compiles"] == sum(len(p["compiles"]) for p in programs) >= 1
+    logged = sum(c["seconds"] for p in programs for c in p["compiles"])
+    assert abs(timing["compile_seconds"] - logged) <= 1e-3 * timing["compiles"]
+    assert 0 < timing["compile_seconds"] < timing["wall_seconds"]
 
     with open(out / "summary.csv") as file:
         rows = list(csv.DictReader(file))

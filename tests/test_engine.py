@@ -115,9 +115,8 @@ def test_shards_then_merge_equal_a_single_run(tmp_path):
     assert run(grid, merged, "--shard", "1/2") == 0
     assert (merged / "summary.csv").exists()  # the second part completed the grid
     (merged / "summary.csv").unlink()
-    compiles = engine.COMPILE_STATS["compiles"]
     assert run(grid, merged) == 0  # the plain run finds everything done and assembles
-    assert engine.COMPILE_STATS["compiles"] == compiles
+    assert json.loads((merged / "manifest.json").read_text())["timing"]["compiles"] == 0
     assert_same_outputs(tmp_path / "single", merged)
 
 
@@ -202,12 +201,12 @@ def _small() -> dict:
 def test_second_grid_of_same_shapes_compiles_nothing_new(tmp_path):
     first = grid_from_dict({**_small(), "sweep": {"data.nu_norm": [3.0, 4.0], "seeds": 2}})
     run_grid(first, tmp_path / "a", RunOptions(quiet=True, figures=False, chunk_size=4))
-    compiles = engine.COMPILE_STATS["compiles"]
     second = grid_from_dict(
         {**_small(), "seed": 9, "sweep": {"strong.lr": [0.3, 0.7], "data.mu_norm": [5.0, 6.0]}}
     )
     run_grid(second, tmp_path / "b", RunOptions(quiet=True, figures=False, chunk_size=4))
-    assert engine.COMPILE_STATS["compiles"] == compiles
+    timing = [json.loads((tmp_path / d / "manifest.json").read_text())["timing"] for d in "ab"]
+    assert timing[0]["compiles"] >= 1 and timing[1]["compiles"] == 0
 
 
 def test_run_error_for_a_changed_base_seed(tmp_path):

@@ -4,6 +4,8 @@ traced run's results bit for bit; a bad entry costs a compile and one warning li
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 from pathlib import Path
 
 import jax
@@ -16,24 +18,32 @@ from w2s_jax.simulation import config as cfg
 
 
 @pytest.fixture
-def store(tmp_path):
+def cache(tmp_path):
     """A store of this test's own (JAX's cache off, as in a sweep of stored programs),
     the test session's cache restored afterwards."""
-    with compile_cache.using(tmp_path / "cache", jax_cache=False):
-        yield tmp_path / "cache" / executable_store.SUBDIRECTORY
+    with compile_cache.using(tmp_path / "cache", jax_cache=False) as cache:
+        yield cache
 
 
-def configurations() -> list[dict]:
+@pytest.fixture
+def store(cache):
+    return cache.directory / executable_store.SUBDIRECTORY
+
+
+def configurations(d: int = 176) -> list[dict]:
     # Own sizes (d = 176): no other test has this program in memory already.
-    return [tiny_config(**{"data.d": 176, "strong.lr": lr}) for lr in (0.5, 1.0, 2.0)]
+    return [tiny_config(**{"data.d": d, "strong.lr": lr}) for lr in (0.5, 1.0, 2.0)]
 
 
-def run_fresh(configs: list[dict]):
-    """Run ``configs`` as one chunk as a new process would: no program in memory."""
-    engine._COMPILED.clear()
+def run_fresh(configs: list[dict], cache) -> tuple[engine.ChunkResult, engine.CompileRecord]:
+    """Run ``configs`` as one chunk as a new process would (no program in memory); the
+    result and the record of its one compile."""
     jax.clear_caches()  # JAX's in-memory trace and compile caches too
+    compiler = engine.Compiler(cache, engine.Executables())
     static = cfg.split(configs[0])[0]
-    return engine.run_chunk(static, configs, 0, planner.chunk_size_for(len(configs)))
+    result = engine.run_chunk(static, configs, 0, planner.chunk_size_for(len(configs)), compiler)
+    (record,) = compiler.records
+    return result, record
 
 
 def assert_bitwise_equal(a: engine.ChunkResult, b: engine.ChunkResult) -> None:
@@ -42,48 +52,136 @@ def assert_bitwise_equal(a: engine.ChunkResult, b: engine.ChunkResult) -> None:
         assert np.array_equal(x, y, equal_nan=True) and x.dtype == y.dtype
 
 
-def test_a_warm_store_traces_nothing_and_gives_the_traced_bits(store):
+def test_a_warm_store_traces_nothing_and_gives_the_traced_bits(cache, store):
     configs = configurations()
-    traces = engine.COMPILE_STATS["traces"]
-    traced = run_fresh(configs)
-    assert engine.COMPILE_STATS["traces"] == traces + 1
+    traced, record = run_fresh(configs, cache)
+    assert (record.traces, record.source, record.stored) == (1, None, True)
     assert len(list(store.glob("*.pkl"))) == 1
-    warm = run_fresh(configs)
-    assert engine.COMPILE_STATS["traces"] == traces + 1  # loaded, not traced
-    assert engine.COMPILE_LOG[-1]["source"] == "executable store"
+    warm, record = run_fresh(configs, cache)
+    assert (record.traces, record.source, record.stored) == (0, "executable store", False)
     assert_bitwise_equal(traced, warm)
     # Another program shape (one configuration more per chunk) is another entry.
-    run_fresh([*configs, tiny_config(**{"data.d": 176, "strong.lr": 3.0})])
-    assert engine.COMPILE_STATS["traces"] == traces + 2
+    _, record = run_fresh([*configs, tiny_config(**{"data.d": 176, "strong.lr": 3.0})], cache)
+    assert record.traces == 1 and len(list(store.glob("*.pkl"))) == 2
 
 
-def test_a_corrupt_entry_costs_a_trace_and_one_warning(store, capsys):
+def test_a_corrupt_entry_costs_a_trace_and_one_warning(cache, store, capsys):
     configs = configurations()[:2]
-    reference = run_fresh(configs)
+    reference, _ = run_fresh(configs, cache)
     (entry,) = store.glob("*.pkl")
     entry.write_bytes(b"not an executable")
-    compile_cache._state["warned"] = False
-    traces = engine.COMPILE_STATS["traces"]
-    again = run_fresh(configs)
-    assert engine.COMPILE_STATS["traces"] == traces + 1
+    again, record = run_fresh(configs, cache)
+    assert record.traces == 1 and record.stored
     assert capsys.readouterr().err.count("warning:") == 1
+    assert len(cache.warn.said) == 1 and "unusable" in cache.warn.said[0]
     assert_bitwise_equal(reference, again)
     name, devices = executable_store_key(configs), jax.local_devices()[:1]
-    assert executable_store.load(name, devices) is not None  # rewritten
+    assert executable_store.load(name, devices, cache) is not None  # rewritten
 
 
 def test_an_executable_from_jax_cache_is_not_stored(store):
     # Read back from JAX's cache, an XLA:CPU executable serialises without its compiled
     # functions: storing it would break the next run.
-    with compile_cache.using(store.parent, jax_cache=True):
+    with compile_cache.using(store.parent, jax_cache=True) as cache:
         configs = configurations()[1:]
-        reference = run_fresh(configs)
+        reference, _ = run_fresh(configs, cache)
         (entry,) = store.glob("*.pkl")
         entry.unlink()
-        again = run_fresh(configs)  # traced, then served by JAX's cache
-    assert engine.COMPILE_LOG[-1]["source"] == "compilation cache"
+        again, record = run_fresh(configs, cache)  # traced, then served by JAX's cache
+    assert (record.source, record.stored) == ("compilation cache", False)
     assert not list(store.glob("*.pkl"))
     assert_bitwise_equal(reference, again)
+
+
+def test_two_compiles_at_once_each_get_their_own_cache_hit(store, monkeypatch):
+    """With JAX's cache on, program A is served by it while program B compiles in another
+    thread, B's compile spanning A's hit: A is recorded from the cache and not stored, B
+    compiled and stored (a process-wide hit counter credited A's hit to B)."""
+    one, other = configurations()[:2], configurations(d=168)[:2]
+    with compile_cache.using(store.parent, jax_cache=True) as cache:
+        reference, _ = run_fresh(one, cache)  # A into JAX's cache (and the store)
+        (entry,) = store.glob("*.pkl")
+        entry.unlink()  # so that A is traced and served by JAX's cache
+        jax.clear_caches()
+        compiler = engine.Compiler(cache, engine.Executables())
+        b_started, a_done = threading.Event(), threading.Event()
+        real = compile_cache.compile_and_check
+
+        def in_order(compile_fn, warn=None):  # B starts, A compiles and ends, B compiles
+            if threading.current_thread().name == "B":
+
+                def after_a():
+                    b_started.set()
+                    assert a_done.wait(120)
+                    return compile_fn()
+
+                return real(after_a, warn)
+            assert b_started.wait(120)
+            try:
+                return real(compile_fn, warn)
+            finally:
+                a_done.set()
+
+        monkeypatch.setattr(compile_cache, "compile_and_check", in_order)
+        chunks = {
+            name: engine.prepare_chunk(cfg.split(c[0])[0], c, 0, planner.chunk_size_for(2))
+            for name, c in (("A", one), ("B", other))
+        }
+        records = {}
+        threads = [
+            threading.Thread(
+                name=name, target=lambda n=name: records.update({n: compiler.compile(chunks[n])[1]})
+            )
+            for name in chunks
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        again = engine.run_prepared(chunks["A"], compiler)
+    assert (records["A"].source, records["A"].stored) == ("compilation cache", False)
+    assert (records["B"].source, records["B"].stored) == (None, True)
+    assert set(compiler.records) == set(records.values())
+    assert len(list(store.glob("*.pkl"))) == 1  # B's
+    assert_bitwise_equal(reference, again)
+
+
+def test_cache_warnings_go_to_the_compile_of_their_thread():
+    """JAX's warning about an unusable entry, raised in one thread while another thread
+    compiles, is that thread's compile's warning line; the warning machinery is given
+    back afterwards."""
+    shown = warnings.showwarning
+    inside, leave = threading.Event(), threading.Event()
+    mine, theirs = compile_cache.OneWarning(), compile_cache.OneWarning()
+
+    def quiet():
+        inside.set()
+        assert leave.wait(30)
+        return "quiet"
+
+    def noisy():
+        assert inside.wait(30)
+        text = "Error reading persistent compilation cache entry for 'jit_f': bad"
+        warnings.warn(text, stacklevel=1)
+        leave.set()
+        return "noisy"
+
+    results = {}
+    threads = [
+        threading.Thread(
+            target=lambda: results.update(q=compile_cache.compile_and_check(quiet, theirs))
+        ),
+        threading.Thread(
+            target=lambda: results.update(n=compile_cache.compile_and_check(noisy, mine))
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {"q": ("quiet", False), "n": ("noisy", False)}
+    assert len(mine.said) == 1 and "jit_f" in mine.said[0] and theirs.said == []
+    assert warnings.showwarning is shown
 
 
 def executable_store_key(configs: list[dict]) -> str:
@@ -93,7 +191,7 @@ def executable_store_key(configs: list[dict]) -> str:
     return executable_store.key(static, chunk.args, chunk.mesh, options)
 
 
-def test_the_key_sees_what_makes_a_program(store):
+def test_the_key_sees_what_makes_a_program():
     configs = configurations()
     base = executable_store_key(configs)
     assert executable_store_key(configs) == base  # stable
@@ -142,18 +240,17 @@ def _foreign_entries(store: Path, name: str, marker: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("case", ["bare pickle", "wrong digest", "another key", "truncated"])
-def test_a_foreign_entry_is_never_unpickled(case, store, tmp_path, capsys):
+def test_a_foreign_entry_is_never_unpickled(case, cache, store, tmp_path, capsys):
     name, marker = "a" * 64, tmp_path / "marker"
     store.mkdir(mode=0o700, parents=True, exist_ok=True)
     (store / f"{name}.pkl").write_bytes(_foreign_entries(store, name, marker)[case])
-    compile_cache._state["warned"] = False
-    assert executable_store.load(name, jax.local_devices()[:1]) is None
+    assert executable_store.load(name, jax.local_devices()[:1], cache) is None
     assert not marker.exists()
     err = capsys.readouterr().err
     assert err.count("warning:") == 1 and f"{name}.pkl" in err
 
 
-def test_a_directory_others_may_write_is_not_used(store, tmp_path, capsys):
+def test_a_directory_others_may_write_is_not_used(cache, store, tmp_path, capsys):
     import pickle
 
     # A well-formed entry (right key, right digest) of a foreign pickle: what someone
@@ -169,8 +266,8 @@ def test_a_directory_others_may_write_is_not_used(store, tmp_path, capsys):
         os.chmod(store, 0o700)
         os.chmod(entry, 0o600)
         os.chmod(target, mode)
-        compile_cache._state["warned"] = False
-        assert executable_store.load(name, jax.local_devices()[:1]) is None
+        run = compile_cache.Cache(cache.directory)  # a run of its own: its own warning
+        assert executable_store.load(name, jax.local_devices()[:1], run) is None
         err = capsys.readouterr().err
         assert err.count("warning:") == 1 and "writable by group or others" in err
     assert not marker.exists()
@@ -180,7 +277,6 @@ def test_a_cache_directory_others_may_write_is_not_used(tmp_path, capsys):
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chmod(shared, 0o777)
-    compile_cache._state["warned"] = False
     assert compile_cache.directory_for(shared) is None  # neither JAX's cache nor the store
     err = capsys.readouterr().err
     assert err.count("warning:") == 1 and str(shared) in err and "not used" in err

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import tiny_grid_text
 from w2s_jax.analysis import integrity, storage
-from w2s_jax.execution import compile_cache, engine, executable_store
+from w2s_jax.execution import executable_store
 from w2s_jax.sweep import main
 
 GRID = tiny_grid_text(
@@ -93,7 +93,6 @@ def case(finished, tmp_path):
     """A copy of the finished run for one case (and its own executable store)."""
     root, base, reference, extended = finished
     shutil.copytree(base, tmp_path / "case")
-    compile_cache._state["warned"] = False
     return root, tmp_path / "case" / "run", reference, extended
 
 

@@ -165,14 +165,14 @@ def test_cli_refuses_before_compiling(tmp_path, capsys):
     from w2s_jax.sweep import main
 
     grid = write(tmp_path, TINY_GRID)
-    compiles = engine.COMPILE_STATS["compiles"]
+    held = len(engine.IN_MEMORY)
     for extra in (["--dry-run"], ["--quiet"]):
         argv = [str(grid), "--out", str(tmp_path / "run"), "--max-memory", "0.001", *extra]
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
         assert "program dense d=200" in err and "--max-memory" in err
-    assert engine.COMPILE_STATS["compiles"] == compiles
+    assert len(engine.IN_MEMORY) == held  # nothing compiled
     assert not list((tmp_path / "run").glob("chunks/*"))
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from w2s_jax.analysis.storage import RunResults, load_run
 from w2s_jax.execution import jax_settings
 from w2s_jax.execution.grid import Grid, grid_from_dict
-from w2s_jax.execution.runner import RunOptions, run_grid
+from w2s_jax.execution.runner import RunOptions, RunOutcome, run_grid
 
 
 def make_grid(tables: dict[str, Any] | None = None, /, **keywords) -> Grid:
@@ -50,15 +50,16 @@ def run(grid: Grid | dict, out: str | Path | None = None, **options) -> RunResul
     return load_run(out)
 
 
-def run_into(grid: Grid, out: Path, options: RunOptions) -> bool:
+def run_into(grid: Grid, out: Path, options: RunOptions, figure_helper=None) -> RunOutcome:
     """Run or resume ``grid`` into ``out`` (a ``[boundary]`` grid by its adaptive search,
-    in rounds of ordinary grids); True when complete, False when only a shard ran. What
-    :func:`run` and the command line call."""
+    in rounds of ordinary grids); true when complete, false when only a shard ran. What
+    :func:`run` and the command line call (``figure_helper``: one the command line
+    started early)."""
     if grid.boundary is not None:
         from w2s_jax.execution import boundary_search
 
-        return bool(boundary_search.search(grid, out, options))
-    return run_grid(grid, out, options)
+        return RunOutcome(bool(boundary_search.search(grid, out, options)))
+    return run_grid(grid, out, options, figure_helper)
 
 
 def describe(grid: Grid, options: RunOptions | None = None) -> str:

@@ -7,6 +7,7 @@ grid, calls the library and reports. User mistakes exit with code 2 and one line
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import hashlib
 import signal
@@ -254,10 +255,20 @@ def main(argv: list[str] | None = None) -> int:
         _report(done, args.quiet)
         print(f"up to date: {done} (nothing to run; --force to start over)")
         return 0
+    helper = None
     if not (args.dry_run or args.no_figures or args.shard or args.num_processes):
-        from w2s_jax.analysis.figure_helper import start_early
+        from w2s_jax.analysis.figure_helper import FigureHelper
 
-        start_early()  # its imports (matplotlib) overlap JAX's, which come next
+        helper = FigureHelper.start()  # its imports (matplotlib) overlap JAX's, next
+    try:
+        return _run(args, helper)
+    finally:
+        if helper is not None:
+            helper.close()  # the run closed it already, unless it never reached the end
+
+
+def _run(args, helper) -> int:
+    """:func:`main` after the figure helper started: JAX, the grid, the run."""
     from w2s_jax.execution import distributed  # after argparse: --help stays instant
 
     processes = (args.coordinator_address, args.num_processes, args.process_id)
@@ -297,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.dry_run:
         if args.num_processes:  # the plan of this process's share
-            options.shard = (args.process_id, args.num_processes)
+            options = dataclasses.replace(options, shard=(args.process_id, args.num_processes))
         try:
             print(describe(grid, options))
         except RunError as error:
@@ -308,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM: stop like Ctrl-C, chunks are safe
     try:
-        complete = run_into(grid, out, options)
+        outcome = run_into(grid, out, options, helper)
     except (RunError, DamagedFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -324,19 +335,19 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    if complete and grid.boundary is not None:
+    if outcome and grid.boundary is not None:
         _report(out, args.quiet)
         from w2s_jax.analysis.storage import read_json
         from w2s_jax.execution.boundary_search import SEARCH_FILE, summary_lines
 
         print("\n".join(summary_lines(read_json(out / SEARCH_FILE))))
         print(f"done: {out}/{SEARCH_FILE}, {out}/summary.csv, {out}/curves.npz")
-    elif complete:
+    elif outcome:
         _report(out, args.quiet)
         print(f"done: {out}/summary.csv, {out}/curves.npz, {out}/manifest.json, {out}/figures/")
-    elif distributed.lost_processes():
+    elif outcome.lost:
         print(
-            f"error: process(es) {', '.join(map(str, distributed.lost_processes()))} stopped "
+            f"error: process(es) {', '.join(map(str, outcome.lost))} stopped "
             f"before the end of their share; the finished chunks are saved in {out}/chunks; "
             "run the same command again (one process needs no process options) to complete",
             file=sys.stderr,

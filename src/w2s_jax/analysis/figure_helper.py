@@ -1,7 +1,8 @@
 """A second process that draws half of a run's figures, on a second core.
 
-A run starts it at its beginning (:meth:`FigureHelper.start`), so that its imports
-(matplotlib, ~0.5-1 s) overlap the run; at the end ``figures.draw_run`` sends it one
+A run starts it at its beginning (:meth:`FigureHelper.start`; the command line starts it
+before it imports JAX and hands it to the run), so that its imports (matplotlib,
+~0.5-1 s) overlap the run; at the end ``figures.draw_run`` sends it one
 job — a run directory and the names of the figures to draw — and draws the other
 figures itself meanwhile. The helper answers with the paths written, one JSON line on
 its stdout. A plain subprocess (``python -m w2s_jax.analysis.figure_helper``), not
@@ -25,10 +26,7 @@ class FigureHelper:
 
     @classmethod
     def start(cls) -> FigureHelper | None:
-        """A helper process (the one :func:`start_early` started, if any), or None on one
-        core (or where no process can be started)."""
-        if _EARLY:
-            return _EARLY.pop()
+        """A helper process, or None on one core (or where no process can be started)."""
         if (os.cpu_count() or 1) < 2:
             return None
         command = [sys.executable, "-m", __name__]
@@ -61,18 +59,6 @@ class FigureHelper:
         except (OSError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait()
-
-
-_EARLY: list[FigureHelper] = []
-
-
-def start_early() -> None:
-    """Start a helper now, so that its imports overlap JAX's: the command line calls this
-    before it imports JAX, and the run's :meth:`FigureHelper.start` takes it over. One
-    never taken ends with the process (its input closes)."""
-    helper = FigureHelper.start()
-    if helper is not None:
-        _EARLY.append(helper)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from the saved results (they are bit-identical, and the bootstrap is seeded). Th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -306,7 +307,7 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
         with run_lock.acquire(out, None):
             prepare_directory(out, force=True)
             (out / SEARCH_FILE).unlink(missing_ok=True)
-    each = RunOptions(**{**vars(options), "force": False, "figures": False, "request": None})
+    each = dataclasses.replace(options, force=False, figures=False, request=None)
     say = (lambda text: None) if options.quiet else (lambda text: print(text, file=sys.stderr))
     values = cells(grid)
     column, reference = grid.boundary.metric, METRICS[grid.boundary.metric]

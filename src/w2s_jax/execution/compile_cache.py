@@ -21,11 +21,15 @@ executables are also kept, keyed without tracing, by :mod:`w2s_jax.execution.exe
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -35,29 +39,36 @@ from w2s_jax.execution import jax_settings
 MAX_BYTES = 2 * 2**30
 OFF = "off"
 
-_state = {"directory": None, "hits": 0, "warned": False, "listening": False}
-
 
 def default_directory() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "w2s_jax"
 
 
-def current_directory() -> Path | None:
-    """The directory of the run in progress (:func:`using`), or None."""
-    return _state["directory"]
+class OneWarning:
+    """Warning lines of one run: the first is printed, the rest are not (a sweep may
+    compile many programs, each failing alike). Threads may warn at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.said: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        with self._lock:
+            first = not self.said
+            self.said.append(text)
+        if first:
+            print(f"warning: {text}", file=sys.stderr)
 
 
-def warn(text: str) -> None:
-    """One warning line per process (a sweep may compile many programs)."""
-    if not _state["warned"]:
-        _state["warned"] = True
-        print(f"warning: {text}", file=sys.stderr)
+@dataclass(frozen=True)
+class Cache:
+    """The caches one run uses: ``directory`` (None: none), whether JAX's own cache is
+    on in it, and the run's warning line."""
 
-
-def _count_hit(event: str, **kwargs) -> None:
-    if event == "/jax/compilation_cache/cache_hits":
-        _state["hits"] += 1
+    directory: Path | None = None
+    jax_cache: bool = False
+    warn: OneWarning = field(default_factory=OneWarning, compare=False)
 
 
 def _has_filelock() -> bool:
@@ -87,9 +98,10 @@ def untrusted(path: Path) -> str | None:
     return None
 
 
-def directory_for(setting: str | Path | None = None) -> Path | None:
+def directory_for(setting: str | Path | None = None, warn=None) -> Path | None:
     """The cache directory ``setting`` names (None: the default one; ``"off"``: none),
-    or None when it cannot be written, or is not the user's alone (one warning line)."""
+    or None when it cannot be written, or is not the user's alone (one ``warn`` line)."""
+    warn = warn or OneWarning()
     directory = None if str(setting) == OFF else Path(setting or default_directory())
     if directory is not None:
         try:
@@ -136,40 +148,107 @@ def _reset() -> None:
 
 
 @contextlib.contextmanager
-def using(setting: str | Path | None = None, jax_cache: bool = True) -> Iterator[Path | None]:
-    """Use the cache ``setting`` names for the block (yields its directory, or None) and
-    give JAX back the caller's cache settings afterwards. ``jax_cache=False``: the
+def using(setting: str | Path | None = None, jax_cache: bool = True) -> Iterator[Cache]:
+    """Use the cache ``setting`` names for the block (yields the run's :class:`Cache`)
+    and give JAX back the caller's cache settings afterwards. ``jax_cache=False``: the
     directory holds the executable store only and JAX's own cache stays off, for runs
     whose programs are all stored: an executable JAX's cache served cannot be stored
-    (see ``engine._compiled``), so a store miss must compile."""
-    if not _state["listening"]:
-        _state["listening"] = True
-        jax.monitoring.register_event_listener(_count_hit)
-    directory = directory_for(setting)
-    before = _state["directory"]
+    (see ``engine.Compiler``), so a store miss must compile."""
+    warn = OneWarning()
+    directory = directory_for(setting, warn)
+    cache = Cache(directory, jax_cache and directory is not None, warn)
     try:
         with jax_settings.scoped(settings(directory, jax_cache)):
-            _state["directory"] = directory
             _reset()
-            yield directory
+            yield cache
     finally:
-        _state["directory"] = before
         _reset()
 
 
-def compile_and_check(compile_fn):
-    """``compile_fn()``, and whether the persistent cache served it. JAX's warnings about
-    unreadable or unwritable entries become one line of ours (it then compiles)."""
-    before = _state["hits"]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = compile_fn()
-    for warning in caught:
-        text = str(warning.message)
-        if "persistent compilation cache" in text:
-            warn(f"compilation cache entry unusable, compiled instead ({text[:160]})")
+# ------------------------------------------------------------------ one compile
+
+
+@dataclass
+class _Compile:
+    """What JAX said while one thread compiled: cache hits and cache warnings."""
+
+    hits: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+_THIS_THREAD = threading.local()  # .compile: the _Compile in progress in this thread
+CACHE_HIT = "/jax/compilation_cache/cache_hits"
+# JAX's warnings about an entry it could not read or write (it then compiles).
+CACHE_WARNING = r"Error (reading|writing) persistent compilation cache"
+
+
+def _on_event(event: str, **kwargs) -> None:
+    """JAX's monitoring listener: JAX records a hit in the thread that compiles, so a
+    hit belongs to the compile in progress in this thread, never to another one."""
+    current = getattr(_THIS_THREAD, "compile", None)
+    if event == CACHE_HIT and current is not None:
+        current.hits += 1
+
+
+@functools.cache
+def _listen() -> None:
+    jax.monitoring.register_event_listener(_on_event)  # once per process
+
+
+class _CacheWarnings:
+    """Routes JAX's cache warnings to the compile of the thread that raised them.
+
+    ``warnings.catch_warnings`` swaps process-wide state, so two threads entering and
+    leaving it out of order restore each other's. Here the first compile to start
+    enters it and the last to end leaves it (a count under a lock); meanwhile only JAX's
+    cache warnings are let through the filters, and each goes to its thread's compile
+    (any other warning goes where it would have gone)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = 0
+        self._context: warnings.catch_warnings | None = None
+        self._show = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._open == 0:
+                self._context = warnings.catch_warnings()
+                self._context.__enter__()
+                warnings.filterwarnings("always", message=CACHE_WARNING)
+                self._show, warnings.showwarning = warnings.showwarning, self._route
+            self._open += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._open -= 1
+            if self._open == 0:
+                self._context.__exit__(None, None, None)
+                self._context = None
+
+    def _route(self, message, category, filename, lineno, file=None, line=None):
+        current = getattr(_THIS_THREAD, "compile", None)
+        if current is not None and re.match(CACHE_WARNING, str(message)):
+            current.warnings.append(str(message))
         else:
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
-    return result, _state["hits"] > before
+            self._show(message, category, filename, lineno, file, line)
+
+
+_CACHE_WARNINGS = _CacheWarnings()  # process-wide, as Python's warnings are
+
+
+def compile_and_check(compile_fn, warn=None):
+    """``compile_fn()``, and whether JAX's persistent cache served *this* compile (other
+    threads may compile at the same time). JAX's warnings about unreadable or
+    unwritable entries become one ``warn`` line (it then compiles)."""
+    _listen()
+    current = _Compile()
+    _THIS_THREAD.compile = current
+    try:
+        with _CACHE_WARNINGS:
+            result = compile_fn()
+    finally:
+        _THIS_THREAD.compile = None
+    for text in current.warnings:
+        (warn or OneWarning())(f"compilation cache entry unusable, compiled instead ({text[:160]})")
+    return result, current.hits > 0

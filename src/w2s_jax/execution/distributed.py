@@ -28,8 +28,6 @@ SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM
 
 FORCE_ALONE = "--force needs a single process (each would delete the others' chunks)"
 
-_lost: list[int] = []  # processes that did not reach the last barrier
-
 
 class DistributedError(RuntimeError):
     """Bad process options or processes that could not connect (exit code 2 in the CLI)."""
@@ -163,7 +161,6 @@ def wait_for_shares() -> list[int]:
     """Barrier at the end of every process's share; returns the processes that never
     reached it (dead: silent for the heartbeat timeout, or exited early). A no-op
     returning ``[]`` in a single-process run."""
-    _lost.clear()
     if not jax.distributed.is_initialized():
         return []
     from jax.experimental import multihost_utils
@@ -176,10 +173,4 @@ def wait_for_shares() -> list[int]:
             live = {device.process_index for device in devices}
     except multihost_utils.ProcessFailureError as failure:  # died during the barrier
         live -= {device.process_index for device in failure.failed_devices}
-    _lost.extend(sorted(set(range(jax.process_count())) - live))
-    return list(_lost)
-
-
-def lost_processes() -> list[int]:
-    """The processes the last :func:`wait_for_shares` found missing."""
-    return list(_lost)
+    return sorted(set(range(jax.process_count())) - live)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,13 +46,14 @@ def _key(words):
     return key
 
 
-def _run_chunk(static, mesh, bank, *args):
+def _run_chunk(on_trace, static, mesh, bank, *args):
     """:func:`_run_shard` on one device, or on every device of ``mesh`` (each its own
     slice of every argument, as independent programs: a program partitioned by XLA
     instead synchronises the devices at every step of every training loop). ``bank``
     (the image bank, or None) is an argument, not a constant: one compile serves any
-    bank of its shape, and every device holds a whole copy."""
-    COMPILE_STATS["traces"] += 1  # runs only while JAX traces (tests count the traces)
+    bank of its shape, and every device holds a whole copy. ``on_trace()`` is called
+    while JAX traces (a warm run from the executable store traces nothing)."""
+    on_trace()
     if mesh is None:
         return _run_shard(static, None, bank, *args)
     spec = PartitionSpec(AXIS)
@@ -77,63 +80,151 @@ def _run_shard(static, axis, bank, teacher_params, teacher_words, params, words,
     return jax.vmap(student)(params, words, teacher_slot)
 
 
-_COMPILED: dict[Any, Any] = {}
-# "traces": how often _run_chunk's Python ran (a warm run from the store traces nothing)
-COMPILE_STATS = {"compiles": 0, "seconds": 0.0, "traces": 0}
-COMPILE_LOG: list[dict] = []  # one entry per program compiled (or loaded) in this process
 # run.compile = "fast": XLA's backend (LLVM) optimisation off: compiles ~2x faster, runs
 # slower (cost_model.FAST_SLOWDOWN), and changes results in the last bits (so it is part
 # of Static).
 FAST_OPTIONS = {"xla_backend_optimization_level": 0}
 
 
-def _signature(static, args, mesh):
-    shapes = tuple((leaf.shape, str(leaf.dtype)) for leaf in jax.tree.leaves(args))
-    return (static, mesh, shapes)
+@dataclass(frozen=True)
+class CompileRecord:
+    """One program compiled (or loaded) for a run: ``source`` says from where (None:
+    XLA compiled it here), ``stored`` whether it went into the executable store,
+    ``traces`` how often its Python ran (0 when loaded from the store)."""
+
+    static: cfg.Static
+    configurations_per_chunk: int
+    seconds: float
+    source: str | None
+    stored: bool
+    traces: int
+
+    @property
+    def from_cache(self) -> bool:
+        return self.source is not None
+
+    def entry(self) -> dict:
+        """The record as the manifest holds it (under its program)."""
+        return {
+            "compile": self.static.compile,
+            "configurations_per_chunk": self.configurations_per_chunk,
+            "seconds": round(self.seconds, 3),
+            "from_cache": self.from_cache,
+            "source": self.source,
+            "stored": self.stored,
+        }
 
 
-def _compiled(static, args, mesh):
-    """The compiled chunk program for these shapes: loaded from the executable store (no
-    tracing), else traced and compiled (or read from JAX's persistent cache), timed."""
-    signature = _signature(static, args, mesh)
-    if signature not in _COMPILED:
+class Executables:
+    """Compiled chunk programs held in memory, by program and argument shapes: a
+    notebook that runs grid after grid compiles (or loads) each program once. One per
+    process (:data:`IN_MEMORY`), shared by runs and their compile threads under a lock;
+    a program is built by one thread while the others asking for it wait."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._programs: dict[Any, Any] = {}
+        self._building: dict[Any, threading.Lock] = {}
+
+    def get(self, signature, build: Callable[[], Any]) -> tuple[Any, bool]:
+        """The program ``signature`` names, built by ``build()`` if absent; and whether
+        it was built by this call."""
+        with self._lock:
+            if signature in self._programs:
+                return self._programs[signature], False
+            building = self._building.setdefault(signature, threading.Lock())
+        with building:
+            with self._lock:
+                if signature in self._programs:
+                    return self._programs[signature], False
+            try:
+                program = build()
+                with self._lock:
+                    self._programs[signature] = program
+            finally:
+                with self._lock:
+                    self._building.pop(signature, None)
+            return program, True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._programs)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._programs.clear()
+
+
+IN_MEMORY = Executables()
+
+
+class Compiler:
+    """What one run compiles: its programs come from ``executables`` (memory), the
+    executable store or JAX's cache in ``cache``, or XLA; each one built is a
+    :class:`CompileRecord` of this run (threads may compile at once)."""
+
+    def __init__(
+        self, cache: compile_cache.Cache | None = None, executables: Executables = IN_MEMORY
+    ) -> None:
+        self.cache = cache or compile_cache.Cache()
+        self.executables = executables
+        self._lock = threading.Lock()
+        self._records: list[CompileRecord] = []
+
+    @property
+    def records(self) -> tuple[CompileRecord, ...]:
+        with self._lock:
+            return tuple(self._records)
+
+    def executable(self, chunk: PreparedChunk):
+        """The compiled program of ``chunk``."""
+        return self.compile(chunk)[0]
+
+    def compile(self, chunk: PreparedChunk) -> tuple[Any, CompileRecord | None]:
+        """The compiled program of ``chunk`` and its record (None: it was in memory)."""
+        shapes = tuple((leaf.shape, str(leaf.dtype)) for leaf in jax.tree.leaves(chunk.args))
+        record: list[CompileRecord] = []
+        program, built = self.executables.get(
+            (chunk.static, chunk.mesh, shapes), lambda: self._build(chunk, record)
+        )
+        if not built:
+            return program, None
+        with self._lock:
+            self._records.append(record[0])
+        return program, record[0]
+
+    def _build(self, chunk: PreparedChunk, record: list[CompileRecord]):
+        """Load the program from the executable store (no tracing), else trace and
+        compile it (or read it from JAX's persistent cache), timed."""
+        static, args, mesh = chunk.static, chunk.args, chunk.mesh
         start = time.perf_counter()
         options = FAST_OPTIONS if static.compile == "fast" else {}
         name = executable_store.key(static, args, mesh, options)
         storable = executable_store.storable(static)
         # A program without a mesh runs on the default device; with one, on its devices.
         devices = list(mesh.devices.flat) if mesh is not None else jax.local_devices()[:1]
-        compiled = executable_store.load(name, devices) if storable else None
-        source = "executable store"
+        compiled = executable_store.load(name, devices, self.cache) if storable else None
+        source, stored, traces = "executable store", False, []
         if compiled is None:
 
             def compile_now():
-                jitted = jax.jit(_run_chunk, static_argnums=(0, 1))
+                run = functools.partial(_run_chunk, lambda: traces.append(1))
+                jitted = jax.jit(run, static_argnums=(0, 1))
                 with jax.default_matmul_precision(static.precision):
                     return jitted.lower(static, mesh, *args).compile(compiler_options=options)
 
-            compiled, cached = compile_cache.compile_and_check(compile_now)
+            compiled, cached = compile_cache.compile_and_check(compile_now, self.cache.warn)
             source = "compilation cache" if cached else None
             # Only what XLA compiled here is stored: an XLA:CPU executable read back from
             # JAX's cache serialises without its compiled functions ("Function ... not
             # found" when run). Runs of stored programs only keep JAX's cache off.
             if storable and not cached:
-                executable_store.save(name, compiled)
-        _COMPILED[signature] = compiled
+                stored = executable_store.save(name, compiled, self.cache)
         seconds = time.perf_counter() - start
-        COMPILE_STATS["compiles"] += 1
-        COMPILE_STATS["seconds"] += seconds
-        COMPILE_LOG.append(
-            {
-                "static": static,
-                "compile": static.compile,
-                "configurations_per_chunk": int(len(args[4])),  # the students' key words
-                "seconds": round(seconds, 3),
-                "from_cache": source is not None,
-                "source": source,  # None: compiled here
-            }
+        record.append(
+            CompileRecord(static, int(len(args[4])), seconds, source, stored, len(traces))
         )
-    return _COMPILED[signature]
+        return compiled
 
 
 def key_words(base_seed: int, config: dict) -> np.ndarray:
@@ -164,9 +255,6 @@ class PreparedChunk:
     args: tuple
     mesh: Mesh | None
     configs: list[dict]  # the real ones (without the padding)
-
-    def compile(self):
-        return _compiled(self.static, self.args, self.mesh)
 
 
 def prepare_chunk(
@@ -208,9 +296,10 @@ def prepare_chunk(
     return PreparedChunk(static, (bank, *args), mesh, real)
 
 
-def run_prepared(chunk: PreparedChunk) -> ChunkResult:
-    """Compile (or find) the chunk's program and run it."""
-    curves, scalars = chunk.compile()(*chunk.args)
+def run_prepared(chunk: PreparedChunk, compiler: Compiler | None = None) -> ChunkResult:
+    """Compile (or find) the chunk's program and run it (``compiler``: the run's; None:
+    one without disk caches)."""
+    curves, scalars = (compiler or Compiler()).executable(chunk)(*chunk.args)
     n_real = len(chunk.configs)
     curves = {k: np.asarray(v)[:n_real] for k, v in curves.items()}
     scalars = {k: np.asarray(v)[:n_real] for k, v in scalars.items()}
@@ -218,12 +307,22 @@ def run_prepared(chunk: PreparedChunk) -> ChunkResult:
     return ChunkResult([identity(c) for c in chunk.configs], steps, curves, scalars)
 
 
-def run_chunk(static: cfg.Static, configs: list[dict], base_seed: int, size: int) -> ChunkResult:
+def run_chunk(
+    static: cfg.Static,
+    configs: list[dict],
+    base_seed: int,
+    size: int,
+    compiler: Compiler | None = None,
+) -> ChunkResult:
     """Run ``configs`` (all of one program) as one padded, sharded, compiled chunk."""
-    return run_prepared(prepare_chunk(static, configs, base_seed, size))
+    return run_prepared(prepare_chunk(static, configs, base_seed, size), compiler)
 
 
-def run_configuration(configuration: dict, base_seed: int = 0) -> ChunkResult:
+def run_configuration(
+    configuration: dict, base_seed: int = 0, compiler: Compiler | None = None
+) -> ChunkResult:
     """One configuration alone (through the same compiled path as a sweep)."""
     (program,) = planner.plan([configuration])
-    return run_chunk(program.static, [configuration], base_seed, planner.chunk_size_for(1))
+    return run_chunk(
+        program.static, [configuration], base_seed, planner.chunk_size_for(1), compiler
+    )

@@ -44,10 +44,9 @@ MAX_BYTES = 2 * 2**30
 SUBDIRECTORY = "executables"
 
 
-def directory() -> Path | None:
-    """Where entries live: inside the compilation cache in use (None: it is off)."""
-    base = compile_cache.current_directory()
-    return None if base is None else base / SUBDIRECTORY
+def directory(cache: compile_cache.Cache) -> Path | None:
+    """Where entries live: inside the run's compilation cache (None: it is off)."""
+    return None if cache.directory is None else cache.directory / SUBDIRECTORY
 
 
 def _header(name: str, payload: bytes) -> bytes:
@@ -92,10 +91,10 @@ def key(static: Any, args: tuple, mesh: Any, options: dict) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def load(name: str, devices: list):
+def load(name: str, devices: list, cache: compile_cache.Cache):
     """The stored executable ``name``, loaded onto ``devices`` (in the order it was
-    compiled for), or None (absent; or unusable: one warning)."""
-    where = directory()
+    compiled for), or None (absent; or unusable: one warning of the run's)."""
+    where = directory(cache)
     if where is None:
         return None
     path = where / f"{name}.pkl"
@@ -103,14 +102,14 @@ def load(name: str, devices: list):
         return None
     reason = compile_cache.untrusted(where) or compile_cache.untrusted(path)
     if reason is not None:
-        compile_cache.warn(f"stored executable {path} not loaded: it {reason}; compiling")
+        cache.warn(f"stored executable {path} not loaded: it {reason}; compiling")
         return None
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as error:
-        compile_cache.warn(f"stored executable {path.name} unreadable ({error}); compiling")
+        cache.warn(f"stored executable {path.name} unreadable ({error}); compiling")
         return None
     try:
         from jax.experimental import serialize_executable
@@ -122,7 +121,7 @@ def load(name: str, devices: list):
             entry["executable"], entry["in_tree"], entry["out_tree"], execution_devices=devices
         )
     except Exception as error:  # any failure to load is a miss, never a failed sweep
-        compile_cache.warn(
+        cache.warn(
             f"stored executable {path.name} unusable ({type(error).__name__}: "
             f"{str(error)[:120]}); compiling instead"
         )
@@ -134,11 +133,12 @@ def load(name: str, devices: list):
     return compiled
 
 
-def save(name: str, compiled) -> None:
-    """Store ``compiled`` as ``name`` (atomically), then evict beyond the bound."""
-    where = directory()
+def save(name: str, compiled, cache: compile_cache.Cache) -> bool:
+    """Store ``compiled`` as ``name`` (atomically), then evict beyond the bound; whether
+    it was stored."""
+    where = directory(cache)
     if where is None:
-        return
+        return False
     try:
         from jax.experimental import serialize_executable
 
@@ -150,12 +150,13 @@ def save(name: str, compiled) -> None:
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
         storage.atomic_write(where / f"{name}.pkl", lambda file: file.write(blob))
     except Exception as error:  # a program that cannot be stored is compiled next time
-        compile_cache.warn(
+        cache.warn(
             f"could not store the compiled program ({type(error).__name__}: "
             f"{str(error)[:120]}); the next run compiles it again"
         )
-        return
+        return False
     evict(where)
+    return True
 
 
 def evict(where: Path, limit: int = MAX_BYTES) -> None:

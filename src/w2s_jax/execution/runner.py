@@ -52,7 +52,7 @@ class RunError(RuntimeError):
     """A problem with the run directory or the request (exit code 2 in the CLI)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunOptions:
     chunk_size: int | None = None  # configurations per chunk; None: from memory
     max_memory_gb: float | None = None  # memory budget; None: memory.budget()
@@ -64,6 +64,18 @@ class RunOptions:
     compile_cache: str | None = None  # a directory; None: the default one; "off": none
     thresholds: RegimeThresholds = RegimeThresholds()
     request: dict | None = None  # what the CLI was asked (its grid file's digest)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run did: ``complete`` (the outputs are assembled; true as a bool) or only
+    a share ran; ``lost``: processes that did not reach the end-of-shares barrier."""
+
+    complete: bool
+    lost: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.complete
 
 
 def _jsonable(value):
@@ -184,11 +196,11 @@ def manifest(
     done: int,
     options: RunOptions,
     memory_record: dict | None = None,
+    records: tuple = (),
 ) -> dict:
     configs = grid.configurations()  # dicts built when read: images only
     grid_json = grid.to_json()
     grid_json["parameters"] = {k: _jsonable(v) for k, v in grid_json["parameters"].items()}
-    compiles = timing.get("compile_log", [])
     from w2s_jax.simulation.images import manifest_entry
 
     image_banks = [] if grid.columns.synthetic else manifest_entry(configs)
@@ -210,11 +222,7 @@ def manifest(
                 "steps": p.steps,
                 "bytes_per_configuration": p.cost.bytes,
                 "flops_per_configuration": p.cost.flops,
-                "compiles": [
-                    {k: v for k, v in c.items() if k != "static"}
-                    for c in compiles
-                    if c["static"] == p.static
-                ],
+                "compiles": [r.entry() for r in records if r.static == p.static],
             }
             for p in programs
         ],
@@ -247,12 +255,19 @@ def auto_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
     return shard
 
 
-def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) -> bool:
-    """Run (or resume) ``grid`` into ``out``. Returns True when the whole grid is done and
-    the outputs are assembled; False when only this shard's part was run. A grid whose
-    outputs are already assembled runs nothing, and redraws only stale figures. A grid
-    with a ``[boundary]`` section is run by :func:`w2s_jax.execution.boundary_search.search`
-    (``w2s_jax.run`` and the CLI choose)."""
+def run_grid(
+    grid: Grid,
+    out: str | Path,
+    options: RunOptions = RunOptions(),
+    figure_helper: FigureHelper | None = None,
+) -> RunOutcome:
+    """Run (or resume) ``grid`` into ``out``. Returns a :class:`RunOutcome`, true when the
+    whole grid is done and the outputs are assembled, false when only this shard's part
+    was run. A grid whose outputs are already assembled runs nothing, and redraws only
+    stale figures. ``figure_helper``: a helper process started earlier (the command
+    line's), used and closed by the run. A grid with a ``[boundary]`` section is run by
+    :func:`w2s_jax.execution.boundary_search.search` (``w2s_jax.run`` and the CLI
+    choose)."""
     out = Path(out)
     if grid.boundary is not None:
         raise RunError(f"{grid.source}: a [boundary] grid runs by boundary_search.search")
@@ -262,10 +277,12 @@ def run_grid(grid: Grid, out: str | Path, options: RunOptions = RunOptions()) ->
     except run_lock.Locked as error:
         raise RunError(str(error)) from None
     with lock:
-        return _run_grid_locked(grid, out, options)
+        return _run_grid_locked(grid, out, options, figure_helper)
 
 
-def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
+def _run_grid_locked(
+    grid: Grid, out: Path, options: RunOptions, figure_helper: FigureHelper | None
+) -> RunOutcome:
     start = time.perf_counter()
     prepare_directory(out, options.force)
     check_host_memory(grid, options)
@@ -276,13 +293,15 @@ def _run_grid_locked(grid: Grid, out: Path, options: RunOptions) -> bool:
     storage.write_ids(out, ids)  # lets load_run read a partial or running directory
     done = storage.completed_ids(out) & set(ids)
     if len(done) == len(ids) and storage.assembled(out, storage.fingerprint(ids)):
+        if figure_helper is not None:
+            figure_helper.close()
         finish(out, options)
-        return True
+        return RunOutcome(True)
     check_versions(out, ids, options.force)
     programs = planner.plan(grid.columns, recorded_programs(out))
     # JAX's own cache only for programs the executable store cannot hold (user code).
     stored = all(executable_store.storable(p.static) for p in programs)
-    helper = _figure_helper(options)
+    helper = figure_helper or _figure_helper(options)
     try:
         with (
             compile_cache.using(options.compile_cache, jax_cache=not stored) as cache,
@@ -318,7 +337,9 @@ def _figure_helper(options: RunOptions) -> FigureHelper | None:
     return FigureHelper.start()
 
 
-def _run_pending(grid, out, options, configs, ids, done, cache, start, programs, helper) -> bool:
+def _run_pending(
+    grid, out, options, configs, ids, done, cache, start, programs, helper
+) -> RunOutcome:
     """The part of a run that compiles and computes (under the run's JAX settings)."""
     shard = auto_shard(options.shard)
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
@@ -334,26 +355,29 @@ def _run_pending(grid, out, options, configs, ids, done, cache, start, programs,
         f"program(s); {len(done)} already done, {pending} to run"
         + (f" (shard {shard[0]}/{shard[1]})" if shard else "")
     )
-    compiles_before = dict(engine.COMPILE_STATS)
-    log_before = len(engine.COMPILE_LOG)
-    timing = {"wall_seconds": 0.0, "compile_seconds": 0.0, "compile_cache": _text(cache)}
+    compiler = engine.Compiler(cache)
+    timing = {
+        "wall_seconds": 0.0,
+        "compile_seconds": 0.0,
+        "compile_cache": _text(cache.directory),
+    }
 
     def write_manifest(status: str, count: int) -> None:
         record = memory_record(budget, work, rss_at_start)
-        entry = manifest(grid, programs, status, timing, count, options, record)
+        entry = manifest(grid, programs, status, timing, count, options, record, compiler.records)
         storage.write_manifest(out, entry)  # [integrity] keeps the chunks' digests
 
     write_manifest("running", len(done))
     if options.figures:
         _import_in_background("w2s_jax.analysis.figures")
-    run_work(work, configs, grid.seed, out, progress, parallel_compiles(budget, work))
-    distributed.wait_for_shares()  # every process's share (a no-op in a single process)
+    run_work(work, configs, grid.seed, out, progress, compiler, parallel_compiles(budget, work))
+    lost = tuple(distributed.wait_for_shares())  # every process's share (no-op alone)
     if not distributed.is_coordinator():
-        return False  # process 0 assembles the outputs and writes the manifest
-    timing["compile_seconds"] = engine.COMPILE_STATS["seconds"] - compiles_before["seconds"]
-    timing["compiles"] = engine.COMPILE_STATS["compiles"] - compiles_before["compiles"]
-    timing["traces"] = engine.COMPILE_STATS["traces"] - compiles_before["traces"]
-    timing["compile_log"] = engine.COMPILE_LOG[log_before:]
+        return RunOutcome(False, lost)  # process 0 assembles and writes the manifest
+    records = compiler.records
+    timing["compile_seconds"] = sum(r.seconds for r in records)
+    timing["compiles"] = len(records)
+    timing["traces"] = sum(r.traces for r in records)
     done = storage.completed_ids(out) & set(ids)
     complete = len(done) == len(ids)
     if complete:
@@ -362,7 +386,7 @@ def _run_pending(grid, out, options, configs, ids, done, cache, start, programs,
     write_manifest("complete" if complete else "partial", len(done))
     if complete:
         finish(out, options, helper)
-    return complete
+    return RunOutcome(complete, lost)
 
 
 def _import_in_background(module: str) -> None:
@@ -388,7 +412,13 @@ def parallel_compiles(budget: memory.Budget, work: list) -> int:
 
 
 def run_work(
-    work: list, configs: list[dict], base_seed: int, out: Path, progress, parallel: int = 1
+    work: list,
+    configs: list[dict],
+    base_seed: int,
+    out: Path,
+    progress,
+    compiler: engine.Compiler,
+    parallel: int = 1,
 ) -> None:
     """Run every chunk of ``work`` and save it. Each program's first chunk is compiled
     ahead, ``parallel`` at a time, in parallel with the running of the programs before it
@@ -408,15 +438,11 @@ def run_work(
 
     def compile_and_say(k: int, prepared: engine.PreparedChunk) -> None:
         # Say when a program is ready: on a first run compiling is most of the wait.
-        logged = len(engine.COMPILE_LOG)
-        prepared.compile()
-        entry = next(
-            (e for e in engine.COMPILE_LOG[logged:] if e["static"] == prepared.static), None
-        )
-        if entry is not None:
-            how = "loaded from the compilation cache" if entry["from_cache"] else "compiled"
+        record = compiler.compile(prepared)[1]
+        if record is not None:
+            how = "loaded from the compilation cache" if record.from_cache else "compiled"
             progress.message(
-                f"program {k + 1}/{len(items)} {how} in {entry['seconds']:.1f} s: "
+                f"program {k + 1}/{len(items)} {how} in {record.seconds:.1f} s: "
                 f"{items[k].program.label}"
             )
 
@@ -427,7 +453,7 @@ def run_work(
             future.result()
             progress.set_steps_per_config(item.program.steps)
             for k, chunk in enumerate(item.chunks):
-                result = engine.run_prepared(first if k == 0 else prepare(item, chunk))
+                result = engine.run_prepared(first if k == 0 else prepare(item, chunk), compiler)
                 storage.write_chunk(
                     out, result.ids, result.steps, result.curves, result.scalars, stamp, base_seed
                 )
