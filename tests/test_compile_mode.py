@@ -11,7 +11,7 @@ import numpy as np
 
 from w2s_jax.execution import engine, planner
 from w2s_jax.execution.grid import grid_from_dict
-from w2s_jax.execution.runner import RunOptions, run_grid
+from w2s_jax.execution.runner import RunOptions, describe_grid, run_grid
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model
 
@@ -77,6 +77,9 @@ def test_an_extension_keeps_the_recorded_mode_and_compiles_nothing(tmp_path, mon
     run_grid(two, tmp_path, options)
     three = grid_from_dict({**tiny, "sweep": {"seeds": 3}})
     assert [p.static.compile for p in planner.plan(three.configurations())] == ["full"]
+    plan = describe_grid(three, options, tmp_path)  # the dry-run: the recorded program
+    assert "compile=fast" in plan and "compile=full" not in plan
+    assert "2 already done in the directory, 1 to run" in plan
     run_grid(three, tmp_path, options)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["timing"]["compiles"] == 0  # the program of the first run, in memory

@@ -14,7 +14,8 @@ Grids and runs
                                                 .curve(name, **select), .column(...),
                                                 .to_pandas(), .to_xarray()
                                              (DamagedFileError: a damaged file, named)
-    run_grid(grid, out, RunOptions(...))     -> bool   (the runner under run())
+    run_grid(grid, out, RunOptions(...))     -> RunOutcome (the runner under run(); true
+                                                when complete)
     predict_benign(out, n=..., nu_norm=..., d=...) -> Prediction (the finite-n law a run
                                                 fitted: P(a seed is benign) with its CI)
 
@@ -49,6 +50,7 @@ _API = {
     "describe": "w2s_jax.api",
     "RunOptions": "w2s_jax.execution.runner",
     "RunError": "w2s_jax.execution.runner",
+    "RunOutcome": "w2s_jax.execution.runner",
     "load_run": "w2s_jax.analysis.storage",
     "use_all_cores": "w2s_jax.execution.jax_settings",
     "RunResults": "w2s_jax.analysis.storage",
@@ -68,7 +70,8 @@ _MODULES = {
     ),
     **dict.fromkeys(
         "grid boundary_section boundary_search planner memory engine compile_cache "
-        "executable_store jax_settings distributed run_lock progress provenance runner".split(),
+        "executable_store jax_settings distributed run_lock progress provenance runner "
+        "run_state run_plan run_execute run_outputs".split(),
         "execution",
     ),
     **dict.fromkeys(

@@ -62,17 +62,17 @@ def run_into(grid: Grid, out: Path, options: RunOptions, figure_helper=None) -> 
     return run_grid(grid, out, options, figure_helper)
 
 
-def describe(grid: Grid, options: RunOptions | None = None) -> str:
-    """The ``--dry-run`` plan of a grid (of a ``[boundary]`` grid: its search's plan and
-    cost bound, then its first round's)."""
+def describe(grid: Grid, options: RunOptions | None = None, out: str | Path | None = None) -> str:
+    """The ``--dry-run`` plan of a grid run into ``out`` (None: an empty directory; of a
+    ``[boundary]`` grid: its search's plan and cost bound, then its first round's)."""
     options = options or RunOptions()
     if grid.boundary is not None:
         from w2s_jax.execution import boundary_search
 
         return boundary_search.describe(grid, options)
-    from w2s_jax.execution.runner import describe as describe_grid
+    from w2s_jax.execution.runner import describe_grid
 
-    return describe_grid(grid, options)
+    return describe_grid(grid, options, out)
 
 
 def run_one(

@@ -310,7 +310,7 @@ def _run(args, helper) -> int:
         if args.num_processes:  # the plan of this process's share
             options = dataclasses.replace(options, shard=(args.process_id, args.num_processes))
         try:
-            print(describe(grid, options))
+            print(describe(grid, options, out))
         except RunError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

@@ -93,8 +93,10 @@ def draw_run(
     points: dict[str, list[str]] | None = None,
     formats: tuple[str, ...] = ("png",),
     helper=None,
+    run: RunResults | None = None,
 ) -> list[Path]:
-    """Draw every figure that applies into ``DIR/figures``.
+    """Draw every figure that applies into ``DIR/figures`` (``run``: the directory's
+    results when the caller holds them already).
 
     ``points``: ``KEY -> [VALUE, ...]`` filters choosing the trajectory points (see
     :func:`choose_points`); ``formats``: any of ``storage.FIGURE_FORMATS`` (PNG by
@@ -105,7 +107,7 @@ def draw_run(
     without writing it. Every file is written to a temporary name and renamed.
     Returns the paths written. Raises :class:`PlotError`.
     """
-    run = load_complete(directory)
+    run = run if run is not None else load_complete(directory)
     layout = Layout(run)
     boundary = boundary_of(run) if boundary_applies(run, layout) else None
     jobs = figure_jobs(run, layout, choose_points(layout, points), boundary)
@@ -151,14 +153,19 @@ def _draw(directory, jobs: list[tuple[str, Job]], formats) -> list[Path]:
 
 
 def draw_if_changed(
-    directory: str | Path, formats: tuple[str, ...] = ("png",), helper=None
+    directory: str | Path,
+    formats: tuple[str, ...] = ("png",),
+    helper=None,
+    run: RunResults | None = None,
+    digest: str | None = None,
 ) -> list[Path]:
     """:func:`draw_run`, unless ``DIR/figures`` already holds these formats drawn from
-    the same results (a finished grid run again draws nothing). Returns the paths
-    written."""
-    digest = storage.results_digest(directory)
+    the same results (a finished grid run again draws nothing). ``run`` and ``digest``:
+    the results and their :func:`storage.results_digest`, when the caller holds them.
+    Returns the paths written."""
+    digest = digest or storage.results_digest(directory)
     if storage.figures_current(directory, formats, digest):
         return []
-    paths = draw_run(directory, formats=formats, helper=helper)
+    paths = draw_run(directory, formats=formats, helper=helper, run=run)
     storage.record_figures(directory, digest, formats)
     return paths

@@ -237,14 +237,15 @@ def summary_digest(directory: str | Path) -> str:
     return hashlib.sha256((Path(directory) / "summary.csv").read_bytes()).hexdigest()
 
 
-def write_boundary(directory: str | Path) -> dict | None:
+def write_boundary(directory: str | Path, run: RunResults | None = None) -> dict | None:
     """Measure a finished run's boundary and write ``DIR/boundary.json`` (atomically),
     unless the file is already current (:func:`read_boundary`); returns the report, or
-    None (writing nothing) where there is none to measure."""
+    None (writing nothing) where there is none to measure. ``run``: the directory's
+    results when the caller holds them already."""
     current = read_boundary(directory)
     if current is not None:
         return current
-    report = measure_boundary(storage.load_run(directory))
+    report = measure_boundary(run if run is not None else storage.load_run(directory))
     if report is not None:
         storage.write_json(Path(directory) / BOUNDARY_FILE, report)
     return report

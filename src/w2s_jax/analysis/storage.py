@@ -82,9 +82,11 @@ def _write_error(error: BaseException | None) -> OSError | None:
     return error
 
 
-def write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> dict:
+    """Write ``data`` as JSON; returns it as :func:`read_json` would read it back."""
     text = json.dumps(data, indent=2, default=_json_default, allow_nan=False)
     atomic_write(path, lambda f: f.write(text.encode() + b"\n"))
+    return json.loads(text)
 
 
 def _json_default(value):
@@ -99,16 +101,17 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def write_manifest(directory: Path, manifest: dict) -> None:
+def write_manifest(directory: Path, manifest: dict) -> dict:
     """Write ``DIR/manifest.json``, keeping the chunk digests the last one recorded for
-    the chunks still there (a resumed run checks them until it records its own)."""
+    the chunks still there (a resumed run checks them until it records its own);
+    returns it as written."""
     path = Path(directory) / "manifest.json"
     try:
         before = recorded_digests(read_json(path), "chunks")
     except (OSError, ValueError):
         before = {}
     kept = {name: d for name, d in before.items() if (Path(directory) / name).is_file()}
-    write_json(path, {**manifest, "integrity": {"chunks": kept}} if kept else manifest)
+    return write_json(path, {**manifest, "integrity": {"chunks": kept}} if kept else manifest)
 
 
 def read_manifest(directory: Path) -> dict:
@@ -231,23 +234,29 @@ def read_chunks(directory: Path, wanted: set[str] | None = None) -> dict[str, Ch
     """Every finished configuration in ``DIR/chunks`` (restricted to ``wanted`` ids)."""
     found: dict[str, ChunkRecord] = {}
     for _, data in _readable_chunks(directory):
-        for row, config_id in enumerate(data["ids"].tolist()):
-            if wanted is not None and config_id not in wanted:
-                continue
-            steps, keep = unique_steps(data["steps"], row)
-            found[config_id] = ChunkRecord(
-                steps=steps,
-                curves={
-                    k[len(CURVE_PREFIX) :]: v[row][keep]
-                    for k, v in data.items()
-                    if k.startswith(CURVE_PREFIX)
-                },
-                scalars={
-                    k[len(SCALAR_PREFIX) :]: v[row]
-                    for k, v in data.items()
-                    if k.startswith(SCALAR_PREFIX)
-                },
-            )
+        curves = {k[len(CURVE_PREFIX) :]: v for k, v in data.items() if k.startswith(CURVE_PREFIX)}
+        scalars = {
+            k[len(SCALAR_PREFIX) :]: v for k, v in data.items() if k.startswith(SCALAR_PREFIX)
+        }
+        found.update(chunk_records(data["ids"].tolist(), data["steps"], curves, scalars, wanted))
+    return found
+
+
+def chunk_records(
+    ids: list[str], steps: np.ndarray, curves: dict, scalars: dict, wanted: set[str] | None = None
+) -> dict[str, ChunkRecord]:
+    """A chunk's configurations (restricted to ``wanted`` ids) as :class:`ChunkRecord`:
+    what :func:`read_chunks` reads back from the file :func:`write_chunk` writes."""
+    found: dict[str, ChunkRecord] = {}
+    for row, config_id in enumerate(ids):
+        if wanted is not None and config_id not in wanted:
+            continue
+        own, keep = unique_steps(np.asarray(steps), row)
+        found[config_id] = ChunkRecord(
+            steps=own,
+            curves={k: np.asarray(v)[row][keep] for k, v in curves.items()},
+            scalars={k: np.asarray(v)[row] for k, v in scalars.items()},
+        )
     return found
 
 
@@ -259,24 +268,33 @@ def unique_steps(steps: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(own, return_index=True)
 
 
+def chunk_index(directory: Path) -> list[tuple[list[str], dict[str, str]]]:
+    """Every usable chunk file of ``DIR`` (one listing): its configuration ids and the
+    version stamp it was written with (``{}`` for a chunk written before chunks were
+    stamped)."""
+    return [
+        (
+            data["ids"].tolist(),
+            {k[len(STAMP_PREFIX) :]: str(v) for k, v in data.items() if k.startswith(STAMP_PREFIX)},
+        )
+        for _, data in _readable_chunks(directory, ("ids",))
+    ]
+
+
 def completed_ids(directory: Path) -> set[str]:
-    done: set[str] = set()
-    for _, data in _readable_chunks(directory, ("ids",)):
-        done.update(data["ids"].tolist())
-    return done
+    return {i for ids, _ in chunk_index(directory) for i in ids}
 
 
 def chunk_stamps(directory: Path, wanted: set[str]) -> list[dict[str, str]]:
-    """The distinct version stamps of the chunks holding any of the ``wanted`` ids
-    (``{}`` for a chunk written before chunks were stamped)."""
+    """The distinct version stamps of the chunks holding any of the ``wanted`` ids."""
+    return distinct_stamps(chunk_index(directory), wanted)
+
+
+def distinct_stamps(index: list, wanted: set[str]) -> list[dict[str, str]]:
+    """The distinct stamps in a :func:`chunk_index` of the chunks holding ``wanted`` ids."""
     stamps: list[dict[str, str]] = []
-    for _, data in _readable_chunks(directory, ("ids",)):
-        if wanted.isdisjoint(data["ids"].tolist()):
-            continue
-        stamp = {
-            k[len(STAMP_PREFIX) :]: str(v) for k, v in data.items() if k.startswith(STAMP_PREFIX)
-        }
-        if stamp not in stamps:
+    for ids, stamp in index:
+        if not wanted.isdisjoint(ids) and stamp not in stamps:
             stamps.append(stamp)
     return stamps
 
@@ -314,13 +332,17 @@ def output_problem(directory: Path, manifest: dict, name: str) -> str | None:
     return None
 
 
-def _complete_manifest(directory: Path, outputs: tuple[str, ...], sealed: bool = True) -> dict:
+def _complete_manifest(
+    directory: Path, outputs: tuple[str, ...], sealed: bool = True, manifest: dict | None = None
+) -> dict:
     """The manifest of a complete run whose ``outputs`` all exist and match the digests
-    it recorded (``sealed``: a record is required); ``{}`` otherwise."""
-    try:
-        manifest = read_json(Path(directory) / "manifest.json")
-    except (OSError, ValueError):
-        return {}
+    it recorded (``sealed``: a record is required); ``{}`` otherwise. ``manifest``: the
+    directory's, when the caller has read it already."""
+    if manifest is None:
+        try:
+            manifest = read_json(Path(directory) / "manifest.json")
+        except (OSError, ValueError):
+            return {}
     if not isinstance(manifest, dict) or manifest.get("status") != "complete":
         return {}
     if sealed and not set(outputs) <= set(recorded_digests(manifest, "outputs")):
@@ -329,18 +351,24 @@ def _complete_manifest(directory: Path, outputs: tuple[str, ...], sealed: bool =
     return manifest if intact else {}
 
 
-def assembled(directory: Path, expected: str) -> bool:
-    """Whether ``DIR`` holds the assembled outputs of the grid with this fingerprint."""
-    manifest = _complete_manifest(directory, ("summary.csv", "curves.npz"))
+def assembled(directory: Path, expected: str, manifest: dict | None = None) -> bool:
+    """Whether ``DIR`` holds the assembled outputs of the grid with this fingerprint
+    (``manifest``: its manifest, when the caller has read it already)."""
+    manifest = _complete_manifest(directory, RESULTS, manifest=manifest)
     return bool(manifest) and manifest.get("fingerprint") == expected
+
+
+RESULTS = ("summary.csv", "curves.npz")  # what the figures show, in digest order
 
 
 def results_digest(directory: Path) -> str:
     """A digest of what the figures show: ``summary.csv`` and ``curves.npz``."""
-    digest = hashlib.sha256()
-    for name in ("summary.csv", "curves.npz"):
-        digest.update((Path(directory) / name).read_bytes())
-    return digest.hexdigest()
+    return digest_of(*((Path(directory) / name).read_bytes() for name in RESULTS))
+
+
+def digest_of(summary: bytes, curves: bytes) -> str:
+    """:func:`results_digest` of these file contents."""
+    return hashlib.sha256(summary + curves).hexdigest()
 
 
 def figures_stamp(directory: Path) -> dict:
@@ -391,27 +419,28 @@ def _cell(value) -> str:
     return str(value)
 
 
-def write_summary(path: Path, columns: dict[str, np.ndarray]) -> None:
+def write_summary(path: Path, columns: dict[str, np.ndarray]) -> bytes:
+    """Write ``summary.csv``; returns its bytes (:func:`summary_columns` reads them)."""
     names = list(columns)
     rows = len(next(iter(columns.values()))) if columns else 0
-
-    def write(file):
-        import io
-
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(names)
-        for i in range(rows):
-            writer.writerow([_cell(columns[name][i]) for name in names])
-        file.write(text.getvalue().encode())
-
-    atomic_write(path, write)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(names)
+    for i in range(rows):
+        writer.writerow([_cell(columns[name][i]) for name in names])
+    data = text.getvalue().encode()
+    atomic_write(path, lambda file: file.write(data))
+    return data
 
 
 def read_summary(path: Path) -> dict[str, np.ndarray]:
     """``summary.csv`` back as columns: numbers as float arrays, words as str arrays."""
-    with open(path, newline="") as file:
-        rows = list(csv.reader(file))
+    return summary_columns(Path(path).read_bytes())
+
+
+def summary_columns(data: bytes) -> dict[str, np.ndarray]:
+    """The columns of a ``summary.csv`` whose bytes are ``data``."""
+    rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
     header, body = rows[0], rows[1:]
     columns: dict[str, np.ndarray] = {}
     for j, name in enumerate(header):
@@ -426,8 +455,13 @@ def read_summary(path: Path) -> dict[str, np.ndarray]:
     return columns
 
 
-def write_curves(path: Path, steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    atomic_write(path, lambda f: np.savez(f, steps=steps, **curves))
+def write_curves(path: Path, steps: np.ndarray, curves: dict[str, np.ndarray]) -> bytes:
+    """Write ``curves.npz``; returns its bytes."""
+    buffer = io.BytesIO()
+    np.savez(buffer, steps=steps, **curves)
+    data = buffer.getvalue()
+    atomic_write(path, lambda file: file.write(data))
+    return data
 
 
 @dataclass

@@ -85,10 +85,15 @@ def findings(run: RunResults, thresholds: RegimeThresholds = RegimeThresholds())
     return "\n".join(lines)
 
 
-def write_report(directory: str | Path, thresholds: RegimeThresholds = RegimeThresholds()) -> str:
-    """Write ``DIR/report.md`` (:func:`findings`) and return its text."""
+def write_report(
+    directory: str | Path,
+    thresholds: RegimeThresholds = RegimeThresholds(),
+    run: RunResults | None = None,
+) -> str:
+    """Write ``DIR/report.md`` (:func:`findings`) and return its text (``run``: the
+    directory's results when the caller holds them already)."""
     directory = Path(directory)
-    run = load_run(directory)
+    run = run if run is not None else load_run(directory)
     text = f"# {run.manifest['grid']['name']}: what the run found\n\n" + findings(run, thresholds)
     theorem = conditions.report(run.summary)
     text += f"\n\n{theorem}" if theorem else ""

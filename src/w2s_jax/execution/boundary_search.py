@@ -294,7 +294,9 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
     ``evaluate`` replaces the running of a round (tests)."""
     from w2s_jax.analysis import storage
     from w2s_jax.execution import run_lock
-    from w2s_jax.execution.runner import RunError, RunOptions, collect, prepare_directory, run_grid
+    from w2s_jax.execution.run_outputs import collect
+    from w2s_jax.execution.run_state import clear_directory, open_directory
+    from w2s_jax.execution.runner import RunError, RunOptions, run_grid
 
     options = options or RunOptions()
     if grid.boundary is None:
@@ -302,10 +304,10 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
     if options.shard is not None:
         raise RunError("--shard does not apply to a boundary search (each round needs the last)")
     out = Path(out)
-    prepare_directory(out, force=False)
+    open_directory(out)
     if options.force:  # once, before the first round: the rounds themselves extend
         with run_lock.acquire(out, None):
-            prepare_directory(out, force=True)
+            clear_directory(out)
             (out / SEARCH_FILE).unlink(missing_ok=True)
     each = dataclasses.replace(options, force=False, figures=False, request=None)
     say = (lambda text: None) if options.quiet else (lambda text: print(text, file=sys.stderr))
@@ -319,7 +321,7 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
         ids = {identity(c) for c in this.configurations()}
         if not ids <= storage.completed_ids(out):
             run_grid(this, out, each)
-        columns = collect(out, this, options.thresholds)[0]
+        columns = collect(out, this, options.thresholds).columns
         return columns[column], columns[reference]
 
     evaluate = evaluate or run_round
@@ -335,7 +337,7 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
 def describe(grid, options=None) -> str:
     """The ``--dry-run`` plan of a search: its cells, rule, cost bound and the first
     round's programs."""
-    from w2s_jax.execution.runner import describe as describe_grid
+    from w2s_jax.execution.runner import describe_grid
 
     b = grid.boundary
     values = cells(grid)
