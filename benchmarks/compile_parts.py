@@ -49,7 +49,10 @@ def measure(grid_name: str, part: str, mode: str) -> tuple[float, float]:
         return jax.vmap(one)(p, w, slot)
 
     if part == "whole":
-        function, args = (lambda *a: engine._run_chunk(lambda: None, static, None, *a)), chunk.args
+        function, args = (
+            (lambda *a: engine._chunk_program(lambda: None, static, None, *a)),
+            chunk.args,
+        )
     elif part == "teachers":
         function, args = teachers, (teacher_params, teacher_words)
     else:  # the teachers trained beforehand, through another jit

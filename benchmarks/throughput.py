@@ -1,7 +1,7 @@
 """Throughput: the same configurations run four ways, side by side, in one process.
 
 w2s_jax's chunked sweep (``common.Sweep``; dense and ``auto``'s backend; ``--primal``: also
-with primal GD), a loop of ``engine.run_configuration`` (``run_one``'s path), and PyTorch
+with primal GD), a loop of ``engine.run_alone`` (``run_one``'s path), and PyTorch
 and NumPy loops (``baselines``); the sweep runs every configuration each repeat, the loops
 a different slice of ``--loop-configs``. Configuration-steps per second = ``strong.steps
 / seconds per configuration``.
@@ -35,8 +35,8 @@ def loop(run_one: Callable) -> Callable:
     return run
 
 
-# engine.run_configuration: run_one's path, one configuration per compiled call
-one_by_one = loop(lambda i, c: engine.run_configuration(c).curves["test_error"][0, -1])
+# engine.run_alone: run_one's path, one configuration per compiled call
+one_by_one = loop(lambda i, c: engine.run_alone(c).curves["test_error"][0, -1])
 
 
 def set_threads(threads: int) -> None:
@@ -88,7 +88,7 @@ def run_case(name: str, base: dict, args) -> str:
             compile_seconds[method] = runner.compile()
             methods[method] = (runner, runner.configs, count)
         if "loop" not in args.skip:
-            method = f"run_configuration loop, {label}"
+            method = f"run_alone loop, {label}"
             compile_seconds[method] = one_by_one(configs[backend][:1])[0]
             methods[method] = (one_by_one, configs[backend], loop_count)
     if args.baseline_threads == "auto":

@@ -78,7 +78,7 @@ def test_chunk_sizes_give_identical_results(tmp_path):
     assert_same_outputs(tmp_path / "1", tmp_path / "64")
     # A configuration re-run alone through the library reproduces its row exactly.
     configs = load_grid(grid).configurations()
-    alone = engine.run_configuration(configs[5], base_seed=4)
+    alone = engine.run_alone(configs[5], base_seed=4)
     _, curves = outputs(tmp_path / "7")
     assert np.array_equal(alone.curves["test_error"][0], curves["test_error"][5])
 

@@ -13,7 +13,7 @@ import pytest
 
 from w2s_jax.execution import column_identity, memory, planner
 from w2s_jax.execution.grid import grid_from_dict
-from w2s_jax.execution.runner import RunError, RunOptions, describe
+from w2s_jax.execution.runner import RunError, RunOptions, describe_grid
 
 TINY = {  # benchmarks/overhead.py's grid
     "data.d": 400,
@@ -66,7 +66,7 @@ def test_host_need_counts_plan_and_results():
 def test_a_grid_that_cannot_fit_is_refused_before_planning():
     grid = grid_from_dict(tiny(10**7))  # 10^7: about 5 GB of plan and results
     with pytest.raises(RunError) as error:
-        describe(grid, RunOptions(max_memory_gb=2.0))
+        describe_grid(grid, RunOptions(max_memory_gb=2.0))
     text = str(error.value)
     assert "\n" not in text and "10000000 configurations need" in text
     assert "--max-memory" in text and "eval.points" in text and "run.race" in text

@@ -245,7 +245,7 @@ def test_sampling_equals_direct_numpy_construction():
 @pytest.fixture(scope="module")
 def digits_run():
     config = tiny_config(**DIGITS)
-    return config, engine.run_configuration(config)
+    return config, engine.run_alone(config)
 
 
 def test_synthetic_results_match_those_recorded_before_images():
@@ -253,7 +253,7 @@ def test_synthetic_results_match_those_recorded_before_images():
         ("dense", tiny_config()),
         ("reduced", tiny_config(**{"run.backend": "reduced", "data.d": 5000})),
     ):
-        result = engine.run_configuration(config)
+        result = engine.run_alone(config)
         one_point = 1.0 / config["eval.n_test"]
         for curve in ("test_error", "signal_nu", "noise_clean"):
             if f"{name}.{curve}" in BEFORE:

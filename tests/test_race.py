@@ -14,7 +14,7 @@ from w2s_jax.simulation.identity import teacher_identity
 
 def _race(**overrides):
     config = tiny_config(**{"run.race": True, **overrides})
-    result = engine.run_configuration(config)
+    result = engine.run_alone(config)
     return config, result.steps[0], {k: v[0] for k, v in result.curves.items()}
 
 
@@ -56,8 +56,8 @@ def test_race_changes_no_random_draw():
     plain = tiny_config()
     raced = tiny_config(**{"run.race": True})
     assert teacher_identity(plain) == teacher_identity(raced)
-    a = engine.run_configuration(plain)
-    b = engine.run_configuration(raced)
+    a = engine.run_alone(plain)
+    b = engine.run_alone(raced)
     # Other programs (extra outputs): XLA may fuse differently, so allow one test point.
     np.testing.assert_allclose(a.curves["test_error"], b.curves["test_error"], atol=1.01 / 300)
     assert "race_rho_mean" not in a.curves

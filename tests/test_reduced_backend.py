@@ -144,7 +144,7 @@ def test_reduced_backend_at_d_1e9_is_finite_and_learns():
     )
     assert c["strong.lr"] == pytest.approx(8000.0 / 1e9)
     assert c["data.nu_norm"] == pytest.approx(0.56 * 1e9**0.25)
-    result = engine.run_configuration(c)
+    result = engine.run_alone(c)
     weak = float(result.scalars["weak_test_error"][0])
     assert np.all(np.isfinite(result.curves["test_error"]))
     assert abs(weak - 0.15) < 0.06

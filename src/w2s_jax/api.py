@@ -69,7 +69,7 @@ def describe(grid: Grid, options: RunOptions | None = None, out: str | Path | No
     if grid.boundary is not None:
         from w2s_jax.execution import boundary_search
 
-        return boundary_search.describe(grid, options)
+        return boundary_search.describe_search(grid, options)
     from w2s_jax.execution.runner import describe_grid
 
     return describe_grid(grid, options, out)
@@ -87,7 +87,7 @@ def run_one(
     "summary": {column: value}}``."""
     from w2s_jax.analysis.storage import unique_steps
     from w2s_jax.analysis.summary import summarize
-    from w2s_jax.execution.engine import run_configuration
+    from w2s_jax.execution.engine import run_alone
     from w2s_jax.simulation.errors import GridError
 
     # Validated as a grid of one configuration (the same checks, both forms of a key
@@ -97,7 +97,7 @@ def run_one(
         raise GridError(f"<run_one>: runs one configuration, got {grid.columns.size}: use run")
     config = {**grid.configurations()[0], "seed": seed}
     with jax_settings.scoped(jax_settings.dtype_settings([config])):
-        result = run_configuration(config, base_seed)
+        result = run_alone(config, base_seed)
     steps, keep = unique_steps(result.steps, 0)
     curves = {k: v[:, keep] for k, v in result.curves.items()}
     summary = summarize(curves, result.scalars, steps, np.array([config["strong.steps"]]))

@@ -334,7 +334,7 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
     return result
 
 
-def describe(grid, options=None) -> str:
+def describe_search(grid, options=None) -> str:
     """The ``--dry-run`` plan of a search: its cells, rule, cost bound and the first
     round's programs."""
     from w2s_jax.execution.runner import describe_grid

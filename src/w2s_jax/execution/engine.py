@@ -46,7 +46,7 @@ def _key(words):
     return key
 
 
-def _run_chunk(on_trace, static, mesh, bank, *args):
+def _chunk_program(on_trace, static, mesh, bank, *args):
     """:func:`_run_shard` on one device, or on every device of ``mesh`` (each its own
     slice of every argument, as independent programs: a program partitioned by XLA
     instead synchronises the devices at every step of every training loop). ``bank``
@@ -208,7 +208,7 @@ class Compiler:
         if compiled is None:
 
             def compile_now():
-                run = functools.partial(_run_chunk, lambda: traces.append(1))
+                run = functools.partial(_chunk_program, lambda: traces.append(1))
                 jitted = jax.jit(run, static_argnums=(0, 1))
                 with jax.default_matmul_precision(static.precision):
                     return jitted.lower(static, mesh, *args).compile(compiler_options=options)
@@ -318,10 +318,11 @@ def run_chunk(
     return run_prepared(prepare_chunk(static, configs, base_seed, size), compiler)
 
 
-def run_configuration(
+def run_alone(
     configuration: dict, base_seed: int = 0, compiler: Compiler | None = None
 ) -> ChunkResult:
-    """One configuration alone (through the same compiled path as a sweep)."""
+    """One configuration alone, through the same compiled path as a sweep (what
+    ``run_one`` calls; ``pipeline.run_configuration`` is the unbatched pipeline it runs)."""
     (program,) = planner.plan([configuration])
     return run_chunk(
         program.static, [configuration], base_seed, planner.chunk_size_for(1), compiler

@@ -116,7 +116,7 @@ COMPILE_SECONDS = {**cost_model.COMPILE_SECONDS, "cached": 1.0}
 
 def describe_plan(plan: RunPlan, compile_cache: str | None = None) -> str:
     """The ``--dry-run`` report of a plan: programs, padding, chunking, memory, FLOPs,
-    compiles, time (a ``[boundary]`` grid's: ``boundary_search.describe``)."""
+    compiles, time (a ``[boundary]`` grid's: ``boundary_search.describe_search``)."""
     columns = plan.grid.columns
     rate = planner.measured_flop_rate()
     lines = [

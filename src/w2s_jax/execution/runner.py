@@ -167,7 +167,7 @@ def describe_grid(
 ) -> str:
     """The ``--dry-run`` report of an ordinary grid: the plan :func:`run_grid` would
     execute in ``out`` (None: an empty directory), read without writing (a
-    ``[boundary]`` grid's: ``boundary_search.describe``)."""
+    ``[boundary]`` grid's: ``boundary_search.describe_search``)."""
     if out is not None and Path(out).is_dir() and not options.force:
         state = run_state.read_state(Path(out), grid, grid.ids())
     else:
