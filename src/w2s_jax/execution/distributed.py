@@ -1,7 +1,7 @@
 """Several processes on JAX's distributed runtime (``jax.distributed``).
 
-Every process runs its share of the grid (:func:`w2s_jax.execution.run_plan.process_shard`: process I
-of N takes part I/N) into the shared output directory, chunk by chunk; at the end all
+Every process runs its share of the grid (``run_plan.process_shard``: process I of N
+takes part I/N) into the shared output directory, chunk by chunk; at the end all
 processes meet at a barrier, and process 0 assembles ``summary.csv``, ``curves.npz``
 and the figures from the chunk files. Results do not depend on the process count.
 
