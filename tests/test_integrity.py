@@ -22,7 +22,7 @@ import pytest
 
 from conftest import tiny_grid_text
 from w2s_jax.analysis import integrity, storage
-from w2s_jax.execution import executable_store
+from w2s_jax.execution import engine, executable_store
 from w2s_jax.sweep import main
 
 GRID = tiny_grid_text(
@@ -167,7 +167,7 @@ def damage(kind: str, mode: str, out: Path) -> Path:
 
 def forget_compiled_programs() -> None:
     """Make the next run find its program in the store, as a new process would."""
-    getattr(engine, "_COMPILED", {}).clear()
+    engine.IN_MEMORY.clear()
 
 
 @pytest.mark.parametrize("mode", MODES)
