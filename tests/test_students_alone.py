@@ -82,8 +82,15 @@ def test_large_gram_matrices_train_alone_and_small_ones_side_by_side():
         c = tiny_config(**{"run.backend": "reduced", "data.d": 1e9, **overrides})
         return cfg.static_part(c, compile="full")
 
-    assert not cost_model.students_alone(static(**{"strong.n": 40}))
-    assert cost_model.students_alone(static(**{"strong.n": 2048}))
+    assert not cost_model.students_alone(static(**{"strong.n": 40}), "cpu")
+    assert cost_model.students_alone(static(**{"strong.n": 2048}), "cpu")
     # The rule is the Gram matrix's size: 512 x 512 float32 is 1 MiB.
-    assert cost_model.students_alone(static(**{"strong.n": 512}))
-    assert not cost_model.students_alone(static(**{"strong.n": 400}))  # n_pad 432
+    assert cost_model.students_alone(static(**{"strong.n": 512}), "cpu")
+    assert not cost_model.students_alone(static(**{"strong.n": 400}), "cpu")  # n_pad 432
+
+
+def test_an_accelerator_keeps_large_students_side_by_side():
+    from conftest import tiny_config
+
+    c = tiny_config(**{"run.backend": "reduced", "data.d": 1e9, "strong.n": 2048})
+    assert not cost_model.students_alone(cfg.static_part(c, compile="full"), "gpu")

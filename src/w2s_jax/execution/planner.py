@@ -168,7 +168,7 @@ def chunk_size(
     device at 1 MB per configuration and 8 at 160 kB. Raises
     :class:`~w2s_jax.execution.memory.DoesNotFit` when pending work cannot fit at all."""
     devices = jax.local_device_count()
-    alone = cost_model.students_alone(program.static)
+    alone = alone_for(program.static)
     if requested:
         return chunk_size_for(requested, alone)
     budget = budget or memory.budget(max_memory)
@@ -204,7 +204,7 @@ def _fits(bytes_per_configuration: float, budget: memory.Budget, alone: bool, si
 def _refusal(program: Program, budget: memory.Budget) -> str:
     """Why a program cannot run within ``budget``, and what would make it fit."""
     s = program.static
-    smallest = chunk_size_for(1, cost_model.students_alone(s))
+    smallest = chunk_size_for(1, alone_for(s))
     needed = smallest * program.cost.bytes + budget.reserved
     if budget.source == "--max-memory":
         remedy = f"raise --max-memory to at least {needed / 1e9:.3g} GB"
@@ -220,6 +220,12 @@ def _refusal(program: Program, budget: memory.Budget) -> str:
         f"the memory budget is {budget.describe()}; "
         f"{remedy}"
     )
+
+
+def alone_for(static: cfg.Static) -> bool:
+    """Whether ``static``'s students train one at a time on this process's devices
+    (``cost_model.students_alone``)."""
+    return cost_model.students_alone(static, jax.default_backend())
 
 
 def chunk_size_for(configurations: int, alone: bool = False) -> int:

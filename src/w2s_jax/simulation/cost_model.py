@@ -72,14 +72,16 @@ def step_hot_bytes(static, dim: int) -> float:
     return float(item * (n * n if dual else n * dim))
 
 
-def students_alone(static) -> bool:
+def students_alone(static, platform: str) -> bool:
     """Whether a program trains its students one at a time (``lax.map``) rather than
-    side by side (``vmap``): once one student's step reads ``STUDENTS_ALONE_BYTES``, a
-    batched product of several such matrices runs well below the rate of one unbatched
-    product (it streams every student's matrix through the caches at every step), and a
-    student alone needs no padding partner (benchmarks/RESULTS.md, "Large n"). A static
-    decision, from the program's shapes alone: a result never depends on its chunk."""
-    if static.student is not None or static.n_pad == 0:
+    side by side (``vmap``), on a CPU: once one student's step reads
+    ``STUDENTS_ALONE_BYTES``, a batched product of several such matrices streams every
+    student's matrix through the caches at every step and runs at a fraction of one
+    unbatched product's rate (2-3x slower per student at n = 512-2048), and a student
+    alone needs no padding partner (benchmarks/RESULTS.md, "Large n"). An accelerator
+    batches them efficiently: side by side there. Decided from the program's shapes and
+    the platform alone, so a result never depends on its chunk."""
+    if platform != "cpu" or static.student is not None or static.n_pad == 0:
         return False
     dim = noise_dim_strong(static.backend, static.d, static.m, static.n_pad)
     return step_hot_bytes(static, dim) >= STUDENTS_ALONE_BYTES
