@@ -44,7 +44,7 @@ def stage_grid(n: int, scores: list[float], seeds: int):
     )
 
 
-def table(results, scores: list[float]) -> str:
+def table(results, n: int, scores: list[float]) -> str:
     s = results.summary
     weak = float(np.nanmean(s["weak_test_error"]))
     rows = []
@@ -52,7 +52,7 @@ def table(results, scores: list[float]) -> str:
         r = s["data.nu_norm"] == nu
         e = s["strong_test_error"][r]
         rows.append({
-            "n": int(s["strong.n"][r][0]), "B": b, "seeds": int(r.sum()),
+            "n": n, "B": b, "seeds": int(r.sum()),
             "final error mean ± s.e.": f"{e.mean():.3f} ± {e.std(ddof=1) / np.sqrt(len(e)):.3f}",
             "median": f"{np.median(e):.3f}", "benign": f"{(e <= weak / 2).sum()}/{r.sum()}",
             "stop step (median)": f"{np.median(s['strong_stop_step'][r]):.0f}",
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         results = w2s_jax.run(grid, Path(args.out) / f"n{n}", figures=False)
         last = (n, time.perf_counter() - began)
         print(f"\nn = {n}: {last[1]:.0f} s whole stage (compile included)\n")
-        print(table(results, args.scores), flush=True)
+        print(table(results, n, args.scores), flush=True)
     print(f"\n# total {time.perf_counter() - start:.0f} s; load at end: {common.load_now()}")
     return 0
 
