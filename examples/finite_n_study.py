@@ -3,7 +3,7 @@ sweeps/finite_n_*.toml and prints the error surface in (B, n) and the decision r
 verdict. Reads saved results only.
 
     python examples/finite_n_study.py runs/finite_n_small runs/finite_n_1024 \
-        runs/finite_n_2048
+        runs/finite_n_2048 --figure docs/figures/finite_n_error.png
 
 The decision rule, fixed before the runs: at a fixed benign score B the seed-mean
 final error *converges* between n = 1024 and n = 2048 if the 95% bootstrap interval of
@@ -45,10 +45,12 @@ def rows_of(paths: list[str]) -> dict[str, np.ndarray]:
         s = run.summary
         d = float(run.manifest["grid"]["parameters"]["data.d"])
         other = run.curves["race_nu_other_abs"][:, -1] / run.curves["race_nu_abs"][:, -1]
+        fixed = run.manifest["grid"]["parameters"]
+        n = s["strong.n"] if "strong.n" in s else np.full(len(run), float(fixed["strong.n"]))
         table = {
-            "B": np.round(benign_score(s["strong.n"], P_BOTH, s["data.nu_norm"], 1.0, d), 4),
-            "n": s["strong.n"],
-            "lr_scaled": s.get("strong.lr_scaled", np.full(len(run), np.nan)),
+            "B": np.round(benign_score(n, P_BOTH, s["data.nu_norm"], 1.0, d), 4),
+            "n": n,
+            "lr_scaled": np.round(s["theorem_lr_ratio"], 6),  # lr sigma_p^2 d
             "error": s["strong_test_error"],
             "hard": s["strong_hard_error"],
             "weak": s["weak_test_error"],
@@ -108,11 +110,52 @@ def verdict(t: dict[str, np.ndarray], rng: np.random.Generator, small: int, larg
         )
 
 
-def main(paths: list[str]) -> None:
+def figure(t: dict[str, np.ndarray], path: str) -> None:
+    """At each fixed B: the final error (seed mean with its 95% interval, and the
+    median) and the fraction of benign seeds against n."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(1)
+    weak = float(np.nanmean(t["weak"]))
+    fig, (ax_error, ax_benign) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(np.unique(t["B"]))))
+    for colour, b in zip(colours, np.unique(t["B"])):
+        sizes = np.unique(t["n"][t["B"] == b])
+        mean, low, high, median, benign = [], [], [], [], []
+        for n in sizes:
+            e = t["error"][(t["B"] == b) & (t["n"] == n)]
+            lo, hi = interval(bootstrap_mean(e, rng))
+            mean.append(e.mean()), low.append(lo), high.append(hi)
+            median.append(np.median(e)), benign.append(np.mean(e <= weak / 2))
+        mean, low, high = np.array(mean), np.array(low), np.array(high)
+        ax_error.errorbar(sizes, mean, yerr=[mean - low, high - mean], color=colour,
+                          marker="o", capsize=2, label=f"B = {b:g}")  # fmt: skip
+        ax_error.plot(sizes, median, color=colour, ls=":", marker="x")
+        ax_benign.plot(sizes, benign, color=colour, marker="o", label=f"B = {b:g}")
+    ax_error.axhline(weak / 2, color="grey", ls="--", lw=0.8, label="half the weak error")
+    for ax in (ax_error, ax_benign):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("n (student's training set)")
+    ax_error.set_ylabel("final test error (seed mean, 95% CI; dotted: median)")
+    ax_benign.set_ylabel("fraction of seeds benign (error ≤ weak / 2)")
+    ax_error.legend(fontsize=7, ncol=2)
+    setting = f"d = 1e9, trained to loss 0.05; {len(t['n'])} configurations"
+    fig.suptitle(f"The error at fixed benign score B as n grows ({setting})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(paths: list[str], figure_path: str | None = None) -> None:
     rng = np.random.default_rng(0)
     t = rows_of(paths)
+    if figure_path:
+        keep = t["lr_scaled"] == 4.0
+        figure({k: v[keep] for k, v in t.items()}, figure_path)
     for lr in np.unique(t["lr_scaled"]):
-        keep = t["lr_scaled"] == lr if np.isfinite(lr) else np.isnan(t["lr_scaled"])
+        keep = t["lr_scaled"] == lr
         print(f"\n## lr sigma_p^2 d = {lr:g}\n")
         part = {k: v[keep] for k, v in t.items()}
         surface(part, rng)
@@ -122,4 +165,9 @@ def main(paths: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    where = args.index("--figure") if "--figure" in args else None
+    if where is None:
+        main(args)
+    else:
+        main(args[:where] + args[where + 2 :], args[where + 1])
