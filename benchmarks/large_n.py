@@ -84,7 +84,7 @@ def whole_process(n: int, benign_score: float, env: dict) -> tuple[float, dict]:
 
 def main(argv=None) -> int:
     parser = common.parser(__doc__)
-    parser.add_argument("--n", type=int, nargs="+", default=[512, 1024, 2048, 4096])
+    parser.add_argument("--n", type=int, nargs="*", default=[512, 1024, 2048, 4096])
     parser.add_argument("--trees", nargs="+", default=None, help="NAME=SRC_DIR ...")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--points", type=int, default=30)
@@ -133,7 +133,8 @@ def main(argv=None) -> int:
             whole_rows.append({"tree": name, "whole process s": f"{wall:.1f}", **row})
             common.log(f"  whole {name}: {wall:.1f} s {row}")
     print(f"\nfloat32 matmul peak measured in this run: {peak / 1e9:.0f} GFLOP/s\n")
-    print(common.table(rows))
+    if rows:
+        print(common.table(rows))
     if whole_rows:
         print(
             "\nOne configuration, n = 2048, B = 16, to loss 0.05, whole process (start-up, "
