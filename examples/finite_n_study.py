@@ -82,7 +82,7 @@ def surface(t: dict[str, np.ndarray], rng: np.random.Generator) -> None:
                 f"| {np.median(e):.3f} | {(e <= weak / 2).sum()}/{r.sum()} "
                 f"| {t['hard'][r].mean():.3f} | {np.median(t['gamma_over_tau'][r]):.2f} "
                 f"| {np.median(t['other_over_own'][r]):.2f} "
-                f"| {np.median(t['stop_step'][r]):.0f} | {t['stopped'][r].sum()}/{r.sum()} |"
+                f"| {np.median(t['stop_step'][r]):.0f} | {int(t['stopped'][r].sum())}/{r.sum()} |"
             )
 
 
