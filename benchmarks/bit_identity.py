@@ -95,14 +95,21 @@ def run(out: Path) -> None:
     for name, text in GRIDS.items():
         grid = out / f"{name}.toml"
         grid.write_text(text)
-        cmd = [sys.executable, "-m", "w2s_jax.sweep", str(grid), "--out", str(out / name),
-               "--no-figures"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "w2s_jax.sweep",
+            str(grid),
+            "--out",
+            str(out / name),
+            "--no-figures",
+        ]
         subprocess.run(cmd, check=True)
     # An extension by a seed, resumed from the finished dense run.
     ext = out / "dense_ext"
     subprocess.run(["cp", "-r", str(out / "dense"), str(ext)], check=True)
-    subprocess.run([sys.executable, "-m", "w2s_jax.sweep", str(out / "dense.toml"),
-                    "--out", str(ext), "--no-figures", "seeds=3"], check=True)
+    command = [sys.executable, "-m", "w2s_jax.sweep", str(out / "dense.toml")]
+    subprocess.run([*command, "--out", str(ext), "--no-figures", "seeds=3"], check=True)
 
 
 def compare(a: Path, b: Path) -> int:
@@ -112,11 +119,18 @@ def compare(a: Path, b: Path) -> int:
         same_summary = sa == sb
         ca, cb = np.load(a / name / "curves.npz"), np.load(b / name / "curves.npz")
         keys = sorted(set(ca.files) | set(cb.files))
-        diff = [k for k in keys if k not in ca.files or k not in cb.files
-                or not np.array_equal(ca[k], cb[k], equal_nan=True)]
+        diff = [
+            k
+            for k in keys
+            if k not in ca.files
+            or k not in cb.files
+            or not np.array_equal(ca[k], cb[k], equal_nan=True)
+        ]
         status = "identical" if same_summary and not diff else "DIFFERENT"
-        print(f"{name:14s} summary.csv {'same' if same_summary else 'differs'}; "
-              f"curves.npz {len(keys) - len(diff)}/{len(keys)} arrays equal -> {status}")
+        print(
+            f"{name:14s} summary.csv {'same' if same_summary else 'differs'}; "
+            f"curves.npz {len(keys) - len(diff)}/{len(keys)} arrays equal -> {status}"
+        )
         bad += status != "identical"
     return 1 if bad else 0
 

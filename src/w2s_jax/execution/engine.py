@@ -77,6 +77,9 @@ def _run_shard(static, axis, bank, teacher_params, teacher_words, params, words,
         teacher = jax.tree.map(lambda x: x[slot], teachers)
         return pipeline.run_student(static, p, _key(w), teacher, bank)
 
+    if cost_model.students_alone(static, jax.default_backend()):
+        # One student at a time, unbatched: the same program whatever the chunk holds.
+        return jax.lax.map(lambda args: student(*args), (params, words, teacher_slot))
     return jax.vmap(student)(params, words, teacher_slot)
 
 
@@ -268,7 +271,7 @@ def prepare_chunk(
     teacher_of = [teacher_identity(c) for c in configs]
     first = dict(zip(reversed(teacher_of), reversed(configs)))  # a config of each teacher
     teachers = list(dict.fromkeys(teacher_of))
-    devices = jax.local_devices()[: planner.devices_for(size)]
+    devices = jax.local_devices()[: planner.devices_for(size, planner.alone_for(static))]
     # One teacher slot per student while the spare slots are cheap (the same shapes
     # whatever the chunk holds, see planner.PAD_FLOPS), else a power of two: few shapes.
     per_device = 2 ** math.ceil(math.log2(len(teachers))) / len(devices)
@@ -324,6 +327,5 @@ def run_alone(
     """One configuration alone, through the same compiled path as a sweep (what
     ``run_one`` calls; ``pipeline.run_configuration`` is the unbatched pipeline it runs)."""
     (program,) = planner.plan([configuration])
-    return run_chunk(
-        program.static, [configuration], base_seed, planner.chunk_size_for(1), compiler
-    )
+    size = planner.chunk_size_for(1, planner.alone_for(program.static))
+    return run_chunk(program.static, [configuration], base_seed, size, compiler)

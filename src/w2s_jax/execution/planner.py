@@ -25,6 +25,7 @@ import numpy as np
 from w2s_jax.execution import column_identity, memory
 from w2s_jax.execution.columns import Columns
 from w2s_jax.simulation import config as cfg
+from w2s_jax.simulation import cost_model
 from w2s_jax.simulation.cost_model import COMPILE_SECONDS, Cost, compile_mode, cost, run_seconds
 from w2s_jax.simulation.pipeline import CURVES
 
@@ -200,16 +201,18 @@ def chunk_size(
     device at 1 MB per configuration and 8 at 160 kB. Raises
     :class:`~w2s_jax.execution.memory.DoesNotFit` when pending work cannot fit at all."""
     devices = jax.local_device_count()
+    alone = alone_for(program.static)
     if requested:
-        return chunk_size_for(requested)
+        return chunk_size_for(requested, alone)
     budget = budget or memory.budget(max_memory)
-    fits = functools.partial(_fits, program.cost.bytes, budget)
-    if pending and not fits(chunk_size_for(1)):
+    fits = functools.partial(_fits, program.cost.bytes, budget, alone)
+    if pending and not fits(chunk_size_for(1, alone)):
         raise memory.DoesNotFit(_refusal(program, budget))
     size = max(1, int((budget.bytes - budget.reserved) // program.cost.bytes))
     if jax.local_devices()[0].platform == "cpu":
         per_device = CPU_L2_FACTOR * l2_cache_bytes() / max(program.cost.hot_bytes, 1.0)
-        size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(2, int(per_device))))
+        least = 1 if alone else 2
+        size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(least, int(per_device))))
     size = min(size, DEFAULT_MAX_CHUNK)
     padding = -pending % size  # the last chunk's empty slots at the standard size
     if not pending or padding * program.cost.flops > PAD_FLOPS:
@@ -217,14 +220,14 @@ def chunk_size(
         size = math.ceil(pending / math.ceil(pending / size)) if pending else size  # balance
     # Fewer configurations, hence fewer devices (never fewer than 2 per device), until
     # the chunk fits: rounding up to a multiple of the devices may not.
-    while size > 1 and not fits(chunk_size_for(size)):
+    while size > 1 and not fits(chunk_size_for(size, alone)):
         size -= 1
-    return chunk_size_for(size)
+    return chunk_size_for(size, alone)
 
 
-def _fits(bytes_per_configuration: float, budget: memory.Budget, size: int) -> bool:
+def _fits(bytes_per_configuration: float, budget: memory.Budget, alone: bool, size: int) -> bool:
     """Whether a chunk of ``size`` fits ``budget`` in all and on each device it uses."""
-    per_device = size // devices_for(size)
+    per_device = size // devices_for(size, alone)
     return (
         size * bytes_per_configuration + budget.reserved <= budget.bytes
         and per_device * bytes_per_configuration <= budget.per_device
@@ -233,7 +236,8 @@ def _fits(bytes_per_configuration: float, budget: memory.Budget, size: int) -> b
 
 def _refusal(program: Program, budget: memory.Budget) -> str:
     """Why a program cannot run within ``budget``, and what would make it fit."""
-    s, smallest = program.static, chunk_size_for(1)
+    s = program.static
+    smallest = chunk_size_for(1, alone_for(s))
     needed = smallest * program.cost.bytes + budget.reserved
     if budget.source == "--max-memory":
         remedy = f"raise --max-memory to at least {needed / 1e9:.3g} GB"
@@ -251,19 +255,29 @@ def _refusal(program: Program, budget: memory.Budget) -> str:
     )
 
 
-def chunk_size_for(configurations: int) -> int:
+def alone_for(static: cfg.Static) -> bool:
+    """Whether ``static``'s students train one at a time on this process's devices
+    (``cost_model.students_alone``)."""
+    return cost_model.students_alone(static, jax.default_backend())
+
+
+def chunk_size_for(configurations: int, alone: bool = False) -> int:
     """The chunk that holds ``configurations``: a multiple of the devices it runs on,
     at least 2 per device (XLA compiles a batch of one differently, the vmapped axis
     squeezed away, which would change results in the last bits; from 2 up every batch
-    size gives bitwise the same numbers, so results do not depend on chunking)."""
-    devices = max(1, min(jax.local_device_count(), configurations // 2))
-    return max(2, math.ceil(configurations / devices)) * devices
+    size gives bitwise the same numbers, so results do not depend on chunking). A
+    program whose students train ``alone`` (``cost_model.students_alone``) never
+    batches them, so 1 per device is exact."""
+    least = 1 if alone else 2
+    devices = max(1, min(jax.local_device_count(), configurations // least))
+    return max(least, math.ceil(configurations / devices)) * devices
 
 
-def devices_for(size: int) -> int:
+def devices_for(size: int, alone: bool = False) -> int:
     """How many local devices a chunk of ``size`` runs on: the most that divide it with
-    at least 2 configurations each (so small chunks are not padded to every device)."""
-    most = max(1, min(jax.local_device_count(), size // 2))
+    at least 2 configurations each (1 for a program whose students train ``alone``), so
+    small chunks are not padded to every device."""
+    most = max(1, min(jax.local_device_count(), size // (1 if alone else 2)))
     return max(k for k in range(1, most + 1) if size % k == 0)
 
 

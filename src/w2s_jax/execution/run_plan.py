@@ -130,6 +130,7 @@ def describe_plan(plan: RunPlan, compile_cache: str | None = None) -> str:
     strong_n = columns.column("strong.n")
     for item in plan.work:
         program = item.program
+        alone = planner.alone_for(program.static)
         real = float(strong_n[item.pending].sum())
         padded = program.static.n_pad * len(item.pending)
         waste = 1 - real / padded if padded else 0.0
@@ -144,7 +145,8 @@ def describe_plan(plan: RunPlan, compile_cache: str | None = None) -> str:
             f"{program.cost.bytes / 1e6:.3g} MB/configuration, "
             f"{program.cost.flops:.3g} FLOP/configuration, "
             f"{item.chunk * program.cost.bytes / 1e9:.3g} GB in flight on "
-            f"{planner.devices_for(item.chunk)} device(s)"
+            f"{planner.devices_for(item.chunk, alone)} device(s)"
+            + (", students one at a time" if alone else "")
         )
     seconds = total_flops / rate
     lines.append(f"memory budget {plan.budget.describe()}")

@@ -34,6 +34,8 @@ FAST_SLOWDOWN = 3.0  # run time unoptimised / optimised, small configurations
 # small programs are latency-bound, well below the matmul rate. A constant, not a
 # measurement, so that a plan depends on the grid alone, never on the machine.
 WORK_FLOPS_PER_SECOND = 1.37e10
+# students_alone: a student's step that reads this many bytes trains alone (lax.map).
+STUDENTS_ALONE_BYTES = 1 * 2**20
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,29 @@ def dual_step_flops(n: int, filters: int) -> float:
 def anchor_flops(n: int, dim: int, filters: int) -> float:
     """Rebuilding the filters from the dual coefficients and their preactivations."""
     return 4.0 * n * dim * filters
+
+
+def step_hot_bytes(static, dim: int) -> float:
+    """Bytes one student's training step reads in full: its Gram matrix (dual form) or
+    its ``(n, dim)`` noise matrix (primal form)."""
+    n, item = static.n_pad, np.dtype(static.dtype).itemsize
+    dual = use_dual_form(static, n, dim)
+    return float(item * (n * n if dual else n * dim))
+
+
+def students_alone(static, platform: str) -> bool:
+    """Whether a program trains its students one at a time (``lax.map``) rather than
+    side by side (``vmap``), on a CPU: once one student's step reads
+    ``STUDENTS_ALONE_BYTES``, a batched product of several such matrices streams every
+    student's matrix through the caches at every step and runs at a fraction of one
+    unbatched product's rate (2-3x slower per student at n = 512-2048), and a student
+    alone needs no padding partner (benchmarks/RESULTS.md, "Large n"). An accelerator
+    batches them efficiently: side by side there. Decided from the program's shapes and
+    the platform alone, so a result never depends on its chunk."""
+    if platform != "cpu" or static.student is not None or static.n_pad == 0:
+        return False
+    dim = noise_dim_strong(static.backend, static.d, static.m, static.n_pad)
+    return step_hot_bytes(static, dim) >= STUDENTS_ALONE_BYTES
 
 
 def dual_is_cheaper(n: int, dim: int, filters: int) -> bool:

@@ -121,8 +121,8 @@ def _over_evaluations(advance: Callable, state, evaluation_steps: Array, metrics
 class SpanState(NamedTuple):
     """The carry of :func:`train_in_span`: noise filters ``anchor + coef @ xi``.
 
-    ``signal (F, 4)``, ``anchor (F, D)``, ``anchor_preactivations (n, F)`` (``xi @
-    anchor.T``), ``coef (F, n)``, the optimizer's state (over ``(signal, coef)``), the
+    ``signal (F, 4)``, ``anchor (F, D)``, ``anchor_preactivations (F, n)`` (``anchor @
+    xi.T``), ``coef (F, n)``, the optimizer's state (over ``(signal, coef)``), the
     number of steps taken and whether the run has stopped."""
 
     signal: Array
@@ -165,8 +165,13 @@ def train_in_span(
     value_and_gradient = jax.value_and_grad(objective, argnums=(0, 1))
 
     def step_in_span(state: SpanState) -> SpanState:
-        preactivations = state.anchor_preactivations + gram @ state.coef.T
-        loss, (grad_signal, grad_preactivations) = value_and_gradient(state.signal, preactivations)
+        # Filter-major (F, n) = (F, n) @ (n, n): the Gram matrix, the one large operand,
+        # is the right-hand side read row by row (K is symmetric, so this is K A^T
+        # transposed); benchmarks/RESULTS.md has the rates of both layouts.
+        preactivations = state.anchor_preactivations + state.coef @ gram
+        loss, (grad_signal, grad_preactivations) = value_and_gradient(
+            state.signal, preactivations.T
+        )
         stop = reached(loss, stop_loss)
         coords = Filters(state.signal, state.coef)
         updates, opt_state = optimizer.update(
@@ -184,7 +189,7 @@ def train_in_span(
     def reanchor(state: SpanState) -> SpanState:
         noise = current(state).noise
         return state._replace(
-            anchor=noise, anchor_preactivations=xi @ noise.T, coef=jnp.zeros_like(state.coef)
+            anchor=noise, anchor_preactivations=noise @ xi.T, coef=jnp.zeros_like(state.coef)
         )
 
     def block(end):
@@ -205,7 +210,7 @@ def train_in_span(
     coef = jnp.zeros((filters.noise.shape[0], xi.shape[0]), xi.dtype)
     opt_state = optimizer.init(Filters(filters.signal, coef))
     state = SpanState(
-        filters.signal, filters.noise, xi @ filters.noise.T, coef, opt_state,
+        filters.signal, filters.noise, filters.noise @ xi.T, coef, opt_state,
         jnp.int32(0), jnp.bool_(False),
     )  # fmt: skip
     final, curves = _over_evaluations(advance, state, evaluation_steps, metrics)
