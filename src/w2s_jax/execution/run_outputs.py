@@ -85,8 +85,11 @@ def manifest(
     request: dict | None,
     memory_record: dict | None = None,
     compiles: tuple = (),
+    made_under: dict | None = None,
 ) -> dict:
-    """``manifest.json``: the grid, its programs and their compiles, versions, timing."""
+    """``manifest.json``: the grid, its programs and their compiles, versions, timing.
+    ``made_under``: the provenance recorded while the run's JAX settings were in force
+    (default: now)."""
     from w2s_jax.simulation.images import manifest_entry
 
     grid, configs = plan.grid, plan.configs  # dicts built when read: images only
@@ -119,7 +122,7 @@ def manifest(
         "matmul_precision": sorted(grid.columns.distinct("run.precision")),
         "device": _device(),
         "versions": provenance.dependency_versions(),
-        "provenance": provenance.record(),
+        "provenance": made_under or provenance.record(),
         "timing": timing,
         **({"memory": memory_record} if memory_record is not None else {}),
     }

@@ -26,6 +26,7 @@ from w2s_jax.execution import (
     distributed,
     jax_settings,
     memory,
+    provenance,
     run_execute,
     run_lock,
     run_outputs,
@@ -120,13 +121,14 @@ def _run(plan: run_plan.RunPlan, out: Path, options: RunOptions, helper, start) 
         jax_settings.scoped(jax_settings.dtype_settings(_dtypes(plan.grid))),
     ):
         rss_at_start = memory.current_rss()
+        made_under = provenance.record()  # the settings in force while the programs run
         progress = Progress(plan.pending, options.quiet)
         progress.message(plan.headline())
         timing = {"wall_seconds": 0.0, "compile_seconds": 0.0}
         timing["compile_cache"] = None if cache.directory is None else str(cache.directory)
         record = run_outputs.memory_record(plan, rss_at_start)
         entry = run_outputs.manifest(
-            plan, "running", timing, len(plan.done), options.request, record
+            plan, "running", timing, len(plan.done), options.request, record, (), made_under
         )
         run_outputs.write_start(out, entry)
         if options.figures:
@@ -145,7 +147,7 @@ def _run(plan: run_plan.RunPlan, out: Path, options: RunOptions, helper, start) 
     status = "complete" if complete else "partial"
     record = run_outputs.memory_record(plan, rss_at_start)
     entry = run_outputs.manifest(
-        plan, status, timing, len(records), options.request, record, compiles
+        plan, status, timing, len(records), options.request, record, compiles, made_under
     )
     run_outputs.write_outputs(out, results, entry, options, helper)
     return RunOutcome(complete, execution.lost)
