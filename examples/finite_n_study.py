@@ -48,7 +48,7 @@ def rows_of(paths: list[str]) -> dict[str, np.ndarray]:
         fixed = run.manifest["grid"]["parameters"]
         n = s["strong.n"] if "strong.n" in s else np.full(len(run), float(fixed["strong.n"]))
         table = {
-            "B": np.round(benign_score(n, P_BOTH, s["data.nu_norm"], 1.0, d), 4),
+            "B": np.round(benign_score(n, P_BOTH, s["data.nu_norm"], 1.0, d), 2),
             "n": n,
             "lr_scaled": np.round(s["theorem_lr_ratio"], 6),  # lr sigma_p^2 d
             "error": s["strong_test_error"],
@@ -58,6 +58,7 @@ def rows_of(paths: list[str]) -> dict[str, np.ndarray]:
             "other_over_own": other,
             "stop_step": s["strong_stop_step"],
             "stopped": s["stopped"].astype(bool),
+            "seed": s["seed"],
         }
         for key, value in table.items():
             columns.setdefault(key, []).append(np.asarray(value, float))
@@ -148,12 +149,43 @@ def figure(t: dict[str, np.ndarray], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def step_sizes(t: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """lr sigma_p^2 d = 4 against 1 at each (B, n) both ran, paired by seed: the same
+    draws (a configuration's key does not depend on the step size)."""
+    rates = np.unique(t["lr_scaled"])
+    if len(rates) < 2:
+        return
+    big, small = rates.max(), rates.min()
+    print(f"\nStep size: lr sigma_p^2 d = {big:g} against {small:g}, paired by seed:\n")
+    print("| B | n | seeds | error at " + f"{big:g} | error at {small:g} | difference [95% CI] "
+          "| benign seeds | stop step (median) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for b in np.unique(t["B"]):
+        for n in np.unique(t["n"][t["B"] == b]):
+            at = {}
+            for lr in (big, small):
+                r = (t["B"] == b) & (t["n"] == n) & (t["lr_scaled"] == lr)
+                order = np.argsort(t["seed"][r])
+                at[lr] = {k: t[k][r][order] for k in ("error", "stop_step", "weak")}
+            diff = at[big]["error"] - at[small]["error"]
+            low, high = interval(bootstrap_mean(diff, rng))
+            weak = at[big]["weak"] / 2
+            benign = [int((at[lr]["error"] <= weak).sum()) for lr in (big, small)]
+            print(
+                f"| {b:g} | {n:.0f} | {len(diff)} | {at[big]['error'].mean():.3f} "
+                f"| {at[small]['error'].mean():.3f} | {diff.mean():+.3f} [{low:+.3f}, {high:+.3f}] "
+                f"| {benign[0]} / {benign[1]} | {np.median(at[big]['stop_step']):.0f} / "
+                f"{np.median(at[small]['stop_step']):.0f} |"
+            )
+
+
 def main(paths: list[str], figure_path: str | None = None) -> None:
     rng = np.random.default_rng(0)
     t = rows_of(paths)
     if figure_path:
         keep = t["lr_scaled"] == 4.0
         figure({k: v[keep] for k, v in t.items()}, figure_path)
+    step_sizes(t, rng)
     for lr in np.unique(t["lr_scaled"]):
         keep = t["lr_scaled"] == lr
         print(f"\n## lr sigma_p^2 d = {lr:g}\n")
