@@ -101,10 +101,11 @@ def verdict(t: dict[str, np.ndarray], rng: np.random.Generator, small: int, larg
             word = "does not converge"
         elif max(-low, high) <= HALF_WIDTH:
             word = "converges"
-        else:
-            sd = np.sqrt(a.var(ddof=1) / 2 + c.var(ddof=1) / 2)
-            seeds = int(np.ceil(2 * (1.96 * sd / HALF_WIDTH) ** 2))
-            word = f"cannot tell (±0.02 needs ~{seeds} seeds a size)"
+        else:  # the interval's half-width shrinks like 1/sqrt(seeds)
+            half, room = (high - low) / 2, HALF_WIDTH - abs(change.mean())
+            seeds = int(np.ceil(min(len(a), len(c)) * (half / room) ** 2)) if room > 0 else 0
+            need = f"~{seeds} seeds a size would" if seeds else "more seeds would"
+            word = f"cannot tell ({need} decide)"
         print(
             f"| {b:g} | {a.mean():.3f} ({len(a)}) | {c.mean():.3f} ({len(c)}) "
             f"| {change.mean():+.3f} [{low:+.3f}, {high:+.3f}] | {word} |"
