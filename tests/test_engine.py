@@ -123,7 +123,10 @@ def test_shards_then_merge_equal_a_single_run(tmp_path):
 def test_killed_run_resumes_and_computes_only_what_is_missing(tmp_path):
     grid = write_grid(tmp_path)
     out = tmp_path / "killed"
-    command = sweep_command(grid, out, "--no-figures", "--chunk-size", "2")
+    # Long enough chunks (~0.3 s each here) that the kill lands between the second chunk
+    # and the last: with the grid's 30 steps a fast machine finished all six first.
+    steps = "strong.steps=100000"
+    command = sweep_command(grid, out, "--no-figures", "--chunk-size", "2", steps)
     process = subprocess.Popen(
         command, env=_subprocess_env(1), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -141,7 +144,7 @@ def test_killed_run_resumes_and_computes_only_what_is_missing(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert f"{done_before} already done, {12 - done_before} to run" in result.stderr
-    assert run(grid, tmp_path / "clean", "--chunk-size", "2") == 0
+    assert run(grid, tmp_path / "clean", "--chunk-size", "2", steps) == 0
     assert_same_outputs(out, tmp_path / "clean")
 
 
