@@ -2,7 +2,8 @@
 results.
 
 This is the one place where the batch axis is added (``jax.vmap``; ``lax.map`` for
-students that train alone, ``cost_model.students_alone``) and where ``jax.jit`` sits. ``planner`` groups configurations into programs and sizes the chunks; a chunk
+students that train alone, ``cost_model.students_alone``) and where ``jax.jit`` sits.
+``planner`` groups configurations into programs and sizes the chunks; a chunk
 (the last one padded) is split over the local devices along its configuration axis
 (``jax.shard_map``). Inside
 a chunk the weak teachers are trained once per distinct teacher identity and shared by
