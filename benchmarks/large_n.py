@@ -17,6 +17,8 @@ compile and the stop included) of one configuration at n = 2048, B = 16, to loss
 
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import os
 import subprocess
@@ -75,8 +77,6 @@ def whole_process(n: int, benign_score: float, env: dict) -> tuple[float, dict]:
         subprocess.run([*command, "--no-figures", "--quiet", "--compile-cache", "off"],
                        check=True, env=env, capture_output=True)  # fmt: skip
         wall = time.perf_counter() - start
-        import csv
-
         with open(f"{tmp}/run/summary.csv") as f:
             row = next(csv.DictReader(f))
         return wall, {k: row[k] for k in ("strong_stop_step", "strong_test_error", "stopped")}
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--points", type=int, default=30)
     parser.add_argument("--whole", action="store_true")
-    parser.add_argument("--child", nargs=2, type=int, help=argparse_suppress())
+    parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         n, steps = args.child
@@ -143,12 +143,6 @@ def main(argv=None) -> int:
         print(common.table(whole_rows))
     print(f"\n# load at end: {common.load_now()}")
     return 0
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":
