@@ -130,6 +130,21 @@ def test_command_line_overrides_fix_sweep_or_name_keys():
             apply_overrides({}, (bad,), "<cli>")
 
 
+def test_command_line_overrides_set_the_boundary_searchs_options():
+    from w2s_jax.execution.boundary_section import parse_boundary
+    from w2s_jax.execution.grid import apply_overrides
+
+    raw = {"boundary": {"n_low": 32, "n_high": 1024, "seeds": 4}}
+    out = apply_overrides(raw, ("boundary.n_low=512", "boundary.ci_factor=1.3"), "<cli>")
+    assert out["boundary"] == {"n_low": 512, "n_high": 1024, "seeds": 4, "ci_factor": 1.3}
+    assert raw["boundary"]["n_low"] == 32 and out["sweep"] == {}  # never an axis
+    options = parse_boundary(out["boundary"], {}, set(), "<cli>")
+    assert (options.n_low, options.n_high, options.ci_factor) == (512, 1024, 1.3)
+    with pytest.raises(GridError, match="did you mean 'boundary.n_low'"):
+        typo = apply_overrides({}, ("boundary.n_lo=8",), "<cli>")["boundary"]
+        parse_boundary(typo, {}, set(), "<cli>")
+
+
 @pytest.mark.parametrize("points", [2, 3, 8, 40])
 @pytest.mark.parametrize("steps", [1, 7, 2000])
 def test_evaluation_steps_start_at_zero_end_at_the_last_and_fit_their_budget(points, steps):

@@ -118,7 +118,8 @@ def load_grid(path: str | Path, overrides: tuple[str, ...] = ()) -> Grid:
 def apply_overrides(raw: dict[str, Any], overrides: tuple[str, ...], where: str) -> dict:
     """The grid ``raw`` with command-line ``KEY=VALUE`` pairs applied: a TOML value (a
     bare word is a string); a list makes ``KEY`` an axis, a single value fixes it (and
-    removes it from ``[sweep]``). ``seeds=N`` and ``name=...`` act on those entries."""
+    removes it from ``[sweep]``). ``seeds=N`` and ``name=...`` act on those entries;
+    ``boundary.NAME=VALUE`` sets an option of the adaptive search."""
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
     sweep = raw.setdefault("sweep", {})
     for text in overrides:
@@ -137,10 +138,13 @@ def apply_overrides(raw: dict[str, Any], overrides: tuple[str, ...], where: str)
             raw[key] = value
             continue
         section, dot, name = key.partition(".")
+        if dot and section == "boundary":  # the search's options: never an axis
+            raw["boundary"] = {**(raw.get("boundary") or {}), name: value}
+            continue
         if not dot or section not in SECTIONS:
             raise GridError(
                 f"{where}: override key {key!r} must be SECTION.NAME, SECTION one of "
-                f"{', '.join(SECTIONS)}"
+                f"{', '.join(SECTIONS)}, boundary"
             )
         table = raw.get(section) if isinstance(raw.get(section), dict) else {}
         raw[section] = table
