@@ -96,7 +96,7 @@ def draw(path: str, nu, n_values, errors, weak, records) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.4))
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(nu)))
@@ -120,6 +120,7 @@ def draw(path: str, nu, n_values, errors, weak, records) -> None:
                 label="theory: n* ∝ nu⁻⁴ through the largest n*")  # fmt: skip
     middle.set(xscale="log", yscale="log", xlabel="nu_norm_scaled", ylabel="n*",
                title="Crossing per cell, 95% bootstrap CI")  # fmt: skip
+    middle.set_xticks(np.sort(nu), [f"{v:g}" for v in np.sort(nu)])
     middle.legend(fontsize=7)
     for k, r in enumerate(records[:3]):
         local = r["local"]
@@ -133,9 +134,11 @@ def draw(path: str, nu, n_values, errors, weak, records) -> None:
               ylabel="local exponent d log n* / d log nu",
               title="Exponent between neighbouring cells")  # fmt: skip
     right.legend(fontsize=7)
-    for axis in (left.xaxis, middle.xaxis, middle.yaxis, right.xaxis):
+    for axis in (left.xaxis, middle.yaxis, right.xaxis):
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(ScalarFormatter())
         axis.set_minor_formatter(NullFormatter())
+    middle.xaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"\nfigure: {path}")
