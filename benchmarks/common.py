@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks (imported from the scripts' folder): machine facts,
 configurations, runners, counts, tables. What is run and counted is the library's own
-(``make_grid``, ``planner.plan`` / ``chunk_size`` / ``cost``, ``engine.run_chunk``,
+(``make_grid``, ``planner.plan``, ``chunking.chunk_size``, ``cost``, ``engine.run_chunk``,
 ``backends``); the timing rules are README.md's "How it measures"."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import w2s_jax
-from w2s_jax.execution import engine, planner, provenance
+from w2s_jax.execution import chunking, engine, planner, provenance
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model
 from w2s_jax.simulation.backends import noise_dim_strong, noise_dim_weak
@@ -128,7 +128,7 @@ class Sweep:
     def __init__(self, configs: list[dict], chunk: int | None = None):
         (self.program,) = planner.plan(configs)
         self.configs, self.static = configs, self.program.static
-        self.chunk = chunk or planner.chunk_size(self.program, len(configs), None, None)
+        self.chunk = chunk or chunking.chunk_size(self.program, len(configs), None, None)
 
     def compile(self) -> float:
         """Compile (not timed with the runs); returns the compile seconds."""
@@ -146,8 +146,8 @@ class Sweep:
 
 
 def matmul_rate() -> float:
-    """float32 FLOP/s of a matrix product: ``planner.measured_flop_rate`` / EFFICIENCY."""
-    return planner.measured_flop_rate() / planner.EFFICIENCY
+    """float32 FLOP/s of a matrix product: ``engine.measured_flop_rate`` / EFFICIENCY."""
+    return engine.measured_flop_rate() / engine.EFFICIENCY
 
 
 def copy_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:

@@ -30,7 +30,7 @@ def child(grid_path: str, index: int, max_memory: float | None) -> None:
     """Run the first chunk of program ``index``; print one JSON line."""
     import jax
 
-    from w2s_jax.execution import engine, jax_settings, memory, planner
+    from w2s_jax.execution import chunking, engine, jax_settings, memory, planner, work_schedule
     from w2s_jax.execution.grid import load_grid
     from w2s_jax.simulation.identity import identity
 
@@ -39,12 +39,12 @@ def child(grid_path: str, index: int, max_memory: float | None) -> None:
     for name, value in jax_settings.dtype_settings(configs).items():
         jax.config.update(name, value)  # this child process only
     ids, budget = [identity(c) for c in configs], memory.budget(max_memory)
-    work = planner.schedule(planner.plan(configs), set(), ids, None, None, max_memory, budget)
+    work = work_schedule.schedule(planner.plan(configs), set(), ids, None, None, max_memory, budget)
     work = work[index]
     baseline, chunk = memory.current_rss(), [configs[i] for i in work.chunks[0]]
     engine.run_chunk(work.program.static, chunk, grid.seed, work.chunk)
     peak, estimate = memory.peak_rss(), work.chunk * work.program.cost.bytes + budget.reserved
-    row = [work.program.label, work.chunk, planner.devices_for(work.chunk)]
+    row = [work.program.label, work.chunk, chunking.devices_for(work.chunk)]
     row += [f"{x / 1e9:.3g}" for x in (estimate, budget.bytes, baseline, peak)]
     print(json.dumps(row + [f"{(peak - baseline) / estimate:.2f}"]))
 

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         )
     print(
         f"\nMeasured in this run (medians of {args.repeats} interleaved repeats): float32 "
-        f"matmul {peak_flops / 1e9:.1f} GFLOP/s (planner.measured_flop_rate / EFFICIENCY; "
+        f"matmul {peak_flops / 1e9:.1f} GFLOP/s (engine.measured_flop_rate / EFFICIENCY; "
         f"range {common.spread([1e-9 / t for t in times['matmul']])}), memory bandwidth "
         f"{bandwidth / 1e9:.1f} GB/s (in-place {args.copy_mib} MiB update; range "
         f"{common.spread([1e-9 / t for t in times['copy']])}); machine balance "

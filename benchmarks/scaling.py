@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     add("--axis", choices=("configs", "n", "d", "chunk", "parts"), required=True)
     add("--case", choices=("scaling", "small"), default="scaling")
     add("--steps", type=int, help="strong.steps (default: the case's)")
-    add("--chunk", type=int, help="default: the sweep's own (planner.chunk_size)")
+    add("--chunk", type=int, help="default: the sweep's own (chunking.chunk_size)")
     add("--batch", type=int, default=8, help="configurations per point (n, d, parts)")
     add("--counts", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024, 4096])
     add("--dense-max", type=int, default=1024)

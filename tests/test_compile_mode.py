@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from w2s_jax.execution import engine, planner
+from w2s_jax.execution import chunking, engine, planner
 from w2s_jax.execution.grid import grid_from_dict
 from w2s_jax.execution.runner import RunOptions, describe_grid, run_grid
 from w2s_jax.simulation import config as cfg
@@ -123,5 +123,5 @@ def test_pending_work_of_any_size_runs_in_the_programs_standard_chunk():
     # padding), so it finds the first run's compiled program.
     few = {**SMALL, "sweep": {"strong.n": [40, 100], "seeds": 4}}
     (program,) = planner.plan(grid_from_dict(few).configurations())
-    sizes = {planner.chunk_size(program, pending, None, None) for pending in (1, 6, 24, 30)}
+    sizes = {chunking.chunk_size(program, pending, None, None) for pending in (1, 6, 24, 30)}
     assert len(sizes) == 1

@@ -220,7 +220,8 @@ def test_run_error_for_a_changed_base_seed(tmp_path):
 
 
 def test_shares_are_balanced_by_cost_not_count():
-    from w2s_jax.execution.planner import Program, share
+    from w2s_jax.execution.planner import Program
+    from w2s_jax.execution.work_schedule import share
     from w2s_jax.simulation.cost_model import Cost
 
     cheap = Program(None, list(range(0, 30)), Cost(1.0, 1.0, 1.0), 10)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from w2s_jax.execution import compile_cache, engine, executable_store, planner
+from w2s_jax.execution import chunking, compile_cache, engine, executable_store
 from w2s_jax.simulation import config as cfg
 
 
@@ -41,7 +41,7 @@ def run_fresh(configs: list[dict], cache) -> tuple[engine.ChunkResult, engine.Co
     jax.clear_caches()  # JAX's in-memory trace and compile caches too
     compiler = engine.Compiler(cache, engine.Executables())
     static = cfg.split(configs[0])[0]
-    result = engine.run_chunk(static, configs, 0, planner.chunk_size_for(len(configs)), compiler)
+    result = engine.run_chunk(static, configs, 0, chunking.chunk_size_for(len(configs)), compiler)
     (record,) = compiler.records
     return result, record
 
@@ -124,7 +124,7 @@ def test_two_compiles_at_once_each_get_their_own_cache_hit(store, monkeypatch):
 
         monkeypatch.setattr(compile_cache, "compile_and_check", in_order)
         chunks = {
-            name: engine.prepare_chunk(cfg.split(c[0])[0], c, 0, planner.chunk_size_for(2))
+            name: engine.prepare_chunk(cfg.split(c[0])[0], c, 0, chunking.chunk_size_for(2))
             for name, c in (("A", one), ("B", other))
         }
         records = {}
@@ -186,7 +186,7 @@ def test_cache_warnings_go_to_the_compile_of_their_thread():
 
 def executable_store_key(configs: list[dict]) -> str:
     static = cfg.split(configs[0])[0]
-    chunk = engine.prepare_chunk(static, configs, 0, planner.chunk_size_for(len(configs)))
+    chunk = engine.prepare_chunk(static, configs, 0, chunking.chunk_size_for(len(configs)))
     options = engine.FAST_OPTIONS if static.compile == "fast" else {}
     return executable_store.key(static, chunk.args, chunk.mesh, options)
 

@@ -11,7 +11,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from w2s_jax.execution import column_identity, memory, planner
+from w2s_jax.execution import column_identity, memory, planner, run_plan
 from w2s_jax.execution.grid import grid_from_dict
 from w2s_jax.execution.runner import RunError, RunOptions, describe_grid
 
@@ -53,14 +53,14 @@ def test_planning_a_million_configurations_stays_bounded():
 
 def test_host_need_counts_plan_and_results():
     grid = grid_from_dict({**tiny(1000), "run.race": True, "strong.ceiling": True})
-    need = planner.host_need(grid.columns, None)
+    need = run_plan.host_need(grid.columns, None)
     assert need.configurations == 1000
-    assert need.curves == 15 + 1 + planner.RACE_CURVES
+    assert need.curves == 15 + 1 + run_plan.RACE_CURVES
     assert need.points == 8  # 0, 1, 2, 3, 5, 9, 14, 20 of 20 steps
     expected = 1000 * (memory.PLAN_BYTES + memory.IDS_BYTES)
     expected += 1000 * (memory.CURVE_COPIES * 27 * 8 * 8 + memory.SUMMARY_BYTES)
     assert need.bytes == pytest.approx(expected)
-    assert planner.host_need(grid.columns, (0, 2)).result_bytes == 0  # a shard assembles nothing
+    assert run_plan.host_need(grid.columns, (0, 2)).result_bytes == 0  # a shard assembles nothing
 
 
 def test_a_grid_that_cannot_fit_is_refused_before_planning():

@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import pytest
 
-from w2s_jax.execution import engine, memory, planner
+from w2s_jax.execution import chunking, engine, memory
 from w2s_jax.execution.planner import Program
 from w2s_jax.simulation.config import static_part
 from w2s_jax.simulation.cost_model import Cost
@@ -118,7 +118,7 @@ def program(bytes_per_configuration: float) -> Program:
 
 
 def in_flight(chunk: int) -> tuple[int, int]:
-    return chunk, planner.devices_for(chunk)
+    return chunk, chunking.devices_for(chunk)
 
 
 @pytest.mark.parametrize(
@@ -129,35 +129,35 @@ def test_chunk_fits_the_budget_with_fewer_devices_never_fewer_than_two_each(
     four_devices, budget_gb, chunk, devices
 ):
     budget = memory.Budget(budget_gb * 1e9, "test")
-    size = planner.chunk_size(program(1e9), 100, None, None, budget)
+    size = chunking.chunk_size(program(1e9), 100, None, None, budget)
     assert in_flight(size) == (chunk, devices)
     assert size * 1e9 <= budget.bytes and size // devices >= 2
 
 
 def test_per_device_cap_on_accelerators(four_devices):
     budget = memory.device_budget(free_per_device=10e9, devices=4, max_memory=None)
-    size = planner.chunk_size(program(2e9), 100, None, None, budget)
+    size = chunking.chunk_size(program(2e9), 100, None, None, budget)
     assert in_flight(size) == (8, 4)  # 2 x 2 GB per device <= 5 GB
     with pytest.raises(memory.DoesNotFit):  # 2 x 3 GB > 5 GB on any device
-        planner.chunk_size(program(3e9), 100, None, None, budget)
+        chunking.chunk_size(program(3e9), 100, None, None, budget)
 
 
 def test_host_memory_is_not_multiplied_by_the_cpu_devices(four_devices, monkeypatch):
     monkeypatch.setattr(memory, "mem_available", lambda root=None: 6e9)
     monkeypatch.setattr(memory, "cgroup_limits", lambda root=None: [])
-    size = planner.chunk_size(program(1e9), 100, None, None)
+    size = chunking.chunk_size(program(1e9), 100, None, None)
     assert size * 1e9 <= memory.BUDGET_FRACTION * 6e9  # not 4 x 3 GB
 
 
 def test_refusal_names_program_need_budget_source_and_remedy(four_devices):
     budget = memory.Budget(1.5e9, "--max-memory")
     with pytest.raises(memory.DoesNotFit) as refused:
-        planner.chunk_size(program(1e9), 100, None, None, budget)
+        chunking.chunk_size(program(1e9), 100, None, None, budget)
     message = str(refused.value)
     for part in ("dense", "d=200", "n_pad=48", "2 GB", "1.5 GB (--max-memory", "at least 2 GB"):
         assert part in message
     # Nothing pending: nothing to refuse.
-    assert planner.chunk_size(program(1e9), 0, None, None, budget) == 2
+    assert chunking.chunk_size(program(1e9), 0, None, None, budget) == 2
 
 
 def test_cli_refuses_before_compiling(tmp_path, capsys):

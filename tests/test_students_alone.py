@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from test_engine import assert_same_outputs, outputs, run, write_grid
-from w2s_jax.execution import engine, planner
+from w2s_jax.execution import chunking, engine
 from w2s_jax.execution.grid import load_grid
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model
@@ -70,9 +70,9 @@ def test_students_alone_follow_the_same_trajectories_as_side_by_side(tmp_path, m
 
 
 def test_a_lone_student_runs_in_a_chunk_of_one(everyone_alone):
-    assert planner.chunk_size_for(1, alone=True) == 1
-    assert planner.chunk_size_for(1, alone=False) == 2
-    assert planner.devices_for(1, alone=True) == 1
+    assert chunking.chunk_size_for(1, alone=True) == 1
+    assert chunking.chunk_size_for(1, alone=False) == 2
+    assert chunking.devices_for(1, alone=True) == 1
 
 
 def test_large_gram_matrices_train_alone_and_small_ones_side_by_side():

@@ -69,9 +69,9 @@ _MODULES = {
         "simulation",
     ),
     **dict.fromkeys(
-        "grid boundary_section boundary_search planner memory engine compile_cache "
-        "executable_store jax_settings distributed run_lock progress provenance runner "
-        "run_state run_plan run_execute run_outputs".split(),
+        "grid boundary_section boundary_search planner chunking work_schedule memory engine "
+        "compile_cache executable_store jax_settings distributed run_lock progress provenance "
+        "runner run_state run_plan run_execute run_outputs".split(),
         "execution",
     ),
     **dict.fromkeys(

@@ -3,7 +3,7 @@ results.
 
 This is the one place where the batch axis is added (``jax.vmap``; ``lax.map`` for
 students that train alone, ``cost_model.students_alone``) and where ``jax.jit`` sits.
-``planner`` groups configurations into programs and sizes the chunks; a chunk
+``planner`` groups configurations into programs, ``chunking`` sizes the chunks; a chunk
 (the last one padded) is split over the local devices along its configuration axis
 (``jax.shard_map``). Inside
 a chunk the weak teachers are trained once per distinct teacher identity and shared by
@@ -28,7 +28,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from w2s_jax.execution import compile_cache, executable_store, planner
+from w2s_jax.execution import chunking, compile_cache, executable_store, planner
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model, images, pipeline
 from w2s_jax.simulation.identity import identity, teacher_identity
@@ -272,14 +272,14 @@ def prepare_chunk(
     teacher_of = [teacher_identity(c) for c in configs]
     first = dict(zip(reversed(teacher_of), reversed(configs)))  # a config of each teacher
     teachers = list(dict.fromkeys(teacher_of))
-    devices = jax.local_devices()[: planner.devices_for(size, planner.alone_for(static))]
+    devices = jax.local_devices()[: chunking.devices_for(size, chunking.alone_for(static))]
     # One teacher slot per student while the spare slots are cheap (the same shapes
-    # whatever the chunk holds, see planner.PAD_FLOPS), else a power of two: few shapes.
+    # whatever the chunk holds, see chunking.PAD_FLOPS), else a power of two: few shapes.
     per_device = 2 ** math.ceil(math.log2(len(teachers))) / len(devices)
     teacher_count = len(devices) * max(2, math.ceil(per_device))
     longest = max(int(c["weak.steps"]) for c in configs)
     spare = (size - len(teachers)) * cost_model.teacher_flops(static, configs[0]["data.d"], longest)
-    if spare <= planner.PAD_FLOPS:
+    if spare <= chunking.PAD_FLOPS:
         teacher_count = max(teacher_count, size)
     teacher_configs = _pad_to([first[t] for t in teachers], teacher_count)
     position = {t: i for i, t in enumerate(teachers)}
@@ -328,5 +328,21 @@ def run_alone(
     """One configuration alone, through the same compiled path as a sweep (what
     ``run_one`` calls; ``pipeline.run_configuration`` is the unbatched pipeline it runs)."""
     (program,) = planner.plan([configuration])
-    size = planner.chunk_size_for(1, planner.alone_for(program.static))
+    size = chunking.chunk_size_for(1, chunking.alone_for(program.static))
     return run_chunk(program.static, [configuration], base_seed, size, compiler)
+
+
+EFFICIENCY = 0.8  # achieved fraction of the matmul rate (measured on CPU), for estimates only
+
+
+def measured_flop_rate() -> float:
+    """Effective FLOP/s for estimates: a float32 matmul on the first device, x EFFICIENCY
+    (the training step is memory-bound: a few FLOPs per byte of noise matrix)."""
+    size = 1024
+    a = jax.device_put(np.ones((size, size), np.float32))
+    matmul = jax.jit(lambda x: x @ x)
+    matmul(a).block_until_ready()
+    start, repeats = time.perf_counter(), 5
+    for _ in range(repeats):
+        matmul(a).block_until_ready()
+    return EFFICIENCY * repeats * 2 * size**3 / (time.perf_counter() - start)

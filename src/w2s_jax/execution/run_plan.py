@@ -12,13 +12,16 @@ import os
 from dataclasses import dataclass
 
 import jax
+import numpy as np
 
 from w2s_jax.analysis import conditions
-from w2s_jax.execution import executable_store, memory, planner
-from w2s_jax.execution.columns import ConfigurationList
+from w2s_jax.execution import chunking, engine, executable_store, memory, planner, work_schedule
+from w2s_jax.execution.columns import Columns, ConfigurationList
 from w2s_jax.execution.grid import Grid
 from w2s_jax.execution.run_state import RunError, RunState
+from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model
+from w2s_jax.simulation.pipeline import CURVES
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class RunPlan:
     configs: ConfigurationList  # dicts built when read
     done: frozenset[str]
     programs: tuple[planner.Program, ...]
-    work: tuple[planner.Work, ...]
+    work: tuple[work_schedule.Work, ...]
     shard: tuple[int, int] | None
     budget: memory.Budget
     parallel: int
@@ -67,10 +70,28 @@ def process_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
     return shard
 
 
+RACE_CURVES = 11  # the race_* curves run.race records (pipeline.run_student)
+
+
+def host_need(columns: Columns, shard: tuple[int, int] | None) -> memory.HostNeed:
+    """What the grid's plan and assembled results take on the host (an upper bound on
+    the curves and evaluation points), computed from the columns without planning."""
+    metrics = max((len(m) for m in columns.distinct("run.metrics")), default=0)
+    curves = len(CURVES) + any(columns.distinct("strong.ceiling")) + metrics
+    curves += RACE_CURVES * any(columns.distinct("run.race"))
+    steps, points = columns.distinct("strong.steps"), columns.distinct("eval.points")
+    if len(steps) * len(points) <= 1000:
+        pairs = [(int(s), int(p)) for s in steps for p in points]
+        count = len(np.unique(np.concatenate([cfg.eval_steps(*pair) for pair in pairs])))
+    else:
+        count = len(steps) * max(int(p) for p in points)
+    return memory.HostNeed(columns.size, curves, count, assembles=shard is None)
+
+
 def check_host_memory(grid: Grid, options) -> None:
     """Refuse, before planning, a grid whose plan and results do not fit the host."""
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
-    need = planner.host_need(grid.columns, process_shard(options.shard))
+    need = host_need(grid.columns, process_shard(options.shard))
     try:
         memory.check_host(need, memory.host_budget(max_memory))
     except memory.DoesNotFit as error:
@@ -88,7 +109,7 @@ def make_plan(grid: Grid, state: RunState, options) -> RunPlan:
     max_memory = options.max_memory_gb * 1e9 if options.max_memory_gb else None
     budget = memory.budget(max_memory)
     try:
-        work = planner.schedule(
+        work = work_schedule.schedule(
             list(programs), set(state.done), ids, shard, options.chunk_size, max_memory,
             budget,
         )  # fmt: skip
@@ -118,7 +139,7 @@ def describe_plan(plan: RunPlan, compile_cache: str | None = None) -> str:
     """The ``--dry-run`` report of a plan: programs, padding, chunking, memory, FLOPs,
     compiles, time (a ``[boundary]`` grid's: ``boundary_search.describe_search``)."""
     columns = plan.grid.columns
-    rate = planner.measured_flop_rate()
+    rate = engine.measured_flop_rate()
     lines = [
         f"grid {plan.grid.name!r}: {columns.size} configurations, {len(plan.programs)} "
         f"program(s) to compile; devices: {jax.local_device_count()} x "
@@ -130,7 +151,7 @@ def describe_plan(plan: RunPlan, compile_cache: str | None = None) -> str:
     strong_n = columns.column("strong.n")
     for item in plan.work:
         program = item.program
-        alone = planner.alone_for(program.static)
+        alone = chunking.alone_for(program.static)
         real = float(strong_n[item.pending].sum())
         padded = program.static.n_pad * len(item.pending)
         waste = 1 - real / padded if padded else 0.0
@@ -145,7 +166,7 @@ def describe_plan(plan: RunPlan, compile_cache: str | None = None) -> str:
             f"{program.cost.bytes / 1e6:.3g} MB/configuration, "
             f"{program.cost.flops:.3g} FLOP/configuration, "
             f"{item.chunk * program.cost.bytes / 1e9:.3g} GB in flight on "
-            f"{planner.devices_for(item.chunk, alone)} device(s)"
+            f"{chunking.devices_for(item.chunk, alone)} device(s)"
             + (", students one at a time" if alone else "")
         )
     seconds = total_flops / rate
@@ -158,7 +179,7 @@ def describe_plan(plan: RunPlan, compile_cache: str | None = None) -> str:
     lines.append(compile_plan(plan, compile_cache))
     lines.append(
         f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "
-        f"(x{planner.EFFICIENCY} efficiency) about {seconds / 60:.3g} min, plus compiling"
+        f"(x{engine.EFFICIENCY} efficiency) about {seconds / 60:.3g} min, plus compiling"
     )
     return "\n".join(lines)
 
