@@ -2,7 +2,8 @@
 no arrow runs up its layers: simulation/ (one configuration) and analysis/ (saved
 results) import nothing above them, execution/ imports nothing from the entry points
 (the CLIs and the Python API at the top). Every module can be read knowing only the
-modules below it."""
+modules below it; no module takes another's private name, and no two modules define a
+public function or class of the same name (a name says one job)."""
 
 from __future__ import annotations
 
@@ -124,3 +125,50 @@ def test_a_private_name_taken_from_another_module_is_found(tmp_path):
         "runner: engine._cache",
         "runner: from w2s_jax.execution.engine import _cache",
     ]
+
+
+# A script's entry point and its argument parser: the same job in every module run with
+# ``python -m`` (one with ``if __name__ == "__main__"``).
+SCRIPT_NAMES = {"main", "parser"}
+
+
+def shared_public_names(root: Path = PACKAGE) -> dict[str, list[str]]:
+    """``name -> modules`` for every public name (no leading ``_``) that more than one
+    module of the package under ``root`` defines at its top level (``def`` or
+    ``class``); a re-export (``from a import f`` in another module) defines nothing, so
+    it is not counted. ``SCRIPT_NAMES`` are allowed in modules run as scripts."""
+    where: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text()
+        script = 'if __name__ == "__main__"' in text
+        for node in ast.parse(text).body:
+            defines = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            if not defines or node.name.startswith("_"):
+                continue
+            if script and node.name in SCRIPT_NAMES:
+                continue
+            module = ".".join(path.relative_to(root).with_suffix("").parts)
+            where.setdefault(node.name, []).append(module)
+    return {name: modules for name, modules in where.items() if len(modules) > 1}
+
+
+def test_no_two_modules_define_the_same_public_name():
+    assert shared_public_names() == {}
+
+
+def test_a_public_name_defined_twice_is_found_and_a_re_export_is_not(tmp_path):
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "conditions.py").write_text(
+        "def describe(configs): ...\nclass Table: ...\ndef _helper(): ...\n"
+    )
+    (tmp_path / "api.py").write_text(
+        "from w2s_jax.analysis.conditions import Table\n"  # a re-export: the same object
+        "def describe(grid): ...\ndef _helper(): ...\n"
+        "def main(): ...\n"
+    )
+    (tmp_path / "sweep.py").write_text('def main(): ...\nif __name__ == "__main__":\n    main()\n')
+    assert shared_public_names(tmp_path) == {"describe": ["analysis.conditions", "api"]}
+    (tmp_path / "report.py").write_text('def main(): ...\nif __name__ == "__main__":\n    main()\n')
+    assert "main" not in shared_public_names(tmp_path)  # scripts' entry points
+    (tmp_path / "plot.py").write_text("def main(): ...\n")  # not a script: counted
+    assert shared_public_names(tmp_path)["main"] == ["api", "plot"]

@@ -36,7 +36,7 @@ def test_quantities_match_hand_computed_values():
     np.testing.assert_array_equal(block["theorem_stop_loss_ok"], [True, False])
     np.testing.assert_array_equal(block["theorem_conditions_met"], [True, False])
     np.testing.assert_array_equal(block["theorem_lr_ratio_ok"], [True, True])
-    text = conditions.report(block)
+    text = conditions.report_section(block)
     assert "1/2 configurations meet all" in text and "init_ratio (1)" in text
     assert "stop_loss (1)" in text and "lr_ratio" not in text
 
@@ -59,7 +59,7 @@ def test_sigma_0_theory_follows_the_theorem_scaling_and_meets_the_init_condition
 
 def test_dry_run_section_counts_configurations_meeting_each_condition():
     grid = grid_from_dict({"sweep": {"data.d": [1e3, 1e7]}, "strong": {"n": 100, "stop_loss": 0.1}})
-    text = conditions.describe(grid.configurations())
+    text = conditions.dry_run_section(grid.configurations())
     assert "d_over_n2" in text and "met by 1/2" in text  # d/n^2 = 0.1 and 1000
     assert text.splitlines()[0].endswith("0/2 configurations meet all")  # lr = 1: 1e3..1e7
 

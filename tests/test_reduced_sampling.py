@@ -116,7 +116,7 @@ STRONG = dict(m=2, n_test=3, sigma_p=0.7, sigma_0=0.3)
 
 @functools.partial(jax.jit, static_argnames="n_pad")
 def _strong(key, teacher, n_pad, d, sigma_p=STRONG["sigma_p"]):
-    return reduced.strong_noise(
+    return reduced.strong_bartlett_noise(
         key, teacher, STRONG["m"], n_pad, STRONG["n_test"], d, sigma_p, STRONG["sigma_0"], F32
     )
 
@@ -161,7 +161,9 @@ def test_strong_noise_has_the_dense_gram_law():
 def test_weak_noise_has_the_dense_gram_law():
     num_keys, n_weak, d, sp = 20_000, 4, 12.0, 1.3
     keys = jax.random.split(jax.random.key(8), num_keys)
-    draw = jax.jit(jax.vmap(lambda k: reduced.weak_noise(k, n_weak, jnp.asarray(d), sp, F32)))
+    draw = jax.jit(
+        jax.vmap(lambda k: reduced.weak_bartlett_noise(k, n_weak, jnp.asarray(d), sp, F32))
+    )
     _assert_gram_law(np.asarray(draw(keys)), np.full(n_weak, sp), d - 4)
 
 
@@ -172,7 +174,9 @@ def test_jit_vmap_over_traced_d_and_sigma_up_to_1e9():
     teacher = jnp.ones(6)
     strong = jax.jit(jax.vmap(functools.partial(_strong, teacher=teacher, n_pad=5)))
     out = strong(keys, d=ds, sigma_p=sps)
-    weak = jax.jit(jax.vmap(lambda k, d, s: reduced.weak_noise(k, 6, d, s, F32)))(keys, ds, sps)
+    weak = jax.jit(jax.vmap(lambda k, d, s: reduced.weak_bartlett_noise(k, 6, d, s, F32)))(
+        keys, ds, sps
+    )
     for arr in (*out, weak):
         assert np.all(np.isfinite(np.asarray(arr)))
     # at d = 1e9, |xi|^2 / (sp^2 (d - 4)) = 1 +- 4.5e-5 and <xi_i, xi_j> = O(sp^2 sqrt(d))

@@ -82,7 +82,7 @@ def columns(configs: list[dict]) -> dict[str, np.ndarray]:
     return out
 
 
-def describe(configs: list[dict]) -> str:
+def dry_run_section(configs: list[dict]) -> str:
     """The ``--dry-run`` section: per condition its bound, the range of the quantity
     over the grid and how many configurations meet it."""
     block = columns(configs)
@@ -102,7 +102,7 @@ def describe(configs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def report(summary: dict[str, np.ndarray]) -> str:
+def report_section(summary: dict[str, np.ndarray]) -> str:
     """``report.md``'s section: how many configurations meet each condition, and the
     first one that fails most often (an empty string for runs saved without the block)."""
     if "theorem_conditions_met" not in summary:

@@ -99,7 +99,7 @@ def repair(directory: Path, ids: list[str], seed: int, warn: Callable[[str], Non
     )
 
 
-def record(directory: Path) -> dict:
+def run_digests(directory: Path) -> dict:
     """The ``integrity`` entry of a complete run: every chunk's and output's SHA-256."""
     directory = Path(directory)
     return {
@@ -121,7 +121,7 @@ def seal(directory: Path) -> None:
     manifest = storage.read_json(directory / "manifest.json")
     if manifest.get("status") != "complete":
         return
-    entry = record(directory)
+    entry = run_digests(directory)
     if manifest.get("integrity") != entry:
         manifest["integrity"] = entry
         storage.write_json(directory / "manifest.json", manifest)

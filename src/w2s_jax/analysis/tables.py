@@ -95,7 +95,7 @@ def write_report(
     directory = Path(directory)
     run = run if run is not None else load_run(directory)
     text = f"# {run.manifest['grid']['name']}: what the run found\n\n" + findings(run, thresholds)
-    theorem = conditions.report(run.summary)
+    theorem = conditions.report_section(run.summary)
     text += f"\n\n{theorem}" if theorem else ""
     storage.atomic_write(directory / "report.md", lambda f: f.write(text.encode() + b"\n"))
     return text

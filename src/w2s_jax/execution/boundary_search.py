@@ -220,7 +220,7 @@ def _describe_estimate(estimate: dict) -> str:
 # ------------------------------------------------------------------ the report
 
 
-def report(
+def search_record(
     grid, cell_values: list[dict], state: list[Cell], history: list[dict], status: str, request
 ) -> dict[str, Any]:
     """``boundary_search.json``: the options, per cell ``n*`` with its CI, the ``n`` and
@@ -329,7 +329,7 @@ def search(grid, out: str | Path, options=None, evaluate: Evaluate | None = None
     final = round_grid(grid, values, [p for c, cell in enumerate(state) for p in cell.points(c)])
     if evaluate is run_round:  # summary.csv, curves.npz and report.md of every configuration
         run_grid(final, out, each)
-    result = report(grid, values, state, history, "complete", options.request)
+    result = search_record(grid, values, state, history, "complete", options.request)
     storage.write_json(out / SEARCH_FILE, result)
     return result
 

@@ -175,7 +175,7 @@ def describe_plan(plan: RunPlan, compile_cache: str | None = None) -> str:
         lines.append(
             f"(the theorem's conditions per point of the axes, {plan.grid.seeds} seeds each)"
         )
-    lines.append(conditions.describe(ConfigurationList(columns.without_seeds())))
+    lines.append(conditions.dry_run_section(ConfigurationList(columns.without_seeds())))
     lines.append(compile_plan(plan, compile_cache))
     lines.append(
         f"total {total_flops:.3g} FLOP; at the measured {rate / 1e9:.3g} GFLOP/s "

@@ -51,7 +51,7 @@ def weak_noise(
     """The weak training set's noise patches ``(n_weak, D_weak)``."""
     if backend == "dense":
         return gaussian_rows(key, n_weak, d - signal_dim, dtype, sigma_p)
-    return reduced.weak_noise(key, n_weak, d_traced, sigma_p, dtype)
+    return reduced.weak_bartlett_noise(key, n_weak, d_traced, sigma_p, dtype)
 
 
 def strong_noise(
@@ -79,6 +79,6 @@ def strong_noise(
             init_noise=gaussian_rows(k_init, 2 * m, noise_dim, dtype, sigma_0),
             teacher_noise=teacher_noise,
         )
-    return reduced.strong_noise(
+    return reduced.strong_bartlett_noise(
         key, teacher_noise, m, n_pad, n_test, d_traced, sigma_p, sigma_0, dtype
     )

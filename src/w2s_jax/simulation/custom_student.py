@@ -69,7 +69,7 @@ def logits(module: eqx.Module, batch: Batch) -> Float[Array, " n"]:
     return jax.vmap(module)(batch.patches, batch.xi)
 
 
-def errors_by_kind(module: eqx.Module, test: Batch) -> dict[str, Float[Array, ""]]:
+def module_test_errors(module: eqx.Module, test: Batch) -> dict[str, Float[Array, ""]]:
     """Test error against the true labels, overall and per sample type."""
     return test_curves(sign(logits(module, test)), test)
 
@@ -104,7 +104,7 @@ def fit_and_record(
     def metrics(p) -> dict:
         model = eqx.combine(p, fixed)
         values, _ = training_curves(logits(model, train_batch), train_batch, loss)
-        values.update(errors_by_kind(model, test_batch))
+        values.update(module_test_errors(model, test_batch))
         values.update({name: jnp.asarray(jnp.nan) for name in FILTER_CURVES})
         values.update({name: fn(model, train_batch, test_batch) for name, fn in static.metrics})
         finite = jnp.isfinite(values["train_loss"])
@@ -116,7 +116,7 @@ def fit_and_record(
     if static.ceiling:
 
         def ceiling_metrics(p):
-            error = errors_by_kind(eqx.combine(p, fixed), test_batch)["test_error"]
+            error = module_test_errors(eqx.combine(p, fixed), test_batch)["test_error"]
             return {"ceiling_test_error": error.astype(dtype)}
 
         _, ceiling = fit(y, ceiling_metrics)

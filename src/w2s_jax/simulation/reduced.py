@@ -126,7 +126,7 @@ def bartlett_factor(
     return jax.vmap(row)(row_keys(key, size), index, jnp.asarray(scales, dtype))
 
 
-def weak_noise(
+def weak_bartlett_noise(
     key: PRNGKeyArray, n_weak: int, d: Float[Array, ""], sigma_p: Float[Array, ""], dtype
 ) -> Float[Array, "n n"]:
     """The weak training noise ``(n_weak, n_weak)``: Bartlett rows, dof ``d - 4 - i``."""
@@ -134,7 +134,7 @@ def weak_noise(
     return bartlett_factor(key, scales, jnp.asarray(d, dtype) - 4, dtype)
 
 
-def strong_noise(
+def strong_bartlett_noise(
     key: PRNGKeyArray,
     teacher_noise: Float[Array, " Dw"],
     m: int,
