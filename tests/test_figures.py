@@ -287,6 +287,20 @@ def test_a_helper_process_draws_half_the_figures_the_same_bytes(tmp_path):
         together = figures.draw_run(run, helper=helper)
         assert sorted(p.name for p in together) == sorted(drawn_alone)
         assert {p.name: p.read_bytes() for p in together} == drawn_alone
+        # It draws from the results it is sent, not from files: into a directory that
+        # holds none of the run's outputs, every figure, the same bytes.
+        loaded, bare = storage.load_run(run), tmp_path / "bare"
+        bare.mkdir()
+        sent = storage.RunResults(bare, loaded.manifest, loaded.summary, loaded.curves,
+                                  loaded.steps)  # fmt: skip
+        names = [Path(name).stem for name in drawn_alone]
+        job = {"directory": str(bare), "names": names, "points": None, "formats": ["png"],
+               "boundary": run_boundary.boundary_of(loaded)}  # fmt: skip
+        assert helper.send(job, sent)
+        answer = helper.receive()
+        assert sorted(Path(p).name for p in answer["paths"]) == sorted(drawn_alone)
+        assert {p.name: p.read_bytes() for p in (bare / "figures").iterdir()} == drawn_alone
+        assert [p.name for p in bare.iterdir()] == ["figures"]
         # A helper that died: the figures are drawn here all the same.
         helper.process.kill()
         helper.process.wait()

@@ -5,12 +5,14 @@ step")."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from w2s_jax.analysis import storage, tables
+from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.execution import run_plan, run_state
 from w2s_jax.execution.grid import grid_from_dict
 from w2s_jax.execution.runner import RunOptions, describe_grid, run_grid
@@ -40,10 +42,20 @@ def test_a_run_reads_back_nothing_it_wrote(tmp_path, monkeypatch):
         (storage, "results_digest"), (tables, "load_run"),
     ]:  # fmt: skip
         monkeypatch.setattr(module, name, refuse)
-    # A helper process reads the directory itself: draw in this process only.
-    monkeypatch.setattr("w2s_jax.analysis.figure_helper.FigureHelper.start", lambda: None)
+    # The figure helper process is sent the results (test_figures: it draws them into a
+    # directory holding no output); here, that it drew its half of the figures.
+    answers, receive = [], FigureHelper.receive
+
+    def recorded(self):
+        answers.append(receive(self))
+        return answers[-1]
+
+    monkeypatch.setattr(FigureHelper, "receive", recorded)
     assert run_grid(grid, out, RunOptions(quiet=True))
     monkeypatch.undo()
+    if os.cpu_count() > 1:  # one core: no helper
+        assert len(answers) == 1 and answers[0]["paths"]
+        assert {Path(p).parent for p in answers[0]["paths"]} == {out / "figures"}
     report = (out / "report.md").read_text()
     assert tables.write_report(out) == report.rstrip("\n")  # the same from the files
     drawn = json.loads((out / "figures" / storage.FIGURES_STAMP).read_text())

@@ -115,7 +115,7 @@ def draw_run(
     theirs = [name for name, _ in jobs[0::2]] if helper is not None else []
     job = {"directory": str(directory), "names": theirs, "points": points, "formats": formats,
            "boundary": boundary}  # fmt: skip
-    if theirs and not helper.send(job):
+    if theirs and not helper.send(job, run):  # the results themselves: it reads no file
         theirs = []  # the helper is gone: draw everything here
     answer = None
     try:
@@ -133,14 +133,14 @@ def draw_run(
 
 
 def draw_figures(
-    directory: str, names: list[str], points, formats, boundary: dict | None = None
+    run: RunResults, names: list[str], points, formats, boundary: dict | None = None
 ) -> list[Path]:
-    """The figures ``names`` of a run (what a helper process draws), with the run's
-    ``boundary`` as the parent read or measured it."""
-    run = load_complete(directory)
+    """The figures ``names`` of ``run`` into ``run.path / "figures"`` (what a helper
+    process draws, from the results the parent sent), with the run's ``boundary`` as the
+    parent read or measured it."""
     layout = Layout(run)
     jobs = dict(figure_jobs(run, layout, choose_points(layout, points), boundary))
-    return _draw(directory, [(name, jobs[name]) for name in names], formats)
+    return _draw(run.path, [(name, jobs[name]) for name in names], formats)
 
 
 def _draw(directory, jobs: list[tuple[str, Job]], formats) -> list[Path]:
