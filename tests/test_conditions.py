@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from w2s_jax.analysis import conditions
+from w2s_jax.analysis import conditions, figures
+from w2s_jax.analysis.figure_plan import benign_scores
 from w2s_jax.execution.grid import GridError, grid_from_dict
 
 
@@ -82,3 +83,15 @@ def test_dry_run_summary_and_figures_carry_the_conditions_and_the_race(tmp_path)
         run.summary["race_gamma_over_tau"], run.curves["race_nu_abs"][:, -1] / tau, rtol=1e-6
     )
     assert (tmp_path / "run" / "figures" / "race.png").is_file()
+    # What race.png draws: gamma / tau and the init term against B (n nu^4 times one
+    # constant here), with the heuristic sqrt(B) / 2.
+    score, _ = benign_scores(run)
+    per_n_nu4 = score / (run.summary["strong.n"] * run.summary["data.nu_norm"] ** 4)
+    np.testing.assert_allclose(per_n_nu4, per_n_nu4[0], rtol=1e-12)
+    left, right = dict(figures.figure_jobs(run, figures.Layout(run), []))["race"]().axes[:2]
+    for ax, column in ((left, "race_gamma_over_tau"), (right, "race_init_over_tau")):
+        drawn = np.asarray(ax.collections[0].get_offsets())
+        np.testing.assert_allclose(drawn, np.stack([score, run.summary[column]], axis=1))
+    x, y = left.get_lines()[0].get_data()
+    np.testing.assert_allclose(y, np.sqrt(x) / 2)
+    assert x.min() == pytest.approx(score.min()) and x.max() == pytest.approx(score.max())

@@ -12,15 +12,19 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pytest
 
 import w2s_jax.analysis.figures as figures
 from w2s_jax.analysis import run_boundary, storage
+from w2s_jax.analysis.curve_figures import NOISE, SIGNAL
 from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.analysis.figure_plan import format_value
+from w2s_jax.analysis.figure_style import REGIME_COLOURS
 from w2s_jax.analysis.theory import benign_score
 from w2s_jax.plot import main
 
@@ -106,11 +110,14 @@ def phase_run(tmp_path_factory):
 
 
 def assert_figures(directory: Path, names) -> None:
+    """Each of ``names`` drawn as a PNG (PNG only by default), no two the same image."""
+    drawn = {}
     for name in names:
-        for ext, magic in (("png", b"\x89PNG"),):  # PNG only by default
-            path = directory / "figures" / f"{name}.{ext}"
-            assert path.is_file(), path
-            assert path.stat().st_size > 1000 and path.read_bytes()[:4] == magic, path
+        path = directory / "figures" / f"{name}.png"
+        assert path.is_file(), path
+        drawn[name] = path.read_bytes()
+        assert len(drawn[name]) > 1000 and drawn[name][:4] == b"\x89PNG", path
+    assert len(set(drawn.values())) == len(drawn)
 
 
 def test_plotting_never_imports_jax(phase_run):
@@ -288,18 +295,21 @@ def test_a_helper_process_draws_half_the_figures_the_same_bytes(tmp_path):
         assert sorted(p.name for p in together) == sorted(drawn_alone)
         assert {p.name: p.read_bytes() for p in together} == drawn_alone
         # It draws from the results it is sent, not from files: into a directory that
-        # holds none of the run's outputs, every figure, the same bytes.
+        # holds none of the run's outputs, the same bytes (two figures: the check).
         loaded, bare = storage.load_run(run), tmp_path / "bare"
         bare.mkdir()
         sent = storage.RunResults(bare, loaded.manifest, loaded.summary, loaded.curves,
                                   loaded.steps)  # fmt: skip
-        names = [Path(name).stem for name in drawn_alone]
+        names = ["test_error", "phase_data_nu_norm_strong_n"]
         job = {"directory": str(bare), "names": names, "points": None, "formats": ["png"],
                "boundary": run_boundary.boundary_of(loaded)}  # fmt: skip
         assert helper.send(job, sent)
-        answer = helper.receive()
-        assert sorted(Path(p).name for p in answer["paths"]) == sorted(drawn_alone)
-        assert {p.name: p.read_bytes() for p in (bare / "figures").iterdir()} == drawn_alone
+        assert sorted(Path(p).name for p in helper.receive()["paths"]) == sorted(
+            f"{name}.png" for name in names
+        )
+        assert {p.name: p.read_bytes() for p in (bare / "figures").iterdir()} == {
+            f"{name}.png": drawn_alone[f"{name}.png"] for name in names
+        }
         assert [p.name for p in bare.iterdir()] == ["figures"]
         # A helper that died: the figures are drawn here all the same.
         helper.process.kill()
@@ -381,6 +391,48 @@ def test_the_curves_drawn_are_the_seed_means(phase_run):
     dashed = [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
     weak = [np.mean(run.summary["weak_test_error"][layout.rows(p)]) for p in points]
     np.testing.assert_allclose(dashed, weak)
+
+
+def test_the_gain_map_is_the_seed_mean_gain_centred_at_zero(phase_run):
+    run, layout, jobs = drawn_jobs(phase_run[0])
+    mesh = jobs["phase_data_nu_norm_strong_n_gain"]().axes[0].collections[0]
+    mean = np.nanmean(layout.cube(run.summary["w2s_gain"]), axis=2)  # (n, nu)
+    np.testing.assert_allclose(mesh.get_array().reshape(len(N_AXIS), len(NU_AXIS)), mean)
+    assert mesh.norm.vmax == -mesh.norm.vmin == pytest.approx(np.nanmax(np.abs(mean)))
+
+
+def test_the_regimes_map_colours_each_cell_by_its_seeds_majority(phase_run):
+    run, layout, jobs = drawn_jobs(phase_run[0])
+    ax = jobs["regimes"]().axes[0]
+    cube = layout.cube(run.summary["regime"])  # (n, nu, seed)
+    cells = {}
+    for patch in ax.patches:  # x: nu, y: n; a cell's centre is nearest its value in log
+        x, y = patch.get_x() + patch.get_width() / 2, patch.get_y() + patch.get_height() / 2
+        cell = (np.abs(np.log(N_AXIS) - np.log(y)).argmin(),
+                np.abs(np.log(NU_AXIS) - np.log(x)).argmin())  # fmt: skip
+        cells[cell] = (patch.get_facecolor(), patch.get_hatch())
+    assert len(cells) == len(ax.patches) == len(N_AXIS) * len(NU_AXIS)
+    for (i, j), (colour, hatch) in cells.items():
+        seeds = Counter(str(v) for v in cube[i, j])
+        majority = seeds.most_common(1)[0][0]
+        assert colour == matplotlib.colors.to_rgba(REGIME_COLOURS[majority])
+        assert (hatch is not None) == (len(seeds) > 1)
+    assert {"benign", "harmful"} <= set(run.summary["regime"])  # both sides are drawn
+
+
+def test_signal_and_noise_are_drawn_as_seed_means(phase_run):
+    run, layout, jobs = drawn_jobs(phase_run[0])
+    fig = jobs["signal_noise"]()
+    points = figures.choose_points(layout)
+    axes = np.array(fig.axes).reshape(len(points), 2)
+    for (signal, noise), point in zip(axes, points, strict=True):
+        rows = layout.rows(point)
+        for ax, names in ((signal, SIGNAL), (noise, NOISE)):
+            lines = ax.get_lines()
+            assert len(lines) == len(names)
+            for line, (name, _, style) in zip(lines, names, strict=True):
+                np.testing.assert_allclose(line.get_ydata(), run.curves[name][rows].mean(0))
+                assert line.get_linestyle() == style
 
 
 def test_drawing_reads_the_boundary_and_never_measures_it_again(phase_run, monkeypatch):

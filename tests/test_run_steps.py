@@ -110,4 +110,5 @@ def test_the_manifest_records_what_the_run_did(tmp_path):
     per_program = [p["bytes_per_configuration"] * 2 for p in programs]
     assert memory["in_flight_bytes"] == per_program
     assert memory["peak_rss_bytes"] >= memory["rss_at_start_bytes"] > 0
+    assert max(memory["in_flight_bytes"]) <= memory["budget_bytes"]  # the planner's bound
     assert manifest["completed"] == manifest["configurations"] == 4
