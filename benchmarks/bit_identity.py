@@ -5,7 +5,8 @@
 
 Runs a few small grids (dense, reduced, stop-at-loss with the race, zipped axes, an
 extension by a seed) with the CLI, in fresh processes, and compares every column of
-summary.csv and every array of curves.npz exactly.
+summary.csv and every curve exactly (values and dtype), whichever container holds them:
+``curves/<name>.npy`` or the ``curves.npz`` of runs made before ``curves/`` existed.
 """
 
 from __future__ import annotations
@@ -112,24 +113,30 @@ def run(out: Path) -> None:
     subprocess.run([*command, "--out", str(ext), "--no-figures", "seeds=3"], check=True)
 
 
+def curves(run: Path) -> dict[str, np.ndarray]:
+    """``steps`` and every curve of a run, from ``curves/`` or ``curves.npz``."""
+    from w2s_jax.analysis import storage
+
+    steps, arrays = storage.read_curves(run, storage.curve_files(run))
+    return {"steps": steps, **arrays}
+
+
+def same(x: np.ndarray, y: np.ndarray) -> bool:
+    return x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True)
+
+
 def compare(a: Path, b: Path) -> int:
     bad = 0
     for name in [*GRIDS, "dense_ext"]:
         sa, sb = (a / name / "summary.csv").read_text(), (b / name / "summary.csv").read_text()
         same_summary = sa == sb
-        ca, cb = np.load(a / name / "curves.npz"), np.load(b / name / "curves.npz")
-        keys = sorted(set(ca.files) | set(cb.files))
-        diff = [
-            k
-            for k in keys
-            if k not in ca.files
-            or k not in cb.files
-            or not np.array_equal(ca[k], cb[k], equal_nan=True)
-        ]
+        ca, cb = curves(a / name), curves(b / name)
+        keys = sorted(set(ca) | set(cb))
+        diff = [k for k in keys if k not in ca or k not in cb or not same(ca[k], cb[k])]
         status = "identical" if same_summary and not diff else "DIFFERENT"
         print(
             f"{name:14s} summary.csv {'same' if same_summary else 'differs'}; "
-            f"curves.npz {len(keys) - len(diff)}/{len(keys)} arrays equal -> {status}"
+            f"curves {len(keys) - len(diff)}/{len(keys)} arrays equal -> {status}"
         )
         bad += status != "identical"
     return 1 if bad else 0

@@ -24,6 +24,7 @@ os.environ["XLA_FLAGS"] = (
 ).strip()
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -78,3 +79,20 @@ def x64():
     jax.config.update("jax_enable_x64", True)
     yield
     jax.config.update("jax_enable_x64", False)
+
+
+def run_curves(directory) -> dict:
+    """A run directory's ``steps`` and curves, read into memory (from ``curves/``)."""
+    from w2s_jax.analysis import storage
+
+    steps, curves = storage.read_curves(directory, storage.curve_files(directory))
+    return {"steps": steps, **{name: np.array(values) for name, values in curves.items()}}
+
+
+def curve_bytes(directory) -> dict:
+    """Every curve file of a run directory, as bytes (``curves/<name>.npy``)."""
+    from pathlib import Path
+
+    from w2s_jax.analysis import storage
+
+    return {name: (Path(directory) / name).read_bytes() for name in storage.curve_files(directory)}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_grid_text
+from conftest import run_curves, tiny_grid_text
 from w2s_jax.sweep import main
 
 TINY_GRID = tiny_grid_text(
@@ -83,13 +83,13 @@ def test_tiny_grid_writes_every_output(tmp_path, capsys):
     assert all(r["pgr"] != "" for r in rows)  # the ceiling ran
     assert all(r["regime"] for r in rows)
 
-    with np.load(out / "curves.npz") as curves:
-        steps = curves["steps"]
-        assert steps[0] == 0 and steps[-1] == 40
-        for name in (*CURVES, "ceiling_test_error"):
-            assert curves[name].shape == (8, len(steps)), name
-        final = [float(r["strong_test_error"]) for r in rows]
-        np.testing.assert_allclose(curves["test_error"][:, -1], final, rtol=1e-6)
+    curves = run_curves(out)
+    steps = curves["steps"]
+    assert steps[0] == 0 and steps[-1] == 40
+    for name in (*CURVES, "ceiling_test_error"):
+        assert curves[name].shape == (8, len(steps)), name
+    final = [float(r["strong_test_error"]) for r in rows]
+    np.testing.assert_allclose(curves["test_error"][:, -1], final, rtol=1e-6)
 
     figures = {p.name for p in (out / "figures").iterdir()}
     assert "test_error.png" in figures and "test_error.pdf" not in figures  # PNG by default

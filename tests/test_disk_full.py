@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from test_cli import TINY_GRID, write
-from w2s_jax.analysis import storage
+from w2s_jax.analysis import run_files, storage
 from w2s_jax.sweep import main
 
 
@@ -71,7 +71,7 @@ def test_disk_full_while_writing_chunks_then_resume(tmp_path, monkeypatch, capsy
             if len(calls) >= 2:
                 no_space()
 
-    monkeypatch.setattr(storage.os, "fsync", fsync_until_full)
+    monkeypatch.setattr(run_files.os, "fsync", fsync_until_full)
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import run_curves
 from w2s_jax.analysis import storage
 from w2s_jax.execution import engine
 from w2s_jax.execution.grid import grid_from_dict, load_grid
@@ -52,9 +53,7 @@ def write_grid(tmp_path: Path, text: str = GRID, name: str = "grid.toml") -> Pat
 
 def outputs(directory: Path) -> tuple[str, dict]:
     summary = (directory / "summary.csv").read_text()
-    with np.load(directory / "curves.npz") as data:
-        curves = {k: data[k] for k in data.files}
-    return summary, curves
+    return summary, run_curves(directory)
 
 
 def assert_same_outputs(a: Path, b: Path) -> None:
@@ -185,8 +184,7 @@ def test_diverging_step_size_is_flagged_without_stopping_the_others(tmp_path):
     assert np.all(np.isfinite(summary["strong_test_error"][:2]))
     assert np.all(np.isnan(summary["strong_test_error"][2:]))
     assert list(summary["regime"][2:]) == ["diverged", "diverged"]
-    with np.load(out / "curves.npz") as curves:
-        loss = curves["train_loss"]
+    loss = run_curves(out)["train_loss"]
     assert np.all(np.isfinite(loss[:2])) and np.isfinite(loss[2:, 0]).all()
     assert np.isnan(loss[2:, -1]).all()  # NaN from the divergence on
 

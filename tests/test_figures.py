@@ -82,7 +82,7 @@ def make_run(directory: Path, axes: dict, seeds=3, spacing=None, status="complet
             "spacing": spacing, "zip": [list(z) for z in zipped], "seeds": seeds}  # fmt: skip
     storage.write_json(directory / "manifest.json", {"grid": grid, "status": status})
     storage.write_summary(directory / "summary.csv", summary)
-    storage.write_curves(directory / "curves.npz", STEPS, {k: np.array(v) for k, v in rows.items()})
+    storage.write_curves(directory, STEPS, {k: np.array(v, float) for k, v in rows.items()})
     return directory
 
 

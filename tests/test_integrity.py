@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_grid_text
-from w2s_jax.analysis import integrity, storage
+from conftest import run_curves, tiny_grid_text
+from w2s_jax.analysis import integrity, result_files, run_files, storage
 from w2s_jax.execution import engine, executable_store
 from w2s_jax.sweep import main
 
@@ -60,8 +60,7 @@ def sweep(root: Path, out: Path, *overrides: str) -> int:
 
 
 def results(out: Path) -> tuple[str, dict[str, np.ndarray]]:
-    with np.load(out / "curves.npz") as data:
-        return (out / "summary.csv").read_text(), {k: data[k] for k in data.files}
+    return (out / "summary.csv").read_text(), run_curves(out)
 
 
 def assert_same_results(out: Path, reference: tuple[str, dict]) -> None:
@@ -106,9 +105,9 @@ def foreign_bytes(kind: str, out: Path) -> bytes:
         return ("0123456789abcdef01234567\n" * 3).encode()
     if kind == "summary":
         return b"a,b\n1,2\n"
-    if kind == "curves":
-        path = out.parent / "other.npz"
-        np.savez(path, steps=np.arange(3), test_error=np.zeros((4, 3)))
+    if kind == "curves":  # another run's curve, well formed
+        path = out.parent / "other.npy"
+        np.save(path, np.zeros((4, 3)))
         return path.read_bytes()
     if kind == "report":
         return b"# another run\n"
@@ -126,7 +125,7 @@ def target(kind: str, out: Path) -> Path:
         "manifest": lambda: out / "manifest.json",
         "ids": lambda: out / storage.IDS_FILE,
         "summary": lambda: out / "summary.csv",
-        "curves": lambda: out / "curves.npz",
+        "curves": lambda: out / "curves" / "test_error.npy",
         "report": lambda: out / "report.md",
         "lock": lambda: out / ".lock",
         "executable": lambda: next((cache / executable_store.SUBDIRECTORY).glob("*.pkl")),
@@ -204,7 +203,8 @@ def test_a_damaged_file_is_found_repaired_and_the_grid_extends(kind, mode, case,
         assert not warnings
     assert not (out.parent / "marker").exists()  # no foreign pickle was loaded
     manifest = storage.read_json(out / "manifest.json")
-    assert set(manifest["integrity"]["outputs"]) == set(storage.OUTPUTS)
+    assert set(manifest["integrity"]["outputs"]) == set(storage.output_names(out))
+    assert "curves/test_error.npy" in manifest["integrity"]["outputs"]
     assert len(manifest["integrity"]["chunks"]) == 2
 
     # The repaired run is a run like any other: a no-op when repeated, and extensible.
@@ -282,7 +282,7 @@ WRITTEN = {
     "manifest": lambda path: path.name == "manifest.json",
     "ids": lambda path: path.name == storage.IDS_FILE,
     "summary": lambda path: path.name == "summary.csv",
-    "curves": lambda path: path.name == "curves.npz",
+    "curves": lambda path: path.parent.name == "curves",
     "report": lambda path: path.name == "report.md",
 }
 
@@ -308,7 +308,7 @@ class _FailingFile:
 @pytest.mark.parametrize("kind", sorted(WRITTEN))
 def test_a_failure_in_the_middle_of_writing_then_the_same_command(kind, case, monkeypatch, capsys):
     root, out, _, extended = case
-    real = storage.atomic_write
+    real = run_files.atomic_write
     failed = []
 
     def failing(path, write):
@@ -317,30 +317,37 @@ def test_a_failure_in_the_middle_of_writing_then_the_same_command(kind, case, mo
             return real(path, lambda file: write(_FailingFile(file, 64)))
         return real(path, write)
 
+    def no_room(fd, size):  # the curves' files are reserved whole, then mapped
+        failed.append(fd)
+        raise OSError(errno.ENOSPC, "No space left on device (injected)")
+
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and WRITTEN[kind](p)}
-    monkeypatch.setattr(storage, "atomic_write", failing)
+    if kind == "curves":
+        monkeypatch.setattr(result_files, "reserve", no_room)
+    else:
+        monkeypatch.setattr(run_files, "atomic_write", failing)
     assert sweep(root, out, "seeds=3") == 1  # a full disk: exit 1, one line, how to resume
     assert failed and "run the same command again" in capsys.readouterr().err
     for path, data in before.items():  # the file it was replacing is whole
         assert path.read_bytes() == data
     assert not list(out.rglob("*.tmp"))
-    monkeypatch.setattr(storage, "atomic_write", real)
+    monkeypatch.undo()
     assert sweep(root, out, "seeds=3") == 0
     assert_same_results(out, extended)
 
 
 def test_a_resumed_run_still_checks_the_chunks_against_their_digests(case, monkeypatch, capsys):
     root, out, _, extended = case
-    real = storage.atomic_write
+    real = run_files.atomic_write
 
     def full_disk(path, write):
         if Path(path).parent.name == "chunks":
             raise OSError(errno.ENOSPC, "No space left on device (injected)")
         return real(path, write)
 
-    monkeypatch.setattr(storage, "atomic_write", full_disk)
+    monkeypatch.setattr(run_files, "atomic_write", full_disk)
     assert sweep(root, out, "seeds=3") == 1  # the extension stops: manifest "running"
-    monkeypatch.setattr(storage, "atomic_write", real)
+    monkeypatch.setattr(run_files, "atomic_write", real)
     manifest = storage.read_json(out / "manifest.json")
     assert manifest["status"] == "running" and len(manifest["integrity"]["chunks"]) == 2
     # Another well-formed chunk under this one's name: only its digest tells.

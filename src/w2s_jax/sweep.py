@@ -71,7 +71,7 @@ def add_format_option(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m w2s_jax.sweep",
-        description="Run a weak-to-strong grid (TOML) into DIR: summary.csv, curves.npz, "
+        description="Run a weak-to-strong grid (TOML) into DIR: summary.csv, curves/, "
         "manifest.json, figures/. Re-running resumes; an extended grid re-uses results.",
     )
     p.add_argument(
@@ -341,10 +341,10 @@ def _run(args, helper) -> int:
         from w2s_jax.execution.boundary_search import SEARCH_FILE, summary_lines
 
         print("\n".join(summary_lines(read_json(out / SEARCH_FILE))))
-        print(f"done: {out}/{SEARCH_FILE}, {out}/summary.csv, {out}/curves.npz")
+        print(f"done: {out}/{SEARCH_FILE}, {out}/summary.csv, {out}/curves/")
     elif outcome:
         _report(out, args.quiet)
-        print(f"done: {out}/summary.csv, {out}/curves.npz, {out}/manifest.json, {out}/figures/")
+        print(f"done: {out}/summary.csv, {out}/curves/, {out}/manifest.json, {out}/figures/")
     elif outcome.lost:
         print(
             f"error: process(es) {', '.join(map(str, outcome.lost))} stopped "

@@ -40,9 +40,11 @@ def load_complete(directory: str | Path) -> RunResults:
     directory = Path(directory)
     if not directory.is_dir():
         raise PlotError(f"{directory}: no such run directory")
-    for name in ("manifest.json", "summary.csv", "curves.npz"):
+    for name in ("manifest.json", "summary.csv"):
         if not (directory / name).is_file():
             raise PlotError(f"{directory}: not a complete run ({name} is missing)")
+    if not storage.curve_files(directory):
+        raise PlotError(f"{directory}: not a complete run (curves/ is missing)")
     try:
         run = storage.load_run(directory)
         status = run.manifest.get("status", "complete")
@@ -53,7 +55,7 @@ def load_complete(directory: str | Path) -> RunResults:
     if status != "complete":
         raise PlotError(f"{directory}: run is {status!r}, not complete; resume it first")
     if len(rows) != 1 or "test_error" not in run.curves:
-        raise PlotError(f"{directory}: summary.csv and curves.npz do not match")
+        raise PlotError(f"{directory}: summary.csv and the curves do not match")
     missing = [k for k in [*axes, *NEEDED] if k not in run.summary]
     if missing:
         raise PlotError(f"{directory}: summary.csv lacks column(s) {', '.join(missing)}")

@@ -3,7 +3,8 @@ from what is intact, and what is refused (NumPy only; ``docs/RUNNING.md``).
 
 When a run's outputs are assembled, :func:`seal` records in ``manifest.json`` (its
 ``integrity`` entry) the SHA-256 of every chunk file, of every output derived from
-them (``summary.csv``, ``curves.npz``, ``report.md``) and of ``ids.txt``; later runs keep
+them (``summary.csv``, every file of ``curves/`` (or a run's ``curves.npz`` of an earlier
+version), ``report.md``) and of ``ids.txt``; later runs keep
 the chunks' record until they make their own (``storage.write_manifest``). Before a run
 reads a directory, :func:`repair` checks it:
 
@@ -28,6 +29,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from w2s_jax.analysis import storage
 
@@ -64,7 +67,7 @@ def _manifest(directory: Path) -> tuple[dict | None, str | None]:
         return None, error.problem
 
 
-def repair(directory: Path, ids: list[str], seed: int, warn: Callable[[str], None] = say) -> None:
+def repair(directory: Path, ids, seed: int, warn: Callable[[str], None] = say) -> None:
     """Check ``directory`` before a run of the grid with configuration ``ids`` and base
     ``seed``: set damaged chunks aside, rebuild a damaged manifest where unambiguous
     (else :class:`~storage.DamagedFileError`). One ``warn`` line per file set aside."""
@@ -86,7 +89,7 @@ def repair(directory: Path, ids: list[str], seed: int, warn: Callable[[str], Non
     manifest_problem = manifest_problem or "missing"  # beside chunks: as ambiguous
     if held and seeds != {seed}:
         why = "its chunks do not all record this grid's base seed"
-    elif held and not set(ids) <= held:
+    elif held and not set(np.asarray(ids).astype("U24").tolist()) <= held:
         why = "the run is partial, and its programs' paddings are not in the chunks"
     else:
         aside = "" if not path.exists() else f"; set aside as {set_aside(path).name}"
@@ -107,9 +110,7 @@ def run_digests(directory: Path) -> dict:
             f"chunks/{p.name}": storage.file_digest(p) for p in storage.chunk_paths(directory)
         },
         "outputs": {
-            name: storage.file_digest(directory / name)
-            for name in storage.OUTPUTS
-            if (directory / name).is_file()
+            name: storage.file_digest(directory / name) for name in storage.output_names(directory)
         },
     }
 

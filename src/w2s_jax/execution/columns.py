@@ -92,6 +92,7 @@ class Columns:
         self.resolved_by = self._dims_reading(reads) if resolve else ()
         self._derived: list[dict[str, Any]] = []
         self._ids: list[str] | None = None
+        self._id_array: np.ndarray | None = None
         self._cache: dict[str, Any] = {}
         if self.size and resolve is not None:
             self._derived = [self._resolved_extra(p) for p in self._points(self.resolved_by)]
@@ -228,15 +229,24 @@ class Columns:
     # ------------------------------------------------------------ identities
 
     def ids(self) -> list[str]:
-        """Every configuration's identity digest, grid order."""
+        """Every configuration's identity digest, grid order (a string each: for the
+        callers that want them so; a run uses :meth:`id_array`)."""
         if self._ids is None:
+            self._ids = self.id_array().astype("U24").tolist()
+        return self._ids
+
+    def id_array(self) -> np.ndarray:
+        """Every configuration's identity digest as ``S24`` text, grid order: one array,
+        gathered from the distinct digests (no Python string per configuration)."""
+        if self._id_array is None:
             if not self.synthetic or self._resolve is None:
-                self._ids = [identity(self.config(i)) for i in range(self.size)]
+                ids = [identity(self.config(i)) for i in range(self.size)]
+                self._id_array = np.array(ids, "S24").reshape(-1)
             else:
                 table, dims = column_identity.digests(self)
-                text = column_identity.hexadecimal(table)
-                self._ids = [text[c] for c in self.code(dims).tolist()]
-        return self._ids
+                text = np.frombuffer(table.tobytes().hex().encode(), "S24")
+                self._id_array = text[self.code(dims)]
+        return self._id_array
 
     def teachers(self) -> tuple[np.ndarray, np.ndarray]:
         """The distinct teacher identities (rows of ``column_identity.DIGEST_BYTES``

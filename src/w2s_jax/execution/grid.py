@@ -83,6 +83,10 @@ class Grid:
         """Every configuration's identity digest, in grid order."""
         return self.columns.ids()
 
+    def id_array(self) -> np.ndarray:
+        """The identity digests as one ``S24`` array (no string per configuration)."""
+        return self.columns.id_array()
+
     def to_json(self) -> dict:
         return {
             "name": self.name,

@@ -2,7 +2,7 @@
 
 :func:`execute` runs every chunk of a :class:`~w2s_jax.execution.run_plan.RunPlan`,
 saves each as it finishes (a chunk file is the record of what is done: a killed run
-resumes from them) and keeps its results, and returns them with the run's compile
+resumes from them, and the assembly reads them), and returns the run's compile
 records (:class:`~w2s_jax.execution.engine.CompileRecord`, from the run's own
 :class:`~w2s_jax.execution.engine.Compiler`).
 """
@@ -21,11 +21,11 @@ from w2s_jax.execution.run_plan import RunPlan
 
 @dataclass(frozen=True)
 class Execution:
-    """What running a plan did: ``results`` (configuration id -> its record, as read
-    back from its chunk file), the ``compiles`` of the run, and the processes ``lost``
-    before the end-of-shares barrier."""
+    """What running a plan did: how many configurations it ``ran`` (each saved in a
+    chunk file, which is where assembly reads them), the ``compiles`` of the run, and
+    the processes ``lost`` before the end-of-shares barrier."""
 
-    results: dict[str, storage.ChunkRecord]
+    ran: int
     compiles: tuple[engine.CompileRecord, ...]
     lost: tuple[int, ...]
 
@@ -34,21 +34,19 @@ def execute(plan: RunPlan, out: Path, cache: compile_cache.Cache, progress: Prog
     """Run this process's share of ``plan`` into ``out``, then meet the other processes
     (a no-op alone)."""
     compiler = engine.Compiler(cache)
-    results: dict[str, storage.ChunkRecord] = {}
+    ran = []
     stamp = provenance.stamp()
 
     def save(result: engine.ChunkResult) -> None:
         storage.write_chunk(
             out, result.ids, result.steps, result.curves, result.scalars, stamp, plan.grid.seed
         )
-        results.update(
-            storage.chunk_records(result.ids, result.steps, result.curves, result.scalars)
-        )
+        ran.append(len(result.ids))
         progress.update(len(result.ids))
 
     run_work(plan, compiler, progress, save)
     lost = tuple(distributed.wait_for_shares())
-    return Execution(results, compiler.records, lost)
+    return Execution(sum(ran), compiler.records, lost)
 
 
 def run_work(plan: RunPlan, compiler: engine.Compiler, progress: Progress, save) -> None:

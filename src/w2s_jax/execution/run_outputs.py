@@ -1,10 +1,11 @@
 """A run's last step: its results assembled in memory, and every output written.
 
-:func:`assemble` puts the grid's results together in grid order from what the run
-computed (in memory) and, for configurations done before or by other processes, their
-chunk files. :func:`write_outputs` is the one place the final outputs are written:
-``summary.csv``, ``curves.npz``, ``manifest.json``, then ``report.md`` and the figures,
-drawn from the results in memory (not read back).
+:func:`assemble` puts the grid's results together in grid order from the chunk files,
+one chunk at a time, writing the curves straight into the preallocated files of
+``curves/`` (no curve is held twice, nor a record per configuration).
+:func:`write_outputs` is the one place the final outputs are written:
+``summary.csv``, ``curves/``, ``manifest.json``, then ``report.md`` and the figures,
+drawn from the results as assembled (the curves mapped from their files).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 from w2s_jax.analysis import conditions, integrity, run_boundary, storage, tables
 from w2s_jax.analysis.aliases import SCALED_KEYS
 from w2s_jax.analysis.regimes import RegimeThresholds
-from w2s_jax.analysis.summary import gather, summarize
+from w2s_jax.analysis.summary import summarize
 from w2s_jax.execution import memory, planner, provenance
+from w2s_jax.execution.columns import ConfigurationList
 from w2s_jax.execution.grid import Grid
 from w2s_jax.execution.run_plan import RunPlan
 from w2s_jax.execution.run_state import jsonable, static_json
@@ -28,53 +30,103 @@ from w2s_jax.execution.run_state import jsonable, static_json
 @dataclass(frozen=True)
 class Results:
     """A grid's assembled results: ``summary.csv``'s ``columns`` (configs,), the
-    evaluation ``steps (E,)`` and the ``curves`` name -> ``(configs, E)``."""
+    evaluation ``steps (E,)`` and the ``curves`` name -> ``(configs, E)``; ``writer``:
+    the run directory's ``curves/`` being written, which ``curves`` are mapped onto
+    (None: they are in memory)."""
 
     columns: dict[str, np.ndarray]
     steps: np.ndarray
     curves: dict[str, np.ndarray]
+    writer: storage.CurveWriter | None = None
 
 
-def result_table(grid: Grid) -> dict[str, list]:
+def result_table(grid: Grid) -> dict[str, np.ndarray]:
     """The leading columns of ``summary.csv``: swept keys, derived raw values, seed."""
-    columns: dict[str, list] = {}
+    columns: dict[str, np.ndarray] = {}
     for key in grid.axis_keys:
-        columns[key] = grid.columns.column(key).tolist()
+        columns[key] = grid.columns.column(key)
         raw = SCALED_KEYS.get(key)
         if raw:
-            columns[raw] = grid.columns.column(raw).tolist()
-    columns["seed"] = grid.columns.column("seed").tolist()
+            columns[raw] = grid.columns.column(raw)
+    columns["seed"] = grid.columns.column("seed")
     return columns
 
 
+@dataclass(frozen=True)
+class Done:
+    """The chunk files holding a grid's configurations: each ``(entry, rows)`` (its
+    listing and each of its configurations' row in the grid, -1: not this grid's), and
+    which rows are ``done``."""
+
+    chunks: tuple[tuple[storage.ChunkEntry, np.ndarray], ...]
+    done: np.ndarray
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.done.all())
+
+
+def done_in(out: Path, grid: Grid) -> Done:
+    """Which of ``grid``'s configurations the chunk files in ``out`` hold (their ids and
+    names read, not their curves)."""
+    where = storage.IdRows(grid.id_array())
+    chunks, done = [], np.zeros(len(where), bool)
+    for entry in storage.chunk_listing(out):
+        rows = where.rows(entry.ids)
+        if (rows >= 0).any():
+            chunks.append((entry, rows))
+            done[rows[rows >= 0]] = True
+    return Done(tuple(chunks), done)
+
+
 def assemble(
-    grid: Grid, records: dict[str, storage.ChunkRecord], thresholds: RegimeThresholds
+    grid: Grid, found: Done, thresholds: RegimeThresholds, out: Path | None = None
 ) -> Results:
-    """The results of ``grid``'s configurations from their ``records`` (every one
-    present), in grid order; nothing is read or written."""
-    ids = grid.ids()
+    """The results of ``grid``'s configurations (every one done) in grid order, read
+    chunk by chunk from their files (``found``); the curves go straight into the files
+    of ``out/curves`` (None: into memory). Nothing else is written."""
     steps = planner.union_steps(grid.columns)
-    curves, scalars = gather(records, ids, steps)
-    final_steps = grid.columns.column("strong.steps")
-    columns = {k: np.asarray(v) for k, v in result_table(grid).items()}
-    columns.update(summarize(curves, scalars, steps, final_steps, thresholds))
-    columns.update(conditions.columns(grid.configurations()))
-    return Results(columns, steps, curves)
+    size = grid.columns.size
+    names = sorted({name for entry, _ in found.chunks for name in entry.curves})
+    writer = storage.CurveWriter(out, steps, names, size) if out is not None else None
+    try:
+        curves = (
+            writer.curves
+            if writer is not None
+            else {name: np.full((size, len(steps)), np.nan) for name in names}
+        )
+        scalars: dict[str, np.ndarray] = {}
+        for entry, rows in found.chunks:
+            data, problem = storage.load_chunk(entry.path)
+            if problem is not None:
+                raise storage.DamagedFileError(entry.path, problem, storage.RERUN_CHUNK)
+            for name in storage.members(data, storage.SCALAR_PREFIX):
+                scalars.setdefault(name, np.full(size, np.nan))
+            storage.scatter_chunk(data, rows, steps, curves, scalars)
+        scalars = dict(sorted(scalars.items()))
+        final_steps = grid.columns.column("strong.steps")
+        columns = dict(result_table(grid))
+        columns.update(summarize(curves, scalars, steps, final_steps, thresholds))
+        columns.update(theorem_columns(grid))
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    return Results(columns, steps, curves, writer)
 
 
-def all_records(
-    out: Path, ids: tuple[str, ...], computed: dict[str, storage.ChunkRecord]
-) -> dict[str, storage.ChunkRecord]:
-    """The records of ``ids``: those ``computed`` by this run, the others (done before,
-    or by other processes) from their chunk files (nothing read when there are none)."""
-    missing = set(ids) - set(computed)
-    return {**(storage.read_chunks(out, missing) if missing else {}), **computed}
+def theorem_columns(grid: Grid) -> dict[str, np.ndarray]:
+    """The theorem's conditions per configuration: computed once per point of the axes
+    (they do not read the seed) and repeated over the seeds, innermost."""
+    seeds = grid.columns.sizes[-1]
+    once = conditions.columns(ConfigurationList(grid.columns.without_seeds()))
+    return {name: np.repeat(values, seeds) for name, values in once.items()}
 
 
 def collect(out: Path, grid: Grid, thresholds: RegimeThresholds = RegimeThresholds()) -> Results:
     """The results of ``grid``'s (finished) configurations from the chunk files in
-    ``out``; nothing is written (the boundary search reads its rounds so)."""
-    return assemble(grid, storage.read_chunks(out, set(grid.ids())), thresholds)
+    ``out``, in memory; nothing is written (the boundary search reads its rounds so)."""
+    return assemble(grid, done_in(out, grid), thresholds)
 
 
 def manifest(
@@ -100,7 +152,7 @@ def manifest(
         **({"images": image_banks} if image_banks else {}),
         "grid": grid_json,
         "source": grid.source,
-        "fingerprint": storage.fingerprint(grid.ids()),
+        "fingerprint": storage.fingerprint(grid.id_array()),
         "request": request,
         "configurations": len(configs),
         "completed": done,
@@ -157,19 +209,26 @@ def write_start(out: Path, entry: dict) -> None:
 
 
 def write_outputs(out: Path, results: Results | None, entry: dict, options, helper=None) -> None:
-    """Write the run's outputs: ``summary.csv`` and ``curves.npz`` of the ``results``
+    """Write the run's outputs: ``summary.csv`` and ``curves/`` of the ``results``
     (None: the grid is not complete yet), the manifest ``entry``, then the report and
     the figures (``options.figures``; ``helper``: a process drawing half of them)."""
     if results is None:
         storage.write_manifest(out, entry)
         return
-    summary = storage.write_summary(out / "summary.csv", results.columns)
-    curves = storage.write_curves(out / "curves.npz", results.steps, results.curves)
+    try:
+        summary = storage.write_summary(out / "summary.csv", results.columns)
+    except BaseException:
+        if results.writer is not None:
+            results.writer.discard()
+        raise
+    if results.writer is not None:
+        curves = results.writer.commit()  # mapped from the files, not held in memory
+    else:
+        storage.write_curves(out, results.steps, results.curves)
+        curves = dict(results.curves)
     written = storage.write_manifest(out, entry)
-    run = storage.RunResults(
-        out, written, storage.summary_columns(summary), dict(results.curves), results.steps
-    )
-    finish(out, options, helper, run, storage.digest_of(summary, curves))
+    run = storage.RunResults(out, written, storage.summary_columns(summary), curves, results.steps)
+    finish(out, options, helper, run, storage.results_digest(out))
 
 
 def finish(out: Path, options, helper=None, run=None, digest: str | None = None) -> None:

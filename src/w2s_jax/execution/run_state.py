@@ -109,15 +109,16 @@ def open_directory(out: Path) -> Path:
 
 def clear_directory(out: Path) -> None:
     """``--force``: remove every earlier result from ``out`` (under the run's lock)."""
-    for name in ("chunks", "figures"):
+    for name in ("chunks", "figures", storage.CURVES):
         shutil.rmtree(out / name, ignore_errors=True)
-    for name in ("summary.csv", "curves.npz", MANIFEST, "boundary.json"):
+    for name in ("summary.csv", storage.LEGACY_CURVES, MANIFEST, "boundary.json"):
         (out / name).unlink(missing_ok=True)
 
 
-def read_state(out: Path, grid: Grid, ids: list[str]) -> RunState:
+def read_state(out: Path, grid: Grid, ids) -> RunState:
     """Read ``out`` once: refuse an earlier run of other fixed parameters (RunError),
-    else its manifest and the chunks of ``ids`` (this grid's configurations)."""
+    else its manifest and the chunks of ``ids`` (this grid's configurations: text, or
+    an ``S24`` array)."""
     try:
         manifest = storage.read_json(out / MANIFEST)
     except FileNotFoundError:
@@ -125,12 +126,18 @@ def read_state(out: Path, grid: Grid, ids: list[str]) -> RunState:
     except (OSError, ValueError):
         raise _unreadable(out) from None
     check_compatible(out, manifest, grid)
-    index = storage.chunk_index(out)
-    wanted = set(ids)
-    done = frozenset(i for chunk_ids, _ in index for i in chunk_ids if i in wanted)
+    listing = storage.chunk_listing(out)
+    where = storage.IdRows(ids) if listing else None
+    done: set[str] = set()
+    stamps: list[dict] = []
+    for entry in listing:  # a binary search in the grid's ids, no set of them
+        mine = where.rows(entry.ids) >= 0
+        if mine.any():
+            done.update(entry.ids[mine].tolist())
+            stamps += [entry.stamp] if entry.stamp not in stamps else []
     assembled = storage.assembled(out, storage.fingerprint(ids), manifest)
-    stamps = tuple(storage.distinct_stamps(index, wanted))
-    return RunState(out, manifest, _recorded_programs(manifest), done, stamps, assembled)
+    programs = _recorded_programs(manifest)
+    return RunState(out, manifest, programs, frozenset(done), tuple(stamps), assembled)
 
 
 def _unreadable(out: Path) -> RunError:

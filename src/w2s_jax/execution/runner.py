@@ -89,7 +89,7 @@ def run_grid(
             if options.force:
                 run_state.clear_directory(out)
             run_plan.check_host_memory(grid, options)
-            ids = grid.ids()
+            ids = grid.id_array()
             integrity.repair(out, ids, grid.seed)  # damaged chunks aside, manifest rebuilt
             state = run_state.read_state(out, grid, ids)
             storage.write_ids(out, ids)  # lets load_run read a partial or running directory
@@ -140,16 +140,24 @@ def _run(plan: run_plan.RunPlan, out: Path, options: RunOptions, helper, start) 
     timing["compile_seconds"] = sum(c.seconds for c in compiles)
     timing["compiles"] = len(compiles)
     timing["traces"] = sum(c.traces for c in compiles)
-    records = run_outputs.all_records(out, plan.ids, execution.results)
-    complete = len(records) == len(plan.ids)
-    results = run_outputs.assemble(plan.grid, records, options.thresholds) if complete else None
-    timing["wall_seconds"] = time.perf_counter() - start
-    status = "complete" if complete else "partial"
-    record = run_outputs.memory_record(plan, rss_at_start)
-    entry = run_outputs.manifest(
-        plan, status, timing, len(records), options.request, record, compiles, made_under
-    )
-    run_outputs.write_outputs(out, results, entry, options, helper)
+    found = run_outputs.done_in(out, plan.grid)  # this run's chunks and the others'
+    complete = found.complete
+    results = None
+    try:
+        if complete:  # the curves go straight into out/curves, chunk by chunk
+            results = run_outputs.assemble(plan.grid, found, options.thresholds, out)
+        timing["wall_seconds"] = time.perf_counter() - start
+        status = "complete" if complete else "partial"
+        record = run_outputs.memory_record(plan, rss_at_start)
+        done = int(found.done.sum())
+        entry = run_outputs.manifest(
+            plan, status, timing, done, options.request, record, compiles, made_under
+        )
+        run_outputs.write_outputs(out, results, entry, options, helper)
+    except BaseException:
+        if results is not None and results.writer is not None:
+            results.writer.discard()  # a no-op once the curves are in place
+        raise
     return RunOutcome(complete, execution.lost)
 
 
@@ -171,7 +179,7 @@ def describe_grid(
     execute in ``out`` (None: an empty directory), read without writing (a
     ``[boundary]`` grid's: ``boundary_search.describe_search``)."""
     if out is not None and Path(out).is_dir() and not options.force:
-        state = run_state.read_state(Path(out), grid, grid.ids())
+        state = run_state.read_state(Path(out), grid, grid.id_array())
     else:
         state = run_state.RunState(Path(out or "."))
     run_plan.check_host_memory(grid, options)

@@ -1,0 +1,343 @@
+"""A run's results on disk: ``summary.csv`` (one row per configuration) and the curves,
+one ``.npy`` file per curve in ``curves/`` (memory-mapped when read), or the single
+``curves.npz`` of runs made before; which of them are complete and match the digests
+the manifest records; and what the figures were drawn from (NumPy only).
+
+``curves/`` is written into a temporary directory beside it, one preallocated file per
+curve filled chunk by chunk (:class:`CurveWriter`), and renamed into place whole: a
+killed or failed write leaves the earlier results as they were.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from w2s_jax.analysis import run_files
+
+CURVES = "curves"  # DIR/curves/<name>.npy and DIR/curves/steps.npy
+LEGACY_CURVES = "curves.npz"  # what runs made before curves/ existed hold
+STEPS = "steps"
+FIGURES_STAMP = ".drawn.json"  # in DIR/figures: the results and formats drawn there
+FIGURE_FORMATS = ("png", "pdf", "svg")  # what --format accepts; PNG is the default
+DERIVED = ("report.md", "ids.txt")  # recorded beside the results, checked by up_to_date
+
+
+# ------------------------------------------------------------------ summary.csv
+
+
+def _cell(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else f"{float(value):.8g}"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return str(value)
+
+
+def _texts(values) -> list[str]:
+    """A column's cells as ``summary.csv`` writes them (vectorised by dtype)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "b":
+        texts = np.where(values, "true", "false")
+    elif values.dtype.kind == "f":
+        texts = np.where(np.isnan(values), "", np.char.mod("%.8g", values))
+    elif values.dtype.kind in "iu":
+        texts = values.astype(str)
+    elif values.dtype.kind == "U":
+        texts = values
+    else:
+        return [_cell(v) for v in values.tolist()]
+    cells = texts.tolist()
+    if any(c in cell for cell in set(cells) for c in ',"\r\n'):  # csv's quoting
+        cells = [_quoted(cell) for cell in cells]
+    return cells
+
+
+def _quoted(cell: str) -> str:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow([cell, ""])
+    return text.getvalue()[:-2]
+
+
+def write_summary(path: Path, columns: dict[str, np.ndarray]) -> bytes:
+    """Write ``summary.csv``; returns its bytes (:func:`summary_columns` reads them)."""
+    names = list(columns)
+    cells = [_texts(columns[name]) for name in names]
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(names)
+    body = "".join(line + "\n" for line in map(",".join, zip(*cells))) if names else ""
+    data = (header.getvalue() + body).encode()
+    run_files.atomic_write(path, lambda file: file.write(data))
+    return data
+
+
+def read_summary(path: Path) -> dict[str, np.ndarray]:
+    """``summary.csv`` back as columns: numbers as float arrays, words as str arrays."""
+    return summary_columns(Path(path).read_bytes())
+
+
+def summary_columns(data: bytes) -> dict[str, np.ndarray]:
+    """The columns of a ``summary.csv`` whose bytes are ``data``."""
+    text = data.decode()
+    lines = text.split("\n")
+    header = lines[0].split(",")
+    body = [line.split(",") for line in lines[1:-1]] if lines[-1] == "" else None
+    if '"' in text or "\r" in text or body is None or any(len(r) != len(header) for r in body):
+        return _summary_columns_csv(text)  # quoted cells, or not as written: csv decides
+    columns: dict[str, np.ndarray] = {}
+    for name, cells in zip(header, zip(*body) if body else [()] * len(header)):
+        columns[name] = _column(list(cells))
+    return columns
+
+
+def _column(cells: list[str]) -> np.ndarray:
+    if cells and set(cells) <= {"true", "false"}:
+        return np.array(cells) == "true"
+    words = np.array(cells, dtype=str)
+    if not cells:
+        return np.array([], float)
+    try:  # NumPy's parser rounds as float() does; "nan" and "inf" as well
+        return np.where(words == "", "nan", words).astype(float)
+    except ValueError:
+        return words
+
+
+def _summary_columns_csv(text: str) -> dict[str, np.ndarray]:
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    header, body = rows[0], rows[1:]
+    columns: dict[str, np.ndarray] = {}
+    for j, name in enumerate(header):
+        cells = [row[j] for row in body]
+        if all(c in ("true", "false") for c in cells) and cells:
+            columns[name] = np.array([c == "true" for c in cells])
+            continue
+        try:
+            columns[name] = np.array([float(c) if c else np.nan for c in cells])
+        except ValueError:
+            columns[name] = np.array(cells)
+    return columns
+
+
+# ------------------------------------------------------------------ curves
+
+
+class CurveWriter:
+    """``DIR/curves`` being written: ``curves`` name -> a ``(rows, E)`` float64 array
+    mapped onto its preallocated ``.npy`` file (NaN until written), in a temporary
+    directory until :meth:`commit` renames it into place (:meth:`discard`: removed)."""
+
+    def __init__(self, directory: Path, steps: np.ndarray, names, rows: int):
+        self.directory = Path(directory)
+        self.staging = Path(tempfile.mkdtemp(dir=directory, prefix=".curves-", suffix=".tmp"))
+        self.steps = np.asarray(steps)
+        try:
+            np.save(self.staging / f"{STEPS}.npy", self.steps)
+            self.curves = {
+                name: _allocate(self.staging / f"{_file_name(name)}.npy", (rows, len(steps)))
+                for name in names
+            }
+        except BaseException:
+            self.discard()
+            raise
+
+    def commit(self) -> dict[str, np.ndarray]:
+        """Write the files out and put them in place of ``DIR/curves`` (and of a
+        ``curves.npz`` of an earlier version); returns the curves read back, mapped."""
+        try:
+            for array in self.curves.values():
+                array.flush()
+            for path in self.staging.iterdir():
+                with open(path, "rb") as file:
+                    os.fsync(file.fileno())
+        except BaseException:
+            self.discard()
+            raise
+        names = list(self.curves)
+        self.curves = {}
+        target = self.directory / CURVES
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=self.directory, prefix=".curves-old-", suffix=".tmp"))
+            os.replace(target, old / CURVES)
+        os.replace(self.staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        (self.directory / LEGACY_CURVES).unlink(missing_ok=True)
+        return {name: np.load(target / f"{_file_name(name)}.npy", mmap_mode="r") for name in names}
+
+    def discard(self) -> None:
+        self.curves = {}
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _file_name(name: str) -> str:
+    if not name or name == STEPS or not all(c.isalnum() or c in "_-." for c in name):
+        raise ValueError(f"curve name {name!r} cannot name a file of curves/")
+    return name
+
+
+def _allocate(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A ``.npy`` file of ``shape`` float64 NaN, its blocks reserved (a full disk fails
+    here, with an OSError, not later in a write to the mapping), mapped for writing."""
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=shape)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as file:
+        reserve(file.fileno(), size)
+    array[:] = np.nan
+    return array
+
+
+def reserve(fd: int, size: int) -> None:
+    """Reserve ``size`` bytes of disk for the open file ``fd`` (ENOSPC: OSError)."""
+    if size > 0 and hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, size)
+
+
+def write_curves(directory: Path, steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+    """Write ``DIR/curves`` from arrays in memory (``(configs, E)`` each on ``steps``)."""
+    rows = len(next(iter(curves.values()))) if curves else 0
+    writer = CurveWriter(directory, steps, list(curves), rows)
+    for name, values in curves.items():
+        writer.curves[name][:] = values
+    writer.commit()
+
+
+def curve_files(directory: Path) -> list[str]:
+    """The curve files of ``DIR`` (relative names): ``curves/*.npy`` sorted, else
+    ``curves.npz`` (a run of an earlier version), else none."""
+    folder = Path(directory) / CURVES
+    if folder.is_dir():
+        return sorted(f"{CURVES}/{p.name}" for p in folder.glob("*.npy"))
+    return [LEGACY_CURVES] if (Path(directory) / LEGACY_CURVES).is_file() else []
+
+
+def read_curves(directory: Path, names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The ``steps`` and the curves of the curve files ``names`` (:func:`curve_files`):
+    those of ``curves/`` memory-mapped (read when used), those of ``curves.npz`` read.
+    Raises whatever a damaged file raises."""
+    directory = Path(directory)
+    if names == [LEGACY_CURVES]:
+        with np.load(directory / LEGACY_CURVES) as data:
+            return data[STEPS], {k: data[k] for k in data.files if k != STEPS}
+    arrays = {
+        Path(name).stem: np.load(directory / name, mmap_mode="r", allow_pickle=False)
+        for name in names
+    }
+    steps = np.array(arrays.pop(STEPS))
+    return steps, arrays
+
+
+# ------------------------------------------------------------------ complete and current?
+
+
+def result_names(directory: Path, manifest: dict) -> list[str]:
+    """What the figures show: ``summary.csv`` and the curve files the manifest recorded
+    (those on disk when it recorded none)."""
+    recorded = run_files.recorded_digests(manifest, "outputs")
+    curves = sorted(k for k in recorded if k == LEGACY_CURVES or k.startswith(f"{CURVES}/"))
+    return ["summary.csv", *(curves or curve_files(directory))]
+
+
+def output_names(directory: Path) -> list[str]:
+    """The outputs of ``DIR`` whose digests a complete run records (those present)."""
+    names = ["summary.csv", *curve_files(directory), *DERIVED]
+    return [name for name in names if (Path(directory) / name).is_file()]
+
+
+def output_problem(directory: Path, manifest: dict, name: str) -> str | None:
+    """Why the output ``name`` is not the one the manifest recorded (None: it is)."""
+    path = Path(directory) / name
+    if not path.is_file():
+        return "missing"
+    expected = run_files.recorded_digests(manifest, "outputs").get(name)
+    try:
+        if expected is not None and run_files.file_digest(path) != expected:
+            return "does not match the digest recorded in manifest.json (damaged or edited)"
+    except OSError as error:
+        return f"unreadable ({error.strerror or error})"
+    return None
+
+
+def _complete_manifest(directory: Path, derived: tuple[str, ...], manifest: dict | None) -> dict:
+    """The manifest of a complete run whose results and ``derived`` outputs were all
+    recorded and all match their digests; ``{}`` otherwise. ``manifest``: the
+    directory's, when the caller has read it already."""
+    if manifest is None:
+        try:
+            manifest = run_files.read_json(Path(directory) / "manifest.json")
+        except (OSError, ValueError):
+            return {}
+    if not isinstance(manifest, dict) or manifest.get("status") != "complete":
+        return {}
+    names = [*result_names(directory, manifest), *derived]
+    if len(names) < 2 + len(derived):  # no curves
+        return {}
+    if not set(names) <= set(run_files.recorded_digests(manifest, "outputs")):
+        return {}
+    intact = all(output_problem(directory, manifest, name) is None for name in names)
+    return manifest if intact else {}
+
+
+def assembled(directory: Path, expected: str, manifest: dict | None = None) -> bool:
+    """Whether ``DIR`` holds the assembled outputs of the grid with this fingerprint
+    (``manifest``: its manifest, when the caller has read it already)."""
+    manifest = _complete_manifest(directory, (), manifest)
+    return bool(manifest) and manifest.get("fingerprint") == expected
+
+
+def results_digest(directory: Path) -> str:
+    """A digest of what the figures show: ``summary.csv`` and the curve files, in
+    order (for a run of an earlier version, as it was: its ``curves.npz``)."""
+    digest = hashlib.sha256()
+    for name in ["summary.csv", *curve_files(directory)]:
+        with open(Path(directory) / name, "rb") as file:
+            while block := file.read(1 << 22):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def figures_stamp(directory: Path) -> dict:
+    """``{"results": digest, "formats": [...]}``: what ``DIR/figures`` was drawn from."""
+    try:
+        return json.loads((Path(directory) / "figures" / FIGURES_STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def figures_current(directory: Path, formats: tuple[str, ...], digest: str | None = None) -> bool:
+    """Whether ``DIR/figures`` holds ``formats`` drawn from the current results."""
+    stamp = figures_stamp(directory)
+    digest = digest or results_digest(directory)
+    return stamp.get("results") == digest and set(formats) <= set(stamp.get("formats", ()))
+
+
+def record_figures(directory: Path, digest: str, formats: tuple[str, ...]) -> None:
+    """Stamp ``DIR/figures`` as drawn from ``digest`` in ``formats`` (and in the formats
+    stamped before, when those were drawn from the same results)."""
+    stamp = figures_stamp(directory)
+    kept = set(stamp.get("formats", ())) if stamp.get("results") == digest else set()
+    text = json.dumps({"results": digest, "formats": sorted(kept | set(formats))}) + "\n"
+    path = Path(directory) / "figures" / FIGURES_STAMP
+    run_files.atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def up_to_date(directory: Path, request: dict, formats: tuple[str, ...] | None) -> bool:
+    """Whether the CLI's request (``request``: its grid file's digest and the package
+    version) was already carried out completely in ``DIR``, figures in ``formats``
+    included (None: no figures wanted). Reads no configuration and imports no JAX, so
+    a finished grid run again returns at once."""
+    manifest = _complete_manifest(directory, DERIVED, None)  # their digests compared
+    if not manifest or manifest.get("request") != request:
+        return False
+    return formats is None or figures_current(directory, formats)
