@@ -324,8 +324,9 @@ def test_a_failure_in_the_middle_of_writing_then_the_same_command(kind, case, mo
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and WRITTEN[kind](p)}
     if kind == "curves":
         monkeypatch.setattr(result_files, "reserve", no_room)
-    else:
+    else:  # the package writes through storage's name and the module that holds it
         monkeypatch.setattr(run_files, "atomic_write", failing)
+        monkeypatch.setattr(storage, "atomic_write", failing)
     assert sweep(root, out, "seeds=3") == 1  # a full disk: exit 1, one line, how to resume
     assert failed and "run the same command again" in capsys.readouterr().err
     for path, data in before.items():  # the file it was replacing is whole

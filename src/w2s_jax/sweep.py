@@ -344,7 +344,8 @@ def _run(args, helper) -> int:
         print(f"done: {out}/{SEARCH_FILE}, {out}/summary.csv, {out}/curves/")
     elif outcome:
         _report(out, args.quiet)
-        print(f"done: {out}/summary.csv, {out}/curves/, {out}/manifest.json, {out}/figures/")
+        curves = "curves.npz" if (out / "curves.npz").is_file() else "curves/"  # made before
+        print(f"done: {out}/summary.csv, {out}/{curves}, {out}/manifest.json, {out}/figures/")
     elif outcome.lost:
         print(
             f"error: process(es) {', '.join(map(str, outcome.lost))} stopped "

@@ -29,9 +29,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from w2s_jax.execution import chunking, compile_cache, executable_store, planner
+from w2s_jax.execution.columns import Columns
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model, images, pipeline
-from w2s_jax.simulation.identity import identity, teacher_identity
+from w2s_jax.simulation.identity import teacher_identity
 
 AXIS = "configs"  # the mesh axis a chunk's configurations are split along
 
@@ -236,14 +237,26 @@ def key_words(base_seed: int, config: dict) -> np.ndarray:
     return np.array([base_seed, config["seed"], digest >> 32, digest & 0xFFFFFFFF], np.uint32)
 
 
-def _pad_to(items: list, size: int) -> list:
-    return items + [items[-1]] * (size - len(items))
+def _key_words_of(columns: Columns, rows: np.ndarray, base_seed: int) -> np.ndarray:
+    """:func:`key_words` of the configurations at ``rows``, at once: the teacher
+    digest's first 8 bytes as two big-endian words."""
+    table, teacher_of = columns.teachers()
+    digests = table[teacher_of[rows]]
+    high = digests[:, 0:4].copy().view(">u4").reshape(-1)
+    low = digests[:, 4:8].copy().view(">u4").reshape(-1)
+    seeds = columns.at("seed", rows).astype(np.uint32)
+    return np.stack([np.full(len(rows), base_seed, np.uint32), seeds, high, low], axis=1)
+
+
+def _pad_rows(rows: np.ndarray, size: int) -> np.ndarray:
+    return np.concatenate([rows, np.full(size - len(rows), rows[-1], rows.dtype)])
 
 
 @dataclass
 class ChunkResult:
-    """``steps (C, E)``: each configuration's evaluation steps (its last repeated as
-    padding); ``curves`` name -> ``(C, E)``; ``scalars`` name -> ``(C,)``."""
+    """``ids``: the configurations' identities; ``steps (C, E)``: each
+    configuration's evaluation steps (its last repeated as padding); ``curves`` name ->
+    ``(C, E)``; ``scalars`` name -> ``(C,)``."""
 
     ids: list[str]
     steps: np.ndarray
@@ -253,43 +266,59 @@ class ChunkResult:
 
 @dataclass
 class PreparedChunk:
-    """A chunk's arguments, placed on its devices, ready to compile and run."""
+    """A chunk's arguments, placed on its devices, ready to compile and run; ``ids``:
+    the identities of its real configurations (without the padding)."""
 
     static: cfg.Static
     args: tuple
     mesh: Mesh | None
-    configs: list[dict]  # the real ones (without the padding)
+    ids: np.ndarray
 
 
 def prepare_chunk(
     static: cfg.Static, configs: list[dict], base_seed: int, size: int
 ) -> PreparedChunk:
-    """Pad ``configs`` (all of one program) to ``size`` and lay out the arguments: the
-    distinct teachers, every configuration's parameters and key words, and which
-    teacher each student uses."""
-    real = list(configs)
-    configs = _pad_to(real, size)
-    teacher_of = [teacher_identity(c) for c in configs]
-    first = dict(zip(reversed(teacher_of), reversed(configs)))  # a config of each teacher
-    teachers = list(dict.fromkeys(teacher_of))
+    """:func:`prepare_rows` of resolved configuration dicts (all of one program)."""
+    columns = Columns.of_dicts(list(configs))
+    return prepare_rows(static, columns, np.arange(len(configs)), base_seed, size)
+
+
+def prepare_rows(
+    static: cfg.Static, columns: Columns, rows: np.ndarray, base_seed: int, size: int
+) -> PreparedChunk:
+    """Pad the configurations at ``rows`` of ``columns`` (all of one program) to
+    ``size`` and lay out the arguments: the distinct teachers, every configuration's
+    parameters and key words, and which teacher each student uses; from the columns at
+    once (no dict, identity or parameter object per configuration)."""
+    real = np.asarray(rows, np.int64)
+    rows = _pad_rows(real, size)
+    teacher_of = columns.teachers()[1][rows]
+    # The distinct teachers in order of first appearance, each with its first row.
+    distinct, first, inverse = np.unique(teacher_of, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    position = np.empty(len(distinct), np.int64)
+    position[order] = np.arange(len(distinct))
+    teacher_rows = rows[first[order]]
     devices = jax.local_devices()[: chunking.devices_for(size, chunking.alone_for(static))]
     # One teacher slot per student while the spare slots are cheap (the same shapes
     # whatever the chunk holds, see chunking.PAD_FLOPS), else a power of two: few shapes.
-    per_device = 2 ** math.ceil(math.log2(len(teachers))) / len(devices)
+    per_device = 2 ** math.ceil(math.log2(len(distinct))) / len(devices)
     teacher_count = len(devices) * max(2, math.ceil(per_device))
-    longest = max(int(c["weak.steps"]) for c in configs)
-    spare = (size - len(teachers)) * cost_model.teacher_flops(static, configs[0]["data.d"], longest)
+    longest = int(columns.at("weak.steps", rows).max())
+    d = columns.at("data.d", rows[:1])[0].item()
+    spare = (size - len(distinct)) * cost_model.teacher_flops(static, d, longest)
     if spare <= chunking.PAD_FLOPS:
         teacher_count = max(teacher_count, size)
-    teacher_configs = _pad_to([first[t] for t in teachers], teacher_count)
-    position = {t: i for i, t in enumerate(teachers)}
-    slot = np.array([position[t] for t in teacher_of], np.int32)
+    teacher_rows = _pad_rows(teacher_rows, teacher_count)
+    traced = lambda at: cfg.stacked_traced_part(  # noqa: E731
+        lambda key: columns.at(key, at), static.dtype
+    )
     args = (
-        cfg.stack([cfg.split(c)[1] for c in teacher_configs]),
-        np.stack([key_words(base_seed, c) for c in teacher_configs]),
-        cfg.stack([cfg.split(c)[1] for c in configs]),
-        np.stack([key_words(base_seed, c) for c in configs]),
-        slot,
+        traced(teacher_rows),
+        _key_words_of(columns, teacher_rows, base_seed),
+        traced(rows),
+        _key_words_of(columns, rows, base_seed),
+        position[inverse.reshape(-1)].astype(np.int32),
     )
     bank = images.device_bank(static)
     mesh = None
@@ -297,18 +326,18 @@ def prepare_chunk(
         mesh = Mesh(np.array(devices), (AXIS,))
         args = jax.device_put(args, NamedSharding(mesh, PartitionSpec(AXIS)))
         bank = jax.device_put(bank, NamedSharding(mesh, PartitionSpec()))
-    return PreparedChunk(static, (bank, *args), mesh, real)
+    return PreparedChunk(static, (bank, *args), mesh, columns.id_array()[real])
 
 
 def run_prepared(chunk: PreparedChunk, compiler: Compiler | None = None) -> ChunkResult:
     """Compile (or find) the chunk's program and run it (``compiler``: the run's; None:
     one without disk caches)."""
     curves, scalars = (compiler or Compiler()).executable(chunk)(*chunk.args)
-    n_real = len(chunk.configs)
+    n_real = len(chunk.ids)
     curves = {k: np.asarray(v)[:n_real] for k, v in curves.items()}
     scalars = {k: np.asarray(v)[:n_real] for k, v in scalars.items()}
     steps = np.asarray(chunk.args[3].strong.eval_steps)[:n_real]  # args: bank, teachers, ...
-    return ChunkResult([identity(c) for c in chunk.configs], steps, curves, scalars)
+    return ChunkResult(chunk.ids.astype("U24").tolist(), steps, curves, scalars)
 
 
 def run_chunk(

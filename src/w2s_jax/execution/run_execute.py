@@ -57,8 +57,8 @@ def run_work(plan: RunPlan, compiler: engine.Compiler, progress: Progress, save)
     work goes first, so that its long run overlaps the others' compiles instead of
     following them (results do not depend on the order: chunks are saved by
     configuration and assembled in grid order)."""
-    prepare = lambda item, chunk: engine.prepare_chunk(  # noqa: E731
-        item.program.static, [plan.configs[i] for i in chunk], plan.grid.seed, item.chunk
+    prepare = lambda item, chunk: engine.prepare_rows(  # noqa: E731
+        item.program.static, plan.grid.columns, chunk, plan.grid.seed, item.chunk
     )
     items = sorted(
         (item for item in plan.work if len(item.pending)),

@@ -11,6 +11,7 @@ part of its parameters.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -205,6 +206,37 @@ def traced_part(config: dict[str, Any]) -> Params:
         ),
     )
     return params
+
+
+def stacked_traced_part(values: Callable[[str], np.ndarray], dtype: str) -> Params:
+    """:func:`traced_part` of many configurations at once, as :func:`stack` of them would
+    give it (the same arrays): ``values(key)`` is every configuration's value of
+    ``key``; ``dtype`` their ``run.dtype``."""
+    dtype = np.dtype(dtype)
+    scalar = lambda key: np.asarray(values(key)).astype(dtype)  # noqa: E731
+    count = lambda key: np.asarray(values(key)).astype(np.int32)  # noqa: E731
+    steps, points = np.asarray(values("strong.steps")), np.asarray(values("eval.points"))
+    pairs, where = np.unique(np.stack([steps, points], 1), axis=0, return_inverse=True)
+    evaluated = np.stack([padded_eval_steps(int(s), int(p)) for s, p in pairs])
+    return Params(
+        data=DataParams(*(scalar(f"data.{k}") for k in DataParams._fields)),
+        weak=WeakParams(
+            lr=scalar("weak.lr"),
+            sigma_0=scalar("weak.sigma_0"),
+            steps=count("weak.steps"),
+            stop_loss=scalar("weak.stop_loss"),
+        ),
+        strong=StrongParams(
+            n=count("strong.n"),
+            sigma_0=scalar("strong.sigma_0"),
+            lr=scalar("strong.lr"),
+            activation_param=scalar("strong.activation_param"),
+            momentum=scalar("strong.momentum"),
+            steps=count("strong.steps"),
+            stop_loss=scalar("strong.stop_loss"),
+            eval_steps=evaluated[where.reshape(-1)],
+        ),
+    )
 
 
 def stack(params: list[Params]) -> Params:
