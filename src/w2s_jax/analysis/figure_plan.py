@@ -130,7 +130,10 @@ class Layout:
         self.fixed = grid.get("parameters", {})
         self.seeds = np.unique(run.summary["seed"])
         columns = [_group_positions(run.summary, g, self.all_values) for g in self.groups]
-        self.index = np.stack([*columns, _positions(run.summary["seed"], self.seeds)], 1)
+        # Seeds are exact integers, as many as the rows: found by a binary search (a
+        # (rows x seeds) table of matches is quadratic: 5e9 cells at 10^5 configurations).
+        seeds = np.searchsorted(self.seeds, run.summary["seed"])
+        self.index = np.stack([*columns, seeds], 1)
         self.shape = tuple(len(v) for v in self.values)
 
     def rows(self, point: tuple) -> np.ndarray:

@@ -262,6 +262,7 @@ class ChunkResult:
     steps: np.ndarray
     curves: dict[str, np.ndarray]
     scalars: dict[str, np.ndarray]
+    seconds: float = 0.0  # the compiled program's own time: from its call to its results
 
 
 @dataclass
@@ -332,12 +333,15 @@ def prepare_rows(
 def run_prepared(chunk: PreparedChunk, compiler: Compiler | None = None) -> ChunkResult:
     """Compile (or find) the chunk's program and run it (``compiler``: the run's; None:
     one without disk caches)."""
-    curves, scalars = (compiler or Compiler()).executable(chunk)(*chunk.args)
+    program = (compiler or Compiler()).executable(chunk)
+    start = time.perf_counter()
+    curves, scalars = program(*chunk.args)
     n_real = len(chunk.ids)
-    curves = {k: np.asarray(v)[:n_real] for k, v in curves.items()}
+    curves = {k: np.asarray(v)[:n_real] for k, v in curves.items()}  # waits for the results
     scalars = {k: np.asarray(v)[:n_real] for k, v in scalars.items()}
+    seconds = time.perf_counter() - start
     steps = np.asarray(chunk.args[3].strong.eval_steps)[:n_real]  # args: bank, teachers, ...
-    return ChunkResult(chunk.ids.astype("U24").tolist(), steps, curves, scalars)
+    return ChunkResult(chunk.ids.astype("U24").tolist(), steps, curves, scalars, seconds)
 
 
 def run_chunk(

@@ -9,6 +9,7 @@ records (:class:`~w2s_jax.execution.engine.CompileRecord`, from the run's own
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ class Execution:
     the processes ``lost`` before the end-of-shares barrier."""
 
     ran: int
+    program_seconds: float  # the compiled programs' own time, every chunk's together
+    compile_wait_seconds: float  # how long the runs waited for compiles
     compiles: tuple[engine.CompileRecord, ...]
     lost: tuple[int, ...]
 
@@ -41,22 +44,24 @@ def execute(plan: RunPlan, out: Path, cache: compile_cache.Cache, progress: Prog
         storage.write_chunk(
             out, result.ids, result.steps, result.curves, result.scalars, stamp, plan.grid.seed
         )
-        ran.append(len(result.ids))
+        ran.append((len(result.ids), result.seconds))
         progress.update(len(result.ids))
 
-    run_work(plan, compiler, progress, save)
+    waited = run_work(plan, compiler, progress, save)
     lost = tuple(distributed.wait_for_shares())
-    return Execution(sum(ran), compiler.records, lost)
+    count, seconds = (sum(column) for column in zip(*ran)) if ran else (0, 0.0)
+    return Execution(count, seconds, waited, compiler.records, lost)
 
 
-def run_work(plan: RunPlan, compiler: engine.Compiler, progress: Progress, save) -> None:
+def run_work(plan: RunPlan, compiler: engine.Compiler, progress: Progress, save) -> float:
     """Run every chunk of ``plan.work`` and ``save`` its result. Each program's first chunk
     is compiled ahead, ``plan.parallel`` at a time, in parallel with the running of the
     programs before it (XLA compiles outside Python's lock): on a grid of several
     programs the compiles overlap each other and the runs. The program with the most
     work goes first, so that its long run overlaps the others' compiles instead of
     following them (results do not depend on the order: chunks are saved by
-    configuration and assembled in grid order)."""
+    configuration and assembled in grid order). Returns the seconds spent waiting for
+    compiles."""
     prepare = lambda item, chunk: engine.prepare_rows(  # noqa: E731
         item.program.static, plan.grid.columns, chunk, plan.grid.seed, item.chunk
     )
@@ -76,13 +81,17 @@ def run_work(plan: RunPlan, compiler: engine.Compiler, progress: Progress, save)
                 f"{items[k].program.label}"
             )
 
+    waited = 0.0
     try:
         ahead = [prepare(item, item.chunks[0]) for item in items]
         futures = [pool.submit(compile_and_say, k, prepared) for k, prepared in enumerate(ahead)]
         for item, first, future in zip(items, ahead, futures):
+            start = time.perf_counter()
             future.result()
+            waited += time.perf_counter() - start
             progress.set_steps_per_config(item.program.steps)
             for k, chunk in enumerate(item.chunks):
                 save(engine.run_prepared(first if k == 0 else prepare(item, chunk), compiler))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    return waited

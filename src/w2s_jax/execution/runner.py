@@ -140,12 +140,16 @@ def _run(plan: run_plan.RunPlan, out: Path, options: RunOptions, helper, start) 
     timing["compile_seconds"] = sum(c.seconds for c in compiles)
     timing["compiles"] = len(compiles)
     timing["traces"] = sum(c.traces for c in compiles)
+    timing["program_seconds"] = execution.program_seconds  # the chunks' compiled runs
+    timing["compile_wait_seconds"] = execution.compile_wait_seconds  # compiles ahead of runs
     found = run_outputs.done_in(out, plan.grid)  # this run's chunks and the others'
     complete = found.complete
     results = None
     try:
         if complete:  # the curves go straight into out/curves, chunk by chunk
+            assembling = time.perf_counter()
             results = run_outputs.assemble(plan.grid, found, options.thresholds, out)
+            timing["assemble_seconds"] = time.perf_counter() - assembling
         timing["wall_seconds"] = time.perf_counter() - start
         status = "complete" if complete else "partial"
         record = run_outputs.memory_record(plan, rss_at_start)
