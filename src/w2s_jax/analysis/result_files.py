@@ -45,22 +45,27 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _texts(values) -> list[str]:
-    """A column's cells as ``summary.csv`` writes them (vectorised by dtype)."""
+BLOCK = 65536  # rows of summary.csv formatted or parsed at once (bounded memory)
+
+
+def _texts(values) -> np.ndarray | list[str]:
+    """A column's cells as ``summary.csv`` writes them, unquoted (vectorised by dtype)."""
     values = np.asarray(values)
     if values.dtype.kind == "b":
-        texts = np.where(values, "true", "false")
-    elif values.dtype.kind == "f":
-        texts = np.where(np.isnan(values), "", np.char.mod("%.8g", values))
-    elif values.dtype.kind in "iu":
-        texts = values.astype(str)
-    elif values.dtype.kind == "U":
-        texts = values
-    else:
-        return [_cell(v) for v in values.tolist()]
-    cells = texts.tolist()
-    if any(c in cell for cell in set(cells) for c in ',"\r\n'):  # csv's quoting
-        cells = [_quoted(cell) for cell in cells]
+        return np.where(values, "true", "false")
+    if values.dtype.kind == "f":
+        return np.where(np.isnan(values), "", np.char.mod("%.8g", values))
+    if values.dtype.kind in "iu":
+        return values.astype(str)
+    if values.dtype.kind == "U":
+        return values
+    return [_cell(v) for v in values.tolist()]
+
+
+def _quoting(cells: list[str]) -> list[str]:
+    """``cells`` as csv writes them (quoted where they hold a comma, quote or newline)."""
+    if any(c in cell for cell in set(cells) for c in ',"\r\n'):
+        return [_quoted(cell) for cell in cells]
     return cells
 
 
@@ -70,16 +75,32 @@ def _quoted(cell: str) -> str:
     return text.getvalue()[:-2]
 
 
-def write_summary(path: Path, columns: dict[str, np.ndarray]) -> bytes:
-    """Write ``summary.csv``; returns its bytes (:func:`summary_columns` reads them)."""
+def write_summary(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Write ``summary.csv`` (formatted ``BLOCK`` rows at a time); returns its columns
+    as :func:`read_summary` reads them back (numbers at the 8 digits written)."""
     names = list(columns)
-    cells = [_texts(columns[name]) for name in names]
+    rows = len(next(iter(columns.values()))) if columns else 0
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(names)
-    body = "".join(line + "\n" for line in map(",".join, zip(*cells))) if names else ""
-    data = (header.getvalue() + body).encode()
-    run_files.atomic_write(path, lambda file: file.write(data))
-    return data
+    read_back: dict[str, list] = {name: [] for name in names}
+
+    def write(file) -> None:
+        file.write(header.getvalue().encode())
+        for first in range(0, rows, BLOCK):
+            texts = [_texts(np.asarray(columns[n])[first : first + BLOCK]) for n in names]
+            for name, cells in zip(names, texts):
+                read_back[name].append(_column(np.asarray(cells, dtype=str)))
+            cells = [_quoting(c.tolist() if isinstance(c, np.ndarray) else c) for c in texts]
+            file.write("".join(line + "\n" for line in map(",".join, zip(*cells))).encode())
+
+    run_files.atomic_write(path, write)
+    out = {}
+    for name, parts in read_back.items():
+        if len({part.dtype.kind for part in parts}) > 1:  # as the whole column reads
+            out[name] = _column(np.asarray(_texts(columns[name]), dtype=str))
+        else:
+            out[name] = np.concatenate(parts) if parts else np.array([], float)
+    return out
 
 
 def read_summary(path: Path) -> dict[str, np.ndarray]:
@@ -88,24 +109,34 @@ def read_summary(path: Path) -> dict[str, np.ndarray]:
 
 
 def summary_columns(data: bytes) -> dict[str, np.ndarray]:
-    """The columns of a ``summary.csv`` whose bytes are ``data``."""
+    """The columns of a ``summary.csv`` whose bytes are ``data``, parsed ``BLOCK`` rows
+    at a time (a cell is a Python string only while its block is parsed)."""
     text = data.decode()
-    lines = text.split("\n")
-    header = lines[0].split(",")
-    body = [line.split(",") for line in lines[1:-1]] if lines[-1] == "" else None
-    if '"' in text or "\r" in text or body is None or any(len(r) != len(header) for r in body):
+    if '"' in text or "\r" in text or not text.endswith("\n"):
         return _summary_columns_csv(text)  # quoted cells, or not as written: csv decides
+    lines = text.split("\n")[:-1]
+    header = lines[0].split(",")
+    blocks: dict[str, list[np.ndarray]] = {name: [] for name in header}
+    for first in range(1, len(lines), BLOCK):
+        part = lines[first : first + BLOCK]
+        if any(line.count(",") != len(header) - 1 for line in part):
+            return _summary_columns_csv(text)
+        for name, cells in zip(header, zip(*(line.split(",") for line in part))):
+            blocks[name].append(_column(np.array(cells, dtype=str)))
     columns: dict[str, np.ndarray] = {}
-    for name, cells in zip(header, zip(*body) if body else [()] * len(header)):
-        columns[name] = _column(list(cells))
+    for name, parts in blocks.items():
+        if len({part.dtype.kind for part in parts}) > 1:  # words in one block, numbers in
+            return _summary_columns_csv(text)  # another: the column is words
+        columns[name] = np.concatenate(parts) if parts else np.array([], float)
     return columns
 
 
-def _column(cells: list[str]) -> np.ndarray:
-    if cells and set(cells) <= {"true", "false"}:
-        return np.array(cells) == "true"
-    words = np.array(cells, dtype=str)
-    if not cells:
+def _column(words: np.ndarray) -> np.ndarray:
+    """A column's cells (``str`` array) as :func:`read_summary` gives it: booleans,
+    numbers (blank: NaN) or words."""
+    if len(words) and np.isin(words, ["true", "false"]).all():
+        return words == "true"
+    if not len(words):
         return np.array([], float)
     try:  # NumPy's parser rounds as float() does; "nan" and "inf" as well
         return np.where(words == "", "nan", words).astype(float)

@@ -216,7 +216,7 @@ def write_outputs(out: Path, results: Results | None, entry: dict, options, help
         storage.write_manifest(out, entry)
         return
     try:
-        summary = storage.write_summary(out / "summary.csv", results.columns)
+        summary = storage.write_summary(out / "summary.csv", results.columns)  # as read back
     except BaseException:
         if results.writer is not None:
             results.writer.discard()
@@ -227,7 +227,7 @@ def write_outputs(out: Path, results: Results | None, entry: dict, options, help
         storage.write_curves(out, results.steps, results.curves)
         curves = dict(results.curves)
     written = storage.write_manifest(out, entry)
-    run = storage.RunResults(out, written, storage.summary_columns(summary), curves, results.steps)
+    run = storage.RunResults(out, written, summary, curves, results.steps)
     finish(out, options, helper, run, storage.results_digest(out))
 
 
