@@ -48,17 +48,18 @@ def _cell(value) -> str:
 BLOCK = 65536  # rows of summary.csv formatted or parsed at once (bounded memory)
 
 
-def _texts(values) -> np.ndarray | list[str]:
-    """A column's cells as ``summary.csv`` writes them, unquoted (vectorised by dtype)."""
+def _texts(values) -> list[str]:
+    """A column's cells as ``summary.csv`` writes them, unquoted (by dtype: formatting
+    each float is ~2x NumPy's vectorised ``char.mod``)."""
     values = np.asarray(values)
     if values.dtype.kind == "b":
-        return np.where(values, "true", "false")
+        return ["true" if v else "false" for v in values.tolist()]
     if values.dtype.kind == "f":
-        return np.where(np.isnan(values), "", np.char.mod("%.8g", values))
+        return ["" if v != v else f"{v:.8g}" for v in values.tolist()]  # NaN: blank
     if values.dtype.kind in "iu":
-        return values.astype(str)
+        return list(map(str, values.tolist()))
     if values.dtype.kind == "U":
-        return values
+        return values.tolist()
     return [_cell(v) for v in values.tolist()]
 
 
@@ -89,15 +90,15 @@ def write_summary(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.nd
         for first in range(0, rows, BLOCK):
             texts = [_texts(np.asarray(columns[n])[first : first + BLOCK]) for n in names]
             for name, cells in zip(names, texts):
-                read_back[name].append(_column(np.asarray(cells, dtype=str)))
-            cells = [_quoting(c.tolist() if isinstance(c, np.ndarray) else c) for c in texts]
+                read_back[name].append(_column(cells))
+            cells = [_quoting(c) for c in texts]
             file.write("".join(line + "\n" for line in map(",".join, zip(*cells))).encode())
 
     run_files.atomic_write(path, write)
     out = {}
     for name, parts in read_back.items():
         if len({part.dtype.kind for part in parts}) > 1:  # as the whole column reads
-            out[name] = _column(np.asarray(_texts(columns[name]), dtype=str))
+            out[name] = _column(_texts(columns[name]))
         else:
             out[name] = np.concatenate(parts) if parts else np.array([], float)
     return out
@@ -122,7 +123,7 @@ def summary_columns(data: bytes) -> dict[str, np.ndarray]:
         if any(line.count(",") != len(header) - 1 for line in part):
             return _summary_columns_csv(text)
         for name, cells in zip(header, zip(*(line.split(",") for line in part))):
-            blocks[name].append(_column(np.array(cells, dtype=str)))
+            blocks[name].append(_column(cells))
     columns: dict[str, np.ndarray] = {}
     for name, parts in blocks.items():
         if len({part.dtype.kind for part in parts}) > 1:  # words in one block, numbers in
@@ -131,17 +132,21 @@ def summary_columns(data: bytes) -> dict[str, np.ndarray]:
     return columns
 
 
-def _column(words: np.ndarray) -> np.ndarray:
-    """A column's cells (``str`` array) as :func:`read_summary` gives it: booleans,
-    numbers (blank: NaN) or words."""
-    if len(words) and np.isin(words, ["true", "false"]).all():
-        return words == "true"
-    if not len(words):
+def _column(cells) -> np.ndarray:
+    """A column's cells (text) as :func:`read_summary` gives it: booleans, numbers
+    (blank: NaN; parsed by ``float``, as the ``csv`` reading did) or words."""
+    if not cells:
         return np.array([], float)
-    try:  # NumPy's parser rounds as float() does; "nan" and "inf" as well
-        return np.where(words == "", "nan", words).astype(float)
+    if cells[0] in ("true", "false") and set(cells) <= {"true", "false"}:
+        return np.array([c == "true" for c in cells])
+    try:
+        return np.array(cells, dtype=float)  # float() on each cell
     except ValueError:
-        return words
+        pass
+    try:
+        return np.array([c or "nan" for c in cells], dtype=float)
+    except ValueError:
+        return np.array(cells)
 
 
 def _summary_columns_csv(text: str) -> dict[str, np.ndarray]:
