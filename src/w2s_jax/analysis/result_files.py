@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -45,7 +46,7 @@ def _cell(value) -> str:
     return str(value)
 
 
-BLOCK = 65536  # rows of summary.csv formatted or parsed at once (bounded memory)
+BLOCK = 8192  # rows of summary.csv formatted or parsed at once (bounded memory)
 
 
 def _texts(values) -> list[str]:
@@ -105,29 +106,40 @@ def write_summary(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.nd
 
 
 def read_summary(path: Path) -> dict[str, np.ndarray]:
-    """``summary.csv`` back as columns: numbers as float arrays, words as str arrays."""
-    return summary_columns(Path(path).read_bytes())
+    """``summary.csv`` back as columns: numbers as float arrays, words as str arrays
+    (read ``BLOCK`` lines at a time)."""
+    with open(path, newline="") as file:
+        columns = _parse(file)
+    return columns if columns is not None else summary_columns(Path(path).read_bytes())
 
 
 def summary_columns(data: bytes) -> dict[str, np.ndarray]:
-    """The columns of a ``summary.csv`` whose bytes are ``data``, parsed ``BLOCK`` rows
-    at a time (a cell is a Python string only while its block is parsed)."""
-    text = data.decode()
-    if '"' in text or "\r" in text or not text.endswith("\n"):
-        return _summary_columns_csv(text)  # quoted cells, or not as written: csv decides
-    lines = text.split("\n")[:-1]
-    header = lines[0].split(",")
+    """The columns of a ``summary.csv`` whose bytes are ``data``."""
+    columns = _parse(io.StringIO(data.decode(), newline=""))
+    return columns if columns is not None else _summary_columns_csv(data.decode())
+
+
+def _parse(lines) -> dict[str, np.ndarray] | None:
+    """The columns of the lines of a ``summary.csv`` as written (a cell is a Python
+    string only while its block of ``BLOCK`` rows is parsed); None where the ``csv``
+    module must decide (quoted cells, rows of another length, no final newline)."""
+    first = next(lines, "")
+    if not first.endswith("\n") or '"' in first or "\r" in first:
+        return None
+    header = first[:-1].split(",")
     blocks: dict[str, list[np.ndarray]] = {name: [] for name in header}
-    for first in range(1, len(lines), BLOCK):
-        part = lines[first : first + BLOCK]
-        if any(line.count(",") != len(header) - 1 for line in part):
-            return _summary_columns_csv(text)
+    while part := list(itertools.islice(lines, BLOCK)):
+        if not part[-1].endswith("\n"):
+            return None
+        part = [line[:-1] for line in part]
+        if any(line.count(",") != len(header) - 1 or '"' in line or "\r" in line for line in part):
+            return None
         for name, cells in zip(header, zip(*(line.split(",") for line in part))):
             blocks[name].append(_column(cells))
     columns: dict[str, np.ndarray] = {}
     for name, parts in blocks.items():
         if len({part.dtype.kind for part in parts}) > 1:  # words in one block, numbers in
-            return _summary_columns_csv(text)  # another: the column is words
+            return None  # another: the column is words
         columns[name] = np.concatenate(parts) if parts else np.array([], float)
     return columns
 
