@@ -259,14 +259,14 @@ def _status_bytes(root: Path, key: str) -> float | None:
 
 # Host memory per configuration outside the compiled programs (estimates, bytes):
 # planning (its columns, codes and teacher digests: 0.24 GB for 10^6 configurations,
-# benchmarks/overhead.py), a run's identities (a 24-character string in a list and two
-# sets), the summary's columns (about 60 numbers and a few labels); the curves are
-# assembled as float64 (configurations x evaluation points) arrays, held twice while
-# written (summary.gather, then summarize and curves.npz).
+# benchmarks/overhead.py), a run's identities (a 24-byte digest text in one array), the
+# summary's columns (about 60 numbers and a few labels, twice while written: as
+# computed and as read back, in blocks); the curves are float64 (configurations x
+# evaluation points) arrays mapped onto their files in curves/ (page cache, counted once).
 PLAN_BYTES = 300.0
 IDS_BYTES = 250.0
 SUMMARY_BYTES = 1000.0
-CURVE_COPIES = 2
+CURVE_COPIES = 1
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,7 @@ def check_host(need: HostNeed, host: Budget) -> None:
         return
     results = (
         f" + results {need.result_bytes / 1e9:.3g} GB ({need.curves} curves x "
-        f"{need.points} evaluation points, float64, held twice, and the summary)"
+        f"{need.points} evaluation points, float64, and the summary)"
         if need.assembles
         else ""
     )
