@@ -161,3 +161,30 @@ def test_programs_and_their_order_are_those_of_before():
     seeds = planner.plan(grid_from_dict(GRIDS["seeds"]).configurations())
     assert [(p.static.n_pad, p.static.compile, p.paddings) for p in seeds] == [(48, "fast", (48,))]
     assert list(seeds[0].indices) == [4, 2, 5, 1, 0, 3]
+
+
+@pytest.mark.parametrize("name", sorted(GRIDS))
+def test_a_chunk_laid_out_from_the_columns_is_the_per_configuration_layout(name):
+    """``engine.prepare_rows`` builds a chunk's arrays from the columns at once; they are
+    bit for bit those of the per-configuration layout it replaced: each configuration's
+    ``traced_part``, its key words and its identity (the run's bits depend on them)."""
+    import jax
+    import numpy as np
+
+    from w2s_jax.execution import engine
+    from w2s_jax.simulation import config as cfg
+
+    grid = grid_from_dict(GRIDS[name])
+    configs = grid.configurations()
+    for program in planner.plan(grid.columns):
+        rows = np.asarray(program.indices)[:5]
+        chunk = engine.prepare_rows(program.static, grid.columns, rows, 7, len(rows) + 1)
+        params, words = chunk.args[3], chunk.args[4]  # args: bank, teachers, ...
+        real = [configs[int(i)] for i in rows]
+        expected = cfg.stack([cfg.traced_part(c) for c in [*real, real[-1]]])
+        for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(expected), strict=True):
+            got = np.asarray(got)
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+        want_words = np.stack([key_words(7, c) for c in [*real, real[-1]]])
+        assert np.array_equal(np.asarray(words), want_words)
+        assert chunk.ids.astype("U24").tolist() == [identity(c) for c in real]

@@ -215,9 +215,12 @@ def stacked_traced_part(values: Callable[[str], np.ndarray], dtype: str) -> Para
     dtype = np.dtype(dtype)
     scalar = lambda key: np.asarray(values(key)).astype(dtype)  # noqa: E731
     count = lambda key: np.asarray(values(key)).astype(np.int32)  # noqa: E731
-    steps, points = np.asarray(values("strong.steps")), np.asarray(values("eval.points"))
-    pairs, where = np.unique(np.stack([steps, points], 1), axis=0, return_inverse=True)
-    evaluated = np.stack([padded_eval_steps(int(s), int(p)) for s, p in pairs])
+    steps = np.asarray(values("strong.steps")).astype(np.int64)
+    points = np.asarray(values("eval.points")).astype(np.int64)
+    # Each distinct (steps, points) pair once, as one integer (a 1-D unique is quick).
+    radix = int(points.max()) + 1
+    pairs, where = np.unique(steps * radix + points, return_inverse=True)
+    evaluated = np.stack([padded_eval_steps(int(p // radix), int(p % radix)) for p in pairs])
     return Params(
         data=DataParams(*(scalar(f"data.{k}") for k in DataParams._fields)),
         weak=WeakParams(
