@@ -1,7 +1,8 @@
-"""A run's results on disk: ``summary.csv`` (one row per configuration) and the curves,
-one ``.npy`` file per curve in ``curves/`` (memory-mapped when read), or the single
-``curves.npz`` of runs made before; which of them are complete and match the digests
-the manifest records; and what the figures were drawn from (NumPy only).
+"""A run's curves on disk: one ``.npy`` file per curve in ``curves/`` (memory-mapped
+when read), or the single ``curves.npz`` of runs made before; which of the results
+(``summary.csv`` (:mod:`~w2s_jax.analysis.summary_file`) and the curves) are complete and
+match the digests the manifest records; and what the figures were drawn from (NumPy
+only).
 
 ``curves/`` is written into a temporary directory beside it, one preallocated file per
 curve filled chunk by chunk (:class:`CurveWriter`), and renamed into place whole: a
@@ -10,12 +11,8 @@ killed or failed write leaves the earlier results as they were.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import itertools
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -31,150 +28,6 @@ STEPS = "steps"
 FIGURES_STAMP = ".drawn.json"  # in DIR/figures: the results and formats drawn there
 FIGURE_FORMATS = ("png", "pdf", "svg")  # what --format accepts; PNG is the default
 DERIVED = ("report.md", "ids.txt")  # recorded beside the results, checked by up_to_date
-
-
-# ------------------------------------------------------------------ summary.csv
-
-
-def _cell(value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (float, np.floating)):
-        return "" if math.isnan(value) else f"{float(value):.8g}"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    return str(value)
-
-
-BLOCK = 8192  # rows of summary.csv formatted or parsed at once (bounded memory)
-
-
-def _texts(values) -> list[str]:
-    """A column's cells as ``summary.csv`` writes them, unquoted (by dtype: formatting
-    each float is ~2x NumPy's vectorised ``char.mod``)."""
-    values = np.asarray(values)
-    if values.dtype.kind == "b":
-        return ["true" if v else "false" for v in values.tolist()]
-    if values.dtype.kind == "f":
-        return ["" if v != v else f"{v:.8g}" for v in values.tolist()]  # NaN: blank
-    if values.dtype.kind in "iu":
-        return list(map(str, values.tolist()))
-    if values.dtype.kind == "U":
-        return values.tolist()
-    return [_cell(v) for v in values.tolist()]
-
-
-def _quoting(cells: list[str]) -> list[str]:
-    """``cells`` as csv writes them (quoted where they hold a comma, quote or newline)."""
-    if any(c in cell for cell in set(cells) for c in ',"\r\n'):
-        return [_quoted(cell) for cell in cells]
-    return cells
-
-
-def _quoted(cell: str) -> str:
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerow([cell, ""])
-    return text.getvalue()[:-2]
-
-
-def write_summary(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Write ``summary.csv`` (formatted ``BLOCK`` rows at a time); returns its columns
-    as :func:`read_summary` reads them back (numbers at the 8 digits written)."""
-    names = list(columns)
-    rows = len(next(iter(columns.values()))) if columns else 0
-    header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow(names)
-    read_back: dict[str, list] = {name: [] for name in names}
-
-    def write(file) -> None:
-        file.write(header.getvalue().encode())
-        for first in range(0, rows, BLOCK):
-            texts = [_texts(np.asarray(columns[n])[first : first + BLOCK]) for n in names]
-            for name, cells in zip(names, texts):
-                read_back[name].append(_column(cells))
-            cells = [_quoting(c) for c in texts]
-            file.write("".join(line + "\n" for line in map(",".join, zip(*cells))).encode())
-
-    run_files.atomic_write(path, write)
-    out = {}
-    for name, parts in read_back.items():
-        if len({part.dtype.kind for part in parts}) > 1:  # as the whole column reads
-            out[name] = _column(_texts(columns[name]))
-        else:
-            out[name] = np.concatenate(parts) if parts else np.array([], float)
-    return out
-
-
-def read_summary(path: Path) -> dict[str, np.ndarray]:
-    """``summary.csv`` back as columns: numbers as float arrays, words as str arrays
-    (read ``BLOCK`` lines at a time)."""
-    with open(path, newline="") as file:
-        columns = _parse(file)
-    return columns if columns is not None else summary_columns(Path(path).read_bytes())
-
-
-def summary_columns(data: bytes) -> dict[str, np.ndarray]:
-    """The columns of a ``summary.csv`` whose bytes are ``data``."""
-    columns = _parse(io.StringIO(data.decode(), newline=""))
-    return columns if columns is not None else _summary_columns_csv(data.decode())
-
-
-def _parse(lines) -> dict[str, np.ndarray] | None:
-    """The columns of the lines of a ``summary.csv`` as written (a cell is a Python
-    string only while its block of ``BLOCK`` rows is parsed); None where the ``csv``
-    module must decide (quoted cells, rows of another length, no final newline)."""
-    first = next(lines, "")
-    if not first.endswith("\n") or '"' in first or "\r" in first:
-        return None
-    header = first[:-1].split(",")
-    blocks: dict[str, list[np.ndarray]] = {name: [] for name in header}
-    while part := list(itertools.islice(lines, BLOCK)):
-        if not part[-1].endswith("\n"):
-            return None
-        part = [line[:-1] for line in part]
-        if any(line.count(",") != len(header) - 1 or '"' in line or "\r" in line for line in part):
-            return None
-        for name, cells in zip(header, zip(*(line.split(",") for line in part))):
-            blocks[name].append(_column(cells))
-    columns: dict[str, np.ndarray] = {}
-    for name, parts in blocks.items():
-        if len({part.dtype.kind for part in parts}) > 1:  # words in one block, numbers in
-            return None  # another: the column is words
-        columns[name] = np.concatenate(parts) if parts else np.array([], float)
-    return columns
-
-
-def _column(cells) -> np.ndarray:
-    """A column's cells (text) as :func:`read_summary` gives it: booleans, numbers
-    (blank: NaN; parsed by ``float``, as the ``csv`` reading did) or words."""
-    if not cells:
-        return np.array([], float)
-    if cells[0] in ("true", "false") and set(cells) <= {"true", "false"}:
-        return np.array([c == "true" for c in cells])
-    try:
-        return np.array(cells, dtype=float)  # float() on each cell
-    except ValueError:
-        pass
-    try:
-        return np.array([c or "nan" for c in cells], dtype=float)
-    except ValueError:
-        return np.array(cells)
-
-
-def _summary_columns_csv(text: str) -> dict[str, np.ndarray]:
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    header, body = rows[0], rows[1:]
-    columns: dict[str, np.ndarray] = {}
-    for j, name in enumerate(header):
-        cells = [row[j] for row in body]
-        if all(c in ("true", "false") for c in cells) and cells:
-            columns[name] = np.array([c == "true" for c in cells])
-            continue
-        try:
-            columns[name] = np.array([float(c) if c else np.nan for c in cells])
-        except ValueError:
-            columns[name] = np.array(cells)
-    return columns
 
 
 # ------------------------------------------------------------------ curves

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_jax.analysis import chunk_files, result_files, run_files
+from w2s_jax.analysis import chunk_files, result_files, run_files, summary_file
 from w2s_jax.analysis.run_files import DamagedFileError
 
 REASSEMBLE = "run the same command again to rebuild it from the chunks (nothing is recomputed)"
@@ -97,7 +97,7 @@ def load_run(directory: str | Path) -> RunResults:
             raise DamagedFileError(directory / name, problem, REASSEMBLE)
     summary_path = directory / "summary.csv"
     try:
-        summary = result_files.read_summary(summary_path)
+        summary = summary_file.read_summary(summary_path)
     except (OSError, ValueError, IndexError) as error:
         raise DamagedFileError(summary_path, run_files.error_text(error), REASSEMBLE) from None
     try:

@@ -14,7 +14,8 @@ A run made before ``curves/`` existed holds ``curves.npz`` instead (steps and ev
 curve); it loads, resumes and extends as it is, and its next assembly writes
 ``curves/``. The work is split by job: :mod:`~w2s_jax.analysis.run_files` (atomic
 writes, the manifest, ids, digests), :mod:`~w2s_jax.analysis.chunk_files` (the chunks),
-:mod:`~w2s_jax.analysis.result_files` (summary and curves, what is current) and
+:mod:`~w2s_jax.analysis.summary_file` (``summary.csv``),
+:mod:`~w2s_jax.analysis.result_files` (the curves, what is complete and current) and
 :mod:`~w2s_jax.analysis.run_loading` (``load_run``).
 """
 
@@ -55,14 +56,11 @@ from w2s_jax.analysis.result_files import (
     output_names,
     output_problem,
     read_curves,
-    read_summary,
     record_figures,
     result_names,
     results_digest,
-    summary_columns,
     up_to_date,
     write_curves,
-    write_summary,
 )
 from w2s_jax.analysis.run_files import (
     IDS_FILE,
@@ -81,6 +79,7 @@ from w2s_jax.analysis.run_files import (
     write_manifest,
 )
 from w2s_jax.analysis.run_loading import REASSEMBLE, RERUN_CHUNK, RunResults, load_run
+from w2s_jax.analysis.summary_file import read_summary, summary_columns, write_summary
 
 __all__ = [
     "CURVES", "CURVE_PREFIX", "FIGURES_STAMP", "FIGURE_FORMATS", "GRID_SEED", "IDS_FILE",
