@@ -77,12 +77,14 @@ def test_the_integrity_record_covers_every_curve_file(finished, tmp_path):
     recorded = storage.recorded_digests(storage.read_json(out / "manifest.json"), "outputs")
     assert set(recorded) == set(storage.output_names(out))
     assert {"curves/steps.npy", "curves/test_error.npy", "summary.csv"} <= set(recorded)
+    (out / ".curves-killed.tmp").mkdir()  # what a run killed while assembling leaves
     edited = np.load(out / "curves" / "train_loss.npy")
     edited[0, 0] += 1.0
     np.save(out / "curves" / "train_loss.npy", edited)
     with pytest.raises(storage.DamagedFileError, match="train_loss.npy"):
         storage.load_run(out)
     assert run_grid(small(), out, OPTIONS)  # rebuilt from the chunks, nothing recomputed
+    assert not list(out.glob("*.tmp"))
     np.testing.assert_array_equal(
         storage.load_run(out).curves["train_loss"], storage.load_run(finished).curves["train_loss"]
     )

@@ -40,6 +40,8 @@ class CurveWriter:
 
     def __init__(self, directory: Path, steps: np.ndarray, names, rows: int):
         self.directory = Path(directory)
+        for stale in self.directory.glob(".curves-*.tmp"):  # of a killed run (under its lock)
+            shutil.rmtree(stale, ignore_errors=True)
         self.staging = Path(tempfile.mkdtemp(dir=directory, prefix=".curves-", suffix=".tmp"))
         self.steps = np.asarray(steps)
         try:
