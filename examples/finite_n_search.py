@@ -77,12 +77,17 @@ def print_tables(nu, records, n_values) -> None:
         print("| nu_norm_scaled | n* [95% CI] | B* = n* p_both² nu⁴ [95% CI] |")
         print("|---|---|---|")
         for x in order:
+            if not np.isfinite(cross.n[x]):
+                print(f"| {nu[x]:g} | none in the searched range | |")
+                continue
             b_ci = cross.n_ci[x] * P_BOTH**2 * nu[x] ** 4
             print(f"| {nu[x]:g} | {cross.n[x]:.0f} {ci_text(*cross.n_ci[x], 0)} "
                   f"| {r['b_star'][x]:.2f} {ci_text(*b_ci)} |")  # fmt: skip
         print("\n| cells (nu) | n* where measured (geometric mean) | local exponent [95% CI] |")
         print("|---|---|---|")
         for p in range(len(local.x)):
+            if not np.isfinite(local.exponent[p]):
+                continue
             pair = f"{nu[order[p]]:g}-{nu[order[p + 1]]:g}"
             print(f"| {pair} | {local.n[p]:.0f} | {local.exponent[p]:.2f} "
                   f"{ci_text(*local.exponent_ci[p])} |")  # fmt: skip
