@@ -9,6 +9,7 @@ dimensions) is computed once and copied (``hashlib``'s ``copy``).
 from __future__ import annotations
 
 import hashlib
+import itertools
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,9 @@ def digests(columns, prefixes=None, dropped=()) -> tuple[np.ndarray, tuple[int, 
     bounds = [*first, len(slots)]
     head = hashlib.sha256(_text(slots[: bounds[0]], {}, columns))
     spans = [_merged(slots[bounds[k] : bounds[k + 1]]) for k in range(len(levels))]
+    joined = [_joined(span, levels[k], columns) for k, span in enumerate(spans)]
+    if levels and all(texts is not None for texts in joined):
+        return _joined_digests(head, joined), tuple(levels)
     out = bytearray()
     chosen: dict[int, int] = {}
 
@@ -93,6 +97,48 @@ def digests(columns, prefixes=None, dropped=()) -> tuple[np.ndarray, tuple[int, 
     else:
         out.extend(head.digest()[:DIGEST_BYTES])
     return np.frombuffer(bytes(out), np.uint8).reshape(-1, DIGEST_BYTES), tuple(levels)
+
+
+def _joined(lines: list, dim: int, columns) -> list[bytes] | None:
+    """The text of ``lines`` at each position of dimension ``dim``, when every line is
+    constant or depends on ``dim`` alone (None otherwise)."""
+    if any(dims not in ((), (dim,)) for _, dims, _ in lines):
+        return None
+    size = columns.sizes[dim]
+    parts = [
+        itertools.repeat(text, size) if not dims else _all_lines(text, size)
+        for _, dims, text in lines
+    ]
+    return parts[0] if len(parts) == 1 else list(map(b"".join, zip(*parts)))
+
+
+def _all_lines(text, size: int) -> list[bytes]:
+    return text.all() if isinstance(text, _SeedLines) else [text[p] for p in range(size)]
+
+
+def _joined_digests(head, joined: list[list[bytes]]) -> np.ndarray:
+    """The digests of every point when each level's text is one per position
+    (:func:`_joined`): one ``update`` per level and point, the loop kept lean (it
+    runs once per configuration)."""
+    out = bytearray()
+    put, last = out.extend, len(joined) - 1
+
+    def walk(level: int, state) -> None:
+        copy = state.copy
+        if level == last:
+            for text in joined[level]:
+                hasher = copy()
+                hasher.update(text)
+                put(hasher.digest())
+            return
+        for text in joined[level]:
+            hasher = copy()
+            hasher.update(text)
+            walk(level + 1, hasher)
+
+    walk(0, head)
+    full = np.frombuffer(bytes(out), np.uint8).reshape(-1, head.digest_size)
+    return np.ascontiguousarray(full[:, :DIGEST_BYTES])
 
 
 def hexadecimal(table: np.ndarray) -> list[str]:
@@ -150,3 +196,7 @@ class _SeedLines:
 
     def __getitem__(self, position: int) -> bytes:
         return b"\n%s=%d" % (self.key, position)
+
+    def all(self) -> list[bytes]:
+        line = b"\n%s=%%d" % self.key
+        return [line % position for position in range(self.count)]
