@@ -6,6 +6,7 @@ in memory would break."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tracemalloc
@@ -88,6 +89,36 @@ def test_the_integrity_record_covers_every_curve_file(finished, tmp_path):
     np.testing.assert_array_equal(
         storage.load_run(out).curves["train_loss"], storage.load_run(finished).curves["train_loss"]
     )
+
+
+def test_the_figures_stamp_is_of_the_recorded_digests_and_an_earlier_one_is_honoured(
+    finished, tmp_path
+):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    manifest = storage.read_json(out / "manifest.json")
+    recorded = storage.recorded_digests(manifest, "outputs")
+    digest = storage.results_digest(out)  # the files read and hashed
+    assert digest == storage.results_digest_of(recorded)  # as the run stamps them, unread
+    # A stamp made before (a digest of the files' bytes one after the other) still says
+    # the figures are current, and only while the results are those it was made from.
+    concatenated = hashlib.sha256()
+    for name in ["summary.csv", *storage.curve_files(out)]:
+        concatenated.update((out / name).read_bytes())
+    stamp = out / "figures" / storage.FIGURES_STAMP
+    stamp.parent.mkdir()
+    stamp.write_text(json.dumps({"results": concatenated.hexdigest(), "formats": ["png"]}))
+    assert storage.figures_current(out, ("png",), digest)
+    assert storage.up_to_date(out, manifest["request"], ("png",))
+    assert not storage.figures_current(out, ("png", "pdf"), digest)
+    storage.record_figures(out, digest, ("pdf",))  # restamped as now, png kept
+    assert json.loads(stamp.read_text()) == {
+        "results": digest, "of": "file digests", "formats": ["pdf", "png"]
+    }  # fmt: skip
+    assert storage.figures_current(out, ("png", "pdf"), digest)
+    stamp.write_text(json.dumps({"results": hashlib.sha256(b"other").hexdigest(),
+                                 "formats": ["png"]}))  # fmt: skip
+    assert not storage.figures_current(out, ("png",), digest)
 
 
 def to_earlier_layout(out: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from w2s_jax.analysis import storage, tables
+from w2s_jax.analysis import run_files, storage, tables
 from w2s_jax.analysis.figure_helper import FigureHelper
 from w2s_jax.execution import run_plan, run_state
 from w2s_jax.execution.grid import grid_from_dict
@@ -37,11 +37,12 @@ def test_a_run_reads_back_nothing_it_wrote(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("read back what the run wrote")
 
-    # (The figures' digest is streamed from the files just written: curves of 10^6
-    # configurations are not held in memory to hash them.)
+    # Nor hashed again: each file's digest is taken as it is written (the curves' once,
+    # as their writer syncs them), and the seal and the figures' stamp both use those.
     for module, name in [
         (storage, "read_chunks"), (storage, "read_summary"), (storage, "load_run"),
-        (tables, "load_run"),
+        (tables, "load_run"), (storage, "results_digest"), (storage, "file_digest"),
+        (run_files, "file_digest"),
     ]:  # fmt: skip
         monkeypatch.setattr(module, name, refuse)
     # The figure helper process is sent the results (test_figures: it draws them into a
@@ -63,6 +64,12 @@ def test_a_run_reads_back_nothing_it_wrote(tmp_path, monkeypatch):
     drawn = json.loads((out / "figures" / storage.FIGURES_STAMP).read_text())
     assert drawn["results"] == storage.results_digest(out)
     assert list((out / "figures").glob("test_error.png"))
+    # The digests recorded without reading are the files' own.
+    manifest = json.loads((out / "manifest.json").read_text())
+    for kind in ("chunks", "outputs"):
+        recorded = manifest["integrity"][kind]
+        assert recorded and all(storage.file_digest(out / k) == v for k, v in recorded.items())
+    assert set(manifest["integrity"]["outputs"]) == set(storage.output_names(out))
 
 
 def test_the_state_is_read_once_and_the_dry_run_prints_the_plan(tmp_path):

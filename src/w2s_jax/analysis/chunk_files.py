@@ -62,16 +62,24 @@ def chunk_paths(directory: Path) -> list[Path]:
     return sorted((Path(directory) / "chunks").glob("*.npz"))
 
 
-def load_chunk(path: Path, digest: str | None = None) -> tuple[dict | None, str | None]:
+def load_chunk(
+    path: Path, digest: str | None = None, digests: dict[str, str] | None = None
+) -> tuple[dict | None, str | None]:
     """A chunk file's arrays, all read (so every zip checksum is checked), and None; or
     None and why it cannot be used: unreadable, not a chunk, rows that do not match, or
-    bytes that do not match ``digest`` (its SHA-256 as recorded). Nothing is unpickled."""
+    bytes that do not match ``digest`` (its SHA-256 as recorded). Nothing is unpickled.
+    ``digests``: where the SHA-256 of the bytes read is put (as ``chunks/<name>``), so
+    that a reader that seals the run need not read the file again."""
     try:
         blob = Path(path).read_bytes()
     except OSError as error:
         return None, f"unreadable ({error.strerror or error})"
-    if digest is not None and hashlib.sha256(blob).hexdigest() != digest:
-        return None, "its bytes do not match the digest recorded in manifest.json"
+    if digest is not None or digests is not None:
+        actual = hashlib.sha256(blob).hexdigest()
+        if digest is not None and actual != digest:
+            return None, "its bytes do not match the digest recorded in manifest.json"
+        if digests is not None:
+            digests[f"chunks/{Path(path).name}"] = actual
     try:
         with np.load(io.BytesIO(blob)) as data:  # allow_pickle=False: never unpickles
             arrays = {k: data[k] for k in data.files}

@@ -161,7 +161,7 @@ def draw_if_changed(
 ) -> list[Path]:
     """:func:`draw_run`, unless ``DIR/figures`` already holds these formats drawn from
     the same results (a finished grid run again draws nothing). ``run`` and ``digest``:
-    the results and their :func:`storage.results_digest`, when the caller holds them.
+    the results and their :func:`storage.results_digest_of`, when the caller holds them.
     Returns the paths written."""
     digest = digest or storage.results_digest(directory)
     if storage.figures_current(directory, formats, digest):

@@ -102,27 +102,31 @@ def repair(directory: Path, ids, seed: int, warn: Callable[[str], None] = say) -
     )
 
 
-def run_digests(directory: Path) -> dict:
-    """The ``integrity`` entry of a complete run: every chunk's and output's SHA-256."""
-    directory = Path(directory)
+def run_digests(directory: Path, known: dict[str, str] | None = None) -> dict:
+    """The ``integrity`` entry of a complete run: every chunk's and output's SHA-256
+    (``known``: file -> SHA-256 of those hashed as they were written or read, so not
+    read again; the others are read)."""
+    directory, known = Path(directory), known or {}
+
+    def digest(name: str) -> str:
+        return known.get(name) or storage.file_digest(directory / name)
+
+    chunks = [f"chunks/{path.name}" for path in storage.chunk_paths(directory)]
     return {
-        "chunks": {
-            f"chunks/{p.name}": storage.file_digest(p) for p in storage.chunk_paths(directory)
-        },
-        "outputs": {
-            name: storage.file_digest(directory / name) for name in storage.output_names(directory)
-        },
+        "chunks": {name: digest(name) for name in chunks},
+        "outputs": {name: digest(name) for name in storage.output_names(directory)},
     }
 
 
-def seal(directory: Path) -> None:
+def seal(directory: Path, known: dict[str, str] | None = None) -> None:
     """Record the digests of a complete run's chunks and outputs in its manifest (the
-    "up to date" check compares the outputs', every reader of a chunk its own)."""
+    "up to date" check compares the outputs', every reader of a chunk its own);
+    ``known``: the digests of files this process wrote or read whole (:func:`run_digests`)."""
     directory = Path(directory)
     manifest = storage.read_json(directory / "manifest.json")
     if manifest.get("status") != "complete":
         return
-    entry = run_digests(directory)
+    entry = run_digests(directory, known)
     if manifest.get("integrity") != entry:
         manifest["integrity"] = entry
         storage.write_json(directory / "manifest.json", manifest)

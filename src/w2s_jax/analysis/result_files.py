@@ -36,7 +36,8 @@ DERIVED = ("report.md", "ids.txt")  # recorded beside the results, checked by up
 class CurveWriter:
     """``DIR/curves`` being written: ``curves`` name -> a ``(rows, E)`` float64 array
     mapped onto its preallocated ``.npy`` file (NaN until written), in a temporary
-    directory until :meth:`commit` renames it into place (:meth:`discard`: removed)."""
+    directory until :meth:`commit` renames it into place (:meth:`discard`: removed);
+    ``digests``: each file's SHA-256 once committed (``curves/<name>.npy`` -> hex)."""
 
     def __init__(self, directory: Path, steps: np.ndarray, names, rows: int):
         self.directory = Path(directory)
@@ -44,6 +45,7 @@ class CurveWriter:
             shutil.rmtree(stale, ignore_errors=True)
         self.staging = Path(tempfile.mkdtemp(dir=directory, prefix=".curves-", suffix=".tmp"))
         self.steps = np.asarray(steps)
+        self.digests: dict[str, str] = {}
         try:
             np.save(self.staging / f"{STEPS}.npy", self.steps)
             self.curves = {
@@ -56,13 +58,16 @@ class CurveWriter:
 
     def commit(self) -> dict[str, np.ndarray]:
         """Write the files out and put them in place of ``DIR/curves`` (and of a
-        ``curves.npz`` of an earlier version); returns the curves read back, mapped."""
+        ``curves.npz`` of an earlier version); returns the curves read back, mapped.
+        Each file is hashed once here, as it is synced (:attr:`digests`)."""
         try:
             for array in self.curves.values():
                 array.flush()
-            for path in self.staging.iterdir():
+            for path in sorted(self.staging.iterdir()):
                 with open(path, "rb") as file:
                     os.fsync(file.fileno())
+                    digest = hashlib.file_digest(file, "sha256").hexdigest()
+                self.digests[f"{CURVES}/{path.name}"] = digest
         except BaseException:
             self.discard()
             raise
@@ -107,13 +112,17 @@ def reserve(fd: int, size: int) -> None:
         os.posix_fallocate(fd, 0, size)
 
 
-def write_curves(directory: Path, steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    """Write ``DIR/curves`` from arrays in memory (``(configs, E)`` each on ``steps``)."""
+def write_curves(
+    directory: Path, steps: np.ndarray, curves: dict[str, np.ndarray]
+) -> dict[str, str]:
+    """Write ``DIR/curves`` from arrays in memory (``(configs, E)`` each on ``steps``);
+    returns the files' digests (:attr:`CurveWriter.digests`)."""
     rows = len(next(iter(curves.values()))) if curves else 0
     writer = CurveWriter(directory, steps, list(curves), rows)
     for name, values in curves.items():
         writer.curves[name][:] = values
     writer.commit()
+    return writer.digests
 
 
 def curve_files(directory: Path) -> list[str]:
@@ -199,9 +208,29 @@ def assembled(directory: Path, expected: str, manifest: dict | None = None) -> b
     return bool(manifest) and manifest.get("fingerprint") == expected
 
 
+STAMP_OF = "file digests"  # the stamp's "of": its digest is results_digest_of's
+
+
+def results_digest_of(digests: dict[str, str]) -> str:
+    """A digest of what the figures show, from the SHA-256 of each file (``digests``:
+    file -> hex, as the manifest's ``integrity`` records them): ``summary.csv`` and the
+    curve files in order, so that nothing is read again to stamp the figures."""
+    names = sorted(k for k in digests if k == LEGACY_CURVES or k.startswith(f"{CURVES}/"))
+    text = "".join(f"{name} {digests[name]}\n" for name in ["summary.csv", *names])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def results_digest(directory: Path) -> str:
-    """A digest of what the figures show: ``summary.csv`` and the curve files, in
-    order (for a run of an earlier version, as it was: its ``curves.npz``)."""
+    """:func:`results_digest_of` the files of ``DIR`` (``summary.csv`` and the curve
+    files, each read and hashed; for a run of an earlier version, its ``curves.npz``)."""
+    names = ["summary.csv", *curve_files(directory)]
+    digests = {name: run_files.file_digest(Path(directory) / name) for name in names}
+    return results_digest_of(digests)
+
+
+def _concatenated_digest(directory: Path) -> str:
+    """The digest stamps made before :data:`STAMP_OF` held: of the files' bytes, one
+    after the other."""
     digest = hashlib.sha256()
     for name in ["summary.csv", *curve_files(directory)]:
         with open(Path(directory) / name, "rb") as file:
@@ -211,26 +240,44 @@ def results_digest(directory: Path) -> str:
 
 
 def figures_stamp(directory: Path) -> dict:
-    """``{"results": digest, "formats": [...]}``: what ``DIR/figures`` was drawn from."""
+    """``{"results": digest, "of": STAMP_OF, "formats": [...]}``: what ``DIR/figures``
+    was drawn from."""
     try:
-        return json.loads((Path(directory) / "figures" / FIGURES_STAMP).read_text())
+        stamp = json.loads((Path(directory) / "figures" / FIGURES_STAMP).read_text())
     except (OSError, ValueError):
         return {}
+    return stamp if isinstance(stamp, dict) else {}
+
+
+def _drawn_from(directory: Path, stamp: dict, digest: str) -> bool:
+    """Whether ``stamp`` says the figures were drawn from the results of ``digest``
+    (a stamp of an earlier version: from the files' bytes, read for it)."""
+    if "results" not in stamp:
+        return False
+    if stamp.get("of") == STAMP_OF:
+        return stamp["results"] == digest
+    try:
+        return stamp["results"] == _concatenated_digest(directory)
+    except OSError:
+        return False
 
 
 def figures_current(directory: Path, formats: tuple[str, ...], digest: str | None = None) -> bool:
-    """Whether ``DIR/figures`` holds ``formats`` drawn from the current results."""
+    """Whether ``DIR/figures`` holds ``formats`` drawn from the current results
+    (``digest``: theirs, :func:`results_digest_of`; None: the files are read)."""
     stamp = figures_stamp(directory)
-    digest = digest or results_digest(directory)
-    return stamp.get("results") == digest and set(formats) <= set(stamp.get("formats", ()))
+    if not set(formats) <= set(stamp.get("formats", ())):
+        return False
+    return _drawn_from(directory, stamp, digest or results_digest(directory))
 
 
 def record_figures(directory: Path, digest: str, formats: tuple[str, ...]) -> None:
     """Stamp ``DIR/figures`` as drawn from ``digest`` in ``formats`` (and in the formats
     stamped before, when those were drawn from the same results)."""
     stamp = figures_stamp(directory)
-    kept = set(stamp.get("formats", ())) if stamp.get("results") == digest else set()
-    text = json.dumps({"results": digest, "formats": sorted(kept | set(formats))}) + "\n"
+    kept = set(stamp.get("formats", ())) if _drawn_from(directory, stamp, digest) else set()
+    formats = sorted(kept | set(formats))
+    text = json.dumps({"results": digest, "of": STAMP_OF, "formats": formats}) + "\n"
     path = Path(directory) / "figures" / FIGURES_STAMP
     run_files.atomic_write(path, lambda f: f.write(text.encode()))
 
@@ -243,4 +290,5 @@ def up_to_date(directory: Path, request: dict, formats: tuple[str, ...] | None) 
     manifest = _complete_manifest(directory, DERIVED, None)  # their digests compared
     if not manifest or manifest.get("request") != request:
         return False
-    return formats is None or figures_current(directory, formats)
+    digests = run_files.recorded_digests(manifest, "outputs")  # of the files, as compared
+    return formats is None or figures_current(directory, formats, results_digest_of(digests))

@@ -59,6 +59,7 @@ from w2s_jax.analysis.result_files import (
     record_figures,
     result_names,
     results_digest,
+    results_digest_of,
     up_to_date,
     write_curves,
 )
@@ -69,6 +70,7 @@ from w2s_jax.analysis.run_files import (
     atomic_write,
     file_digest,
     fingerprint,
+    ids_text,
     manifest_problem,
     read_ids,
     read_json,
@@ -87,10 +89,10 @@ __all__ = [
     "ChunkEntry", "ChunkRecord", "CurveWriter", "DamagedFileError", "IdRows", "RunResults",
     "assembled", "atomic_write", "chunk_index", "chunk_listing", "chunk_paths",
     "chunk_records", "chunk_stamps", "completed_ids", "curve_files", "distinct_stamps",
-    "figures_current", "figures_stamp", "file_digest", "fingerprint", "load_chunk",
+    "figures_current", "figures_stamp", "file_digest", "fingerprint", "ids_text", "load_chunk",
     "load_run", "manifest_problem", "members", "output_names", "output_problem", "read_chunks",
     "read_curves", "read_ids", "read_json", "read_manifest", "read_summary",
-    "record_figures", "recorded_digests", "result_names", "results_digest",
+    "record_figures", "recorded_digests", "result_names", "results_digest", "results_digest_of",
     "scatter_chunk", "summary_columns", "unique_steps", "up_to_date", "write_chunk",
     "write_curves", "write_ids", "write_json", "write_manifest", "write_summary",
 ]  # fmt: skip

@@ -9,6 +9,7 @@ with quoted cells, or not as written, is read by the ``csv`` module itself).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
 import math
@@ -60,25 +61,35 @@ def _quoted(cell: str) -> str:
     return text.getvalue()[:-2]
 
 
-def write_summary(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def write_summary(
+    path: Path, columns: dict[str, np.ndarray], digests: dict[str, str] | None = None
+) -> dict[str, np.ndarray]:
     """Write ``summary.csv`` (formatted ``BLOCK`` rows at a time); returns its columns
-    as :func:`read_summary` reads them back (numbers at the 8 digits written)."""
+    as :func:`read_summary` reads them back (numbers at the 8 digits written).
+    ``digests``: where the file's SHA-256 is put (under its name), hashed as written."""
     names = list(columns)
     rows = len(next(iter(columns.values()))) if columns else 0
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(names)
     read_back: dict[str, list] = {name: [] for name in names}
+    digest = hashlib.sha256()
 
     def write(file) -> None:
-        file.write(header.getvalue().encode())
+        text = header.getvalue().encode()
+        file.write(text)
+        digest.update(text)
         for first in range(0, rows, BLOCK):
             texts = [_texts(np.asarray(columns[n])[first : first + BLOCK]) for n in names]
             for name, cells in zip(names, texts):
                 read_back[name].append(_column(cells))
             cells = [_quoting(c) for c in texts]
-            file.write("".join(line + "\n" for line in map(",".join, zip(*cells))).encode())
+            text = "".join(line + "\n" for line in map(",".join, zip(*cells))).encode()
+            file.write(text)
+            digest.update(text)
 
     run_files.atomic_write(path, write)
+    if digests is not None:
+        digests[Path(path).name] = digest.hexdigest()
     out = {}
     for name, parts in read_back.items():
         if len({part.dtype.kind for part in parts}) > 1:  # as the whole column reads

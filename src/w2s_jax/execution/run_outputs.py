@@ -10,7 +10,8 @@ drawn from the results as assembled (the curves mapped from their files).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -32,12 +33,14 @@ class Results:
     """A grid's assembled results: ``summary.csv``'s ``columns`` (configs,), the
     evaluation ``steps (E,)`` and the ``curves`` name -> ``(configs, E)``; ``writer``:
     the run directory's ``curves/`` being written, which ``curves`` are mapped onto
-    (None: they are in memory)."""
+    (None: they are in memory); ``digests``: the SHA-256 of the files assembly read
+    whole (the chunks) or holds (``ids.txt``), so that sealing the run reads none again."""
 
     columns: dict[str, np.ndarray]
     steps: np.ndarray
     curves: dict[str, np.ndarray]
     writer: storage.CurveWriter | None = None
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 def result_table(grid: Grid) -> dict[str, np.ndarray]:
@@ -96,8 +99,12 @@ def assemble(
             else {name: np.full((size, len(steps)), np.nan) for name in names}
         )
         scalars: dict[str, np.ndarray] = {}
+        digests: dict[str, str] = {}
+        if out is not None:  # ids.txt as the run wrote it (storage.write_ids)
+            ids = storage.ids_text(grid.id_array())
+            digests[storage.IDS_FILE] = hashlib.sha256(ids).hexdigest()
         for entry, rows in found.chunks:
-            data, problem = storage.load_chunk(entry.path)
+            data, problem = storage.load_chunk(entry.path, digests=digests)
             if problem is not None:
                 raise storage.DamagedFileError(entry.path, problem, storage.RERUN_CHUNK)
             for name in storage.members(data, storage.SCALAR_PREFIX):
@@ -112,7 +119,7 @@ def assemble(
         if writer is not None:
             writer.discard()
         raise
-    return Results(columns, steps, curves, writer)
+    return Results(columns, steps, curves, writer, digests)
 
 
 def theorem_columns(grid: Grid) -> dict[str, np.ndarray]:
@@ -215,30 +222,36 @@ def write_outputs(out: Path, results: Results | None, entry: dict, options, help
     if results is None:
         storage.write_manifest(out, entry)
         return
+    digests = dict(results.digests)  # each file hashed once, as written: none read back
     try:
-        summary = storage.write_summary(out / "summary.csv", results.columns)  # as read back
+        summary = storage.write_summary(out / "summary.csv", results.columns, digests)
     except BaseException:
         if results.writer is not None:
             results.writer.discard()
         raise
     if results.writer is not None:
         curves = results.writer.commit()  # mapped from the files, not held in memory
+        digests.update(results.writer.digests)
     else:
-        storage.write_curves(out, results.steps, results.curves)
+        digests.update(storage.write_curves(out, results.steps, results.curves))
         curves = dict(results.curves)
     written = storage.write_manifest(out, entry)
     run = storage.RunResults(out, written, summary, curves, results.steps)
-    finish(out, options, helper, run, storage.results_digest(out))
+    finish(out, options, helper, run, digests)
 
 
-def finish(out: Path, options, helper=None, run=None, digest: str | None = None) -> None:
+def finish(out: Path, options, helper=None, run=None, digests: dict | None = None) -> None:
     """What follows a complete run: the report (``report.md``) and the figures, each
     only when the results changed. ``run``: the results as written (None: read them
-    from ``out``), ``digest``: theirs (:func:`storage.results_digest`)."""
-    tables.write_report(out, options.thresholds, run)
+    from ``out``), ``digests``: the SHA-256 of the files this process wrote or read
+    whole (None: every file is read to seal the run and stamp its figures)."""
+    report = tables.write_report(out, options.thresholds, run)
     run_boundary.write_boundary(out, run)  # boundary.json, measured once; the figures read it
-    integrity.seal(out)  # [integrity] digests of the chunks and outputs in the manifest
+    if digests is not None:
+        digests = {**digests, "report.md": hashlib.sha256(report.encode() + b"\n").hexdigest()}
+    integrity.seal(out, digests)  # [integrity] digests of the chunks and outputs in the manifest
     if options.figures:
         from w2s_jax.analysis import figures  # matplotlib only when figures are wanted
 
+        digest = storage.results_digest_of(digests) if digests is not None else None
         figures.draw_if_changed(out, options.figure_formats, helper, run, digest)
