@@ -134,3 +134,18 @@ def test_several_runs_are_fitted_together(tmp_path):
     together = law_of_runs([part(small), part(large)], n_boot=20)
     assert together["chosen"] == "race" and together["configurations"] == len(obs.n)
     assert together["held_out_configurations"] == int(large.sum())
+
+
+def test_row_cells_are_numpys_unique_rows():
+    from w2s_jax.analysis.finite_n_law import row_cells
+
+    rng = np.random.default_rng(5)
+    keys = rng.integers(0, 4, (3000, 4)).astype(float) * np.array([0.5, 8.0, 0.25, 1.0])
+    keys[::11, 0] = -0.0 * keys[::11, 0]  # -0.0 and 0.0 are one value
+    expected = np.unique(keys, axis=0, return_inverse=True)[1].ravel()
+    np.testing.assert_array_equal(row_cells(keys), expected)
+    assert row_cells(keys).max() == len(np.unique(keys, axis=0)) - 1
+    keys[5, 2] = np.nan  # not finite: NumPy's own
+    np.testing.assert_array_equal(
+        row_cells(keys), np.unique(keys, axis=0, return_inverse=True)[1].ravel()
+    )

@@ -84,8 +84,23 @@ def observations(
     )
     score = benign_score(n, p_both, nu, sp, d)
     keys = np.stack([score, n, p_both, p_hard], axis=1)
-    cell = np.unique(keys, axis=0, return_inverse=True)[1].ravel()
-    return Observations(n, score, p_both, p_hard, y, seed, cell)
+    return Observations(n, score, p_both, p_hard, y, seed, row_cells(keys))
+
+
+def row_cells(keys: NDArray) -> NDArray:
+    """Each row's place among the distinct rows of ``keys (N, k)`` sorted in order:
+    ``np.unique(keys, axis=0, return_inverse=True)[1]``, by a ``lexsort`` (that sorts
+    rows as a structured array, ~10x slower at 10^6 rows) when every key is finite."""
+    keys = np.asarray(keys, float)
+    if not np.isfinite(keys).all() or keys.ndim != 2 or not len(keys):
+        return np.unique(keys, axis=0, return_inverse=True)[1].ravel()
+    order = np.lexsort(keys.T[::-1])  # the first column sorts first
+    ordered = keys[order]
+    new = np.ones(len(keys), bool)
+    new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    cells = np.empty(len(keys), np.intp)
+    cells[order] = np.cumsum(new) - 1
+    return cells
 
 
 # ----------------------------------------------------------------- the laws

@@ -29,6 +29,7 @@ from w2s_jax.analysis.finite_n_law import (
     fit_law,
     observations,
     probability,
+    row_cells,
 )
 from w2s_jax.analysis.storage import RunResults
 from w2s_jax.analysis.theory import N_KEY, SCORE_KEYS, raw_parameters
@@ -81,7 +82,7 @@ def law_of_runs(
         return None
     obs = Observations(*(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
     cells = np.stack([obs.score, obs.n, obs.p_both, obs.p_hard], axis=1)
-    obs = obs._replace(cell=np.unique(cells, axis=0, return_inverse=True)[1].ravel())
+    obs = obs._replace(cell=row_cells(cells))
     if len(obs.n) < 10 or np.unique(obs.benign).size < 2:
         return None
     if np.unique(np.round(np.log(obs.score / obs.n), 9)).size < 2:

@@ -66,15 +66,28 @@ FINDINGS = (
 )
 
 
+def _points(run: RunResults, axes: list[str]):
+    """``(first row, rows)`` of each distinct point of the ``axes`` columns, in the order
+    they first appear (the seeds of a point share it): one ``np.unique`` per column
+    rather than a tuple per configuration."""
+    code = np.zeros(len(run), np.int64)
+    for key in axes:
+        _, inverse = np.unique(np.asarray(run.summary[key]), return_inverse=True)
+        code = code * (int(inverse.max(initial=0)) + 1) + inverse.ravel()
+        code = np.unique(code, return_inverse=True)[1].ravel()  # kept small: no overflow
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    for group in np.argsort(first, kind="stable"):
+        yield int(first[group]), inverse.ravel() == group
+
+
 def findings(run: RunResults, thresholds: RegimeThresholds = RegimeThresholds()) -> str:
     """The end-of-sweep report: one line per swept point (mean ± s.e. over seeds), the
     majority regime with how many seeds agree (``benign 4/4``), and the thresholds."""
     axes = [k for k in run.axes if k != "seed"]
-    keys = [tuple(run.summary[k][i] for k in axes) for i in range(len(run))]
     header = [*axes, *(name for name, _ in FINDINGS), "regime (seeds agreeing)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for point in dict.fromkeys(keys):
-        rows = np.array([k == point for k in keys])
+    for first, rows in _points(run, axes):
+        point = tuple(run.summary[k][first] for k in axes)
         cells = [f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in point]
         cells += [_cell(run.summary[column][rows].astype(float)) for _, column in FINDINGS]
         regime, count = Counter(run.summary["regime"][rows].tolist()).most_common(1)[0]
