@@ -11,14 +11,14 @@ w2s_jax.analysis.figure_helper``), not ``multiprocessing``: spawning a worker re
 the parent's main script, which would run a user's unguarded script (one calling
 ``w2s_jax.run`` at its top level) again.
 
-The job on the helper's stdin: one JSON line (the arguments, the manifest, the array
-names and the payload's length), then the payload: the arrays, one ``.npy`` record each
-(no pickle), in the order named.
+The job on the helper's stdin: one JSON line (the arguments, the manifest and the array
+names), then the arrays, one ``.npy`` record each (no pickle), in the order named,
+written straight into the pipe and read straight from it (the results of 10^6
+configurations are ~0.5 GB: no copy of them all in memory on either side).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -52,9 +52,11 @@ class FigureHelper:
         """Send ``job`` (``figures.draw_figures``' arguments but the run) and ``run``, the
         results it draws; False if the helper is gone (or an array needs pickling)."""
         try:
-            header, payload = pack(run)
+            header, arrays = pack(run)
             self.process.stdin.write(json.dumps({**job, **header}).encode() + b"\n")
-            self.process.stdin.write(payload)
+            stream = _Writes(self.process.stdin)
+            for value in arrays:
+                np.lib.format.write_array(stream, value, allow_pickle=False)
             self.process.stdin.flush()
         except (OSError, ValueError):  # ValueError: closed, or an object array
             return False
@@ -76,25 +78,36 @@ class FigureHelper:
             self.process.wait()
 
 
-def pack(run: RunResults) -> tuple[dict, bytes]:
-    """``run`` as a JSON-able header (its manifest, the names of its arrays, the
-    payload's length) and the payload: every array as a ``.npy`` record, in order."""
+class _Writes:
+    """A pipe seen as a stream that only writes: NumPy writes an array to it in blocks
+    (given the pipe itself, it would ``tofile``, which needs a file it can seek)."""
+
+    def __init__(self, file):
+        self.write = file.write
+
+
+class _Reads:
+    """A pipe seen as a stream that only reads (NumPy then reads an array in blocks)."""
+
+    def __init__(self, file):
+        self.read = file.read
+
+
+def pack(run: RunResults) -> tuple[dict, list[np.ndarray]]:
+    """``run`` as a JSON-able header (its manifest, the names of its arrays) and the
+    arrays, in order (each sent as a ``.npy`` record)."""
     arrays = {"steps": run.steps}
     arrays.update({f"summary {k}": v for k, v in run.summary.items()})
     arrays.update({f"curves {k}": v for k, v in run.curves.items()})
-    buffer = io.BytesIO()
-    for value in arrays.values():
-        np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
-    payload = buffer.getvalue()
-    header = {"manifest": run.manifest, "arrays": list(arrays), "bytes": len(payload)}
-    return header, payload
+    header = {"manifest": run.manifest, "arrays": list(arrays)}
+    return header, [np.asarray(value) for value in arrays.values()]
 
 
-def unpack(directory: str, manifest: dict, names: list[str], payload: bytes) -> RunResults:
-    """The :class:`RunResults` :func:`pack` sent (``manifest``, the arrays ``names`` in
-    ``payload``), its path ``directory``."""
-    buffer = io.BytesIO(payload)
-    arrays = {k: np.lib.format.read_array(buffer, allow_pickle=False) for k in names}
+def unpack(directory: str, manifest: dict, names: list[str], stream) -> RunResults:
+    """The :class:`RunResults` :func:`pack` sent (``manifest``, the arrays ``names`` read
+    from ``stream``, as ``.npy`` records), its path ``directory``."""
+    stream = _Reads(stream)
+    arrays = {k: np.lib.format.read_array(stream, allow_pickle=False) for k in names}
     parts = {"summary": {}, "curves": {}}
     for name, value in arrays.items():
         if name != "steps":
@@ -112,9 +125,8 @@ def main() -> None:
     jobs = sys.stdin.buffer
     while line := jobs.readline():
         job = json.loads(line)
-        payload = jobs.read(job.pop("bytes"))
         try:
-            run = unpack(job.pop("directory"), job.pop("manifest"), job.pop("arrays"), payload)
+            run = unpack(job.pop("directory"), job.pop("manifest"), job.pop("arrays"), jobs)
             answer = {"paths": [str(p) for p in figures.draw_figures(run, **job)]}
         except OSError as error:  # e.g. a full disk: the parent raises it as its own
             answer = {"error": error.strerror or str(error), "errno": error.errno}
