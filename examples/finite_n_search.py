@@ -4,8 +4,9 @@ directory per nu cell, and prints per threshold each cell's crossing n*, its ben
 score B* = n* p_both² nu⁴ (in theory-normalised units), the local exponent between
 neighbouring cells and the exponent fitted over all of them, with 95% bootstrap
 intervals (seeds resampled, one draw shared by the cells: a seed's configurations are
-paired). The theory's exponent is -4: B* the same in every cell. Reads saved results
-only.
+paired; a replicate that does not cross inside a cell's searched range is censored, so
+an interval it reaches is printed open). The theory's exponent is -4: B* the same in
+every cell. Reads saved results only.
 
     python examples/finite_n_search.py runs/search_nu0.25 runs/search_nu0.35 ... \
         --figure docs/figures/finite_n_search.png
@@ -51,9 +52,13 @@ def threshold_of(level, weak: np.ndarray, p_hard: float) -> tuple[str, np.ndarra
 
 
 def ci_text(low: float, high: float, digits: int = 2) -> str:
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "[open]"
-    return f"[{low:.{digits}f}, {high:.{digits}f}]"
+    """An interval; a bound that censored replicates reach (a crossing outside the
+    searched range: 0, ±inf) is printed ``open``."""
+    if np.isnan(low) or np.isnan(high):
+        return "[none]"
+    left = f"{low:.{digits}f}" if np.isfinite(low) and low != 0 else "open"
+    right = f"{high:.{digits}f}" if np.isfinite(high) else "open"
+    return f"[{left}, {right}]"
 
 
 def analyse(nu, n_values, errors, weak, p_hard: float) -> list[dict]:
@@ -61,7 +66,9 @@ def analyse(nu, n_values, errors, weak, p_hard: float) -> list[dict]:
     records = []
     for statistic, level in THRESHOLDS:
         name, threshold = threshold_of(level, weak, p_hard)
-        cross = crossing_points(nu, n_values, errors, threshold, N_BOOT, 0, 0.95, True, statistic)
+        cross = crossing_points(
+            nu, n_values, errors, threshold, N_BOOT, 0, 0.95, True, statistic, censored=True
+        )
         local = local_exponents(nu, cross.n, cross.bootstrap)
         fit = fit_boundary_slope(nu, cross.n, cross.bootstrap)
         records.append(dict(statistic=statistic, threshold=name, cross=cross, local=local,
@@ -116,7 +123,8 @@ def draw(path: str, nu, n_values, errors, weak, records) -> None:
     left.legend(fontsize=7)
     main = records[0]
     cross = main["cross"]
-    lo, hi = cross.n_ci.T
+    # Open bounds (censored replicates) drawn to the edge of the searched n.
+    lo, hi = np.clip(cross.n_ci, n_values.min() / 1.5, n_values.max() * 1.5).T
     middle.errorbar(nu, cross.n, yerr=[cross.n - lo, hi - cross.n], fmt="o", capsize=3,
                     label=f"n*, {main['statistic']} at {main['threshold']}")  # fmt: skip
     top = np.nanargmax(cross.n)
@@ -124,12 +132,12 @@ def draw(path: str, nu, n_values, errors, weak, records) -> None:
     middle.plot(grid, cross.n[top] * (grid / nu[top]) ** -4.0, "k--", lw=0.8,
                 label="theory: n* ∝ nu⁻⁴ through the largest n*")  # fmt: skip
     middle.set(xscale="log", yscale="log", xlabel="nu_norm_scaled", ylabel="n*",
-               title="Crossing per cell, 95% bootstrap CI")  # fmt: skip
+               title="Crossing per cell, 95% bootstrap CI (open: to the edge)")  # fmt: skip
     middle.set_xticks(np.sort(nu), [f"{v:g}" for v in np.sort(nu)])
     middle.legend(fontsize=7)
     for k, r in enumerate(records[:3]):
         local = r["local"]
-        lo, hi = local.exponent_ci.T
+        lo, hi = np.clip(local.exponent_ci, -8.0, 3.0).T  # open bounds to the plot's edge
         shift = 1.0 + 0.04 * (k - 1)
         right.errorbar(local.n * shift, local.exponent,
                        yerr=[local.exponent - lo, hi - local.exponent], fmt="os^"[k],

@@ -54,3 +54,44 @@ def test_noisy_crossings_give_intervals_that_cover_the_truth():
     assert np.all((lo <= truth) & (truth <= hi)), (local.exponent_ci, truth)
     assert np.all(hi - lo < 1.0)  # informative: narrower than the bend between pairs
     np.testing.assert_allclose(local.exponent, truth, atol=0.3)
+    # The cells in another order give the same pairs, intervals included.
+    shuffled = np.array([2, 0, 3, 1])
+    again = crossing_points(x[shuffled], n_grid, errors[shuffled], 0.1, n_boot=400, seed=0)
+    other = local_exponents(x[shuffled], again.n, again.bootstrap)
+    np.testing.assert_allclose(other.exponent_ci, local.exponent_ci)
+    np.testing.assert_allclose(other.exponent, local.exponent)
+
+
+def test_censored_replicates_open_the_interval_on_their_side():
+    """A cell whose replicates partly fail to cross inside the range: left out, they
+    narrow the interval; censored (inf beyond the range), they open it."""
+    x = np.array([1.0, 2.0])
+    rng = np.random.default_rng(0)
+    first = rng.uniform(90, 110, 1000)
+    second = rng.uniform(9, 11, 1000)
+    first[:100] = np.inf  # 10% of the replicates: the crossing lies beyond the range
+    censored = local_exponents(x, [100.0, 10.0], np.stack([first, second], 1))
+    assert censored.exponent_ci[0, 0] == -np.inf  # the steep side is open
+    assert np.isfinite(censored.exponent_ci[0, 1])
+    dropped = local_exponents(x, [100.0, 10.0], np.stack([np.where(np.isinf(first),
+                              np.nan, first), second], 1))  # fmt: skip
+    assert np.isfinite(dropped.exponent_ci).all()
+    assert np.isnan(local_exponents(x, [np.nan, 10.0], np.stack([first, second], 1))
+                    .exponent_ci).all()  # fmt: skip
+
+
+def test_crossing_points_censor_replicates_that_do_not_cross_in_range():
+    n_grid = np.array([10.0, 20.0, 40.0, 80.0])
+    # Seed 0 crosses between 20 and 40; seed 1 never reaches the threshold; seed 2 is
+    # below it from the start.
+    errors = np.array([[[0.3, 0.3, 0.05], [0.3, 0.3, 0.05], [0.05, 0.3, 0.05],
+                        [0.05, 0.3, 0.05]]])  # fmt: skip
+    left_out = crossing_points([1.0], n_grid, errors, 0.1, n_boot=300, seed=1, statistic="median")
+    kept = crossing_points([1.0], n_grid, errors, 0.1, n_boot=300, seed=1, statistic="median",
+                           censored=True)  # fmt: skip
+    np.testing.assert_array_equal(left_out.n, kept.n)  # the point estimate is the same
+    replicates = kept.bootstrap[:, 0]
+    assert np.isinf(replicates).any() and (replicates == 0).any()
+    assert np.array_equal(np.isnan(left_out.bootstrap[:, 0]), ~np.isfinite(replicates) |
+                          (replicates == 0))  # fmt: skip
+    assert kept.n_ci[0, 0] == 0 and kept.n_ci[0, 1] == np.inf  # open on both sides

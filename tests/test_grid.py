@@ -141,8 +141,11 @@ def test_command_line_overrides_set_the_boundary_searchs_options():
     options = parse_boundary(out["boundary"], {}, set(), "<cli>")
     assert (options.n_low, options.n_high, options.ci_factor) == (512, 1024, 1.3)
     with pytest.raises(GridError, match="did you mean 'boundary.n_low'"):
-        typo = apply_overrides({}, ("boundary.n_lo=8",), "<cli>")["boundary"]
+        typo = apply_overrides(raw, ("boundary.n_lo=8",), "<cli>")["boundary"]
         parse_boundary(typo, {}, set(), "<cli>")
+    for grid in ({}, {"boundary": 5}):  # no search to set an option of
+        with pytest.raises(GridError, match="needs a \\[boundary\\] table"):
+            apply_overrides(grid, ("boundary.seeds=4",), "<cli>")
 
 
 @pytest.mark.parametrize("points", [2, 3, 8, 40])

@@ -79,14 +79,18 @@ def seed_statistic(errors: NDArray[np.float64], statistic: str = "mean") -> NDAr
 
 
 def _first_crossing(
-    mean_error: NDArray[np.float64], log_n: NDArray[np.float64], threshold: NDArray[np.float64]
+    mean_error: NDArray[np.float64],
+    log_n: NDArray[np.float64],
+    threshold: NDArray[np.float64],
+    censored: bool = False,
 ) -> NDArray[np.float64]:
     """``n`` where ``mean_error (..., N)`` first falls to ``threshold (...)``.
 
     ``log_n (N,)`` ascending. The crossing is bracketed by the first grid point at or
     below the threshold and the last finite point before it (necessarily above);
-    NaN grid points are skipped. NaN if there is no such pair: never at or below,
-    or already at or below at the first finite point.
+    NaN grid points are skipped. Where there is no such pair: NaN, or with
+    ``censored`` the side it lies on, ``inf`` (never at or below: beyond the largest
+    ``n``) or ``0`` (already at or below at the first finite point).
     """
     num = mean_error.shape[-1]
     below = mean_error <= threshold[..., None]
@@ -103,19 +107,25 @@ def _first_crossing(
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = (e_hi - threshold) / (e_hi - e_lo)
         log_cross = log_n[i] + frac * (log_n[j] - log_n[i])
-    return np.where(valid, np.exp(log_cross), np.nan)
+    outside = np.where(has_below, 0.0, np.inf) if censored else np.nan
+    return np.where(valid, np.exp(log_cross), outside)
 
 
 def percentile_ci(samples: NDArray[np.float64], ci: float, axis: int = 0) -> NDArray[np.float64]:
-    """Percentile interval of the finite samples along ``axis``; the interval is the
-    last axis (size 2) of the result; NaN where no finite sample is left."""
+    """Percentile interval of the samples along ``axis`` (NaN left out; an infinite
+    sample, a censored one, makes the bound infinite where it falls on it); the interval
+    is the last axis (size 2) of the result; NaN where no sample is left."""
     q = [50.0 * (1.0 - ci), 50.0 * (1.0 + ci)]
     if samples.shape[axis] == 0:
         shape = samples.shape[:axis] + samples.shape[axis + 1 :] + (2,)
         return np.full(shape, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns -> NaN
-        return np.moveaxis(np.nanpercentile(samples, q, axis=axis), 0, -1)
+        bounds = np.nanpercentile(samples, q, axis=axis)
+        if np.isinf(samples).any():  # interpolating next to an infinity gives NaN: take it
+            nearest = np.nanpercentile(samples, q, axis=axis, method="nearest")
+            bounds = np.where(np.isnan(bounds), nearest, bounds)
+        return np.moveaxis(bounds, 0, -1)
 
 
 def crossing_points(
@@ -128,6 +138,7 @@ def crossing_points(
     ci: float = 0.95,
     decreasing: bool = True,
     statistic: str = "mean",
+    censored: bool = False,
 ) -> Crossings:
     """For each ``x``, the ``n`` at which the seed-mean test error crosses ``threshold``.
 
@@ -145,11 +156,16 @@ def crossing_points(
         decreasing: ``True`` looks for the error falling to the threshold as ``n``
             grows (harmful -> benign); ``False`` for it rising to it.
         statistic: ``"mean"`` or ``"median"`` over the seeds (:func:`seed_statistic`).
+        censored: a replicate that does not cross inside the ``n`` range counts as
+            ``inf`` (beyond it) or ``0`` (before it) instead of being left out, so an
+            interval that many replicates leave is open (infinite) on that side.
 
     The crossing is found by linear interpolation in ``(log n, error)`` between the
     two grid points that bracket the first crossing; NaN where the curve never
     crosses or is already past the threshold at the smallest ``n``. The CI is the
-    percentile interval of the replicates that cross (NaN if none do).
+    percentile interval of the replicates that cross (NaN if none do), or with
+    ``censored`` of every replicate (the point estimate stays NaN where it does not
+    cross).
     """
     x = np.asarray(x_values, dtype=np.float64)
     n = np.asarray(n_values, dtype=np.float64)
@@ -178,7 +194,7 @@ def crossing_points(
     for start in range(0, n_boot, block):  # blocks bound the memory
         stat = seed_statistic(err[:, :, idx[start : start + block]], statistic)  # (X, N, b)
         boot[start : start + block] = _first_crossing(
-            sign * np.moveaxis(stat, 2, 0), log_n, sign * thr
+            sign * np.moveaxis(stat, 2, 0), log_n, sign * thr, censored
         )
     return Crossings(n=point, n_ci=percentile_ci(boot, ci), bootstrap=boot)
 

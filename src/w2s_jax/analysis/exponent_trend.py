@@ -49,8 +49,13 @@ def local_exponents(
     """Local exponents of the boundary ``n*(x)``.
 
     ``x_values (X,)`` positive and distinct, any order; ``n_cross (X,)`` the crossings
-    (NaN where a cell has none: its pairs are NaN); ``bootstrap (B, X)`` replicates of
-    the crossings, or None (then the intervals are NaN).
+    (NaN or non-positive where a cell has none: its pairs, intervals included, are
+    NaN); ``bootstrap (B, X)`` replicates of the crossings, or None (then the intervals
+    are NaN). A replicate may be censored (``inf`` beyond the range searched, ``0``
+    before it: :func:`~w2s_jax.analysis.boundary.crossing_points` with ``censored``):
+    its slope is then infinite and an interval bound falling on it is open; a
+    replicate censored in both cells of a pair, on the same side, has no slope and is
+    left out.
     """
     x = np.asarray(x_values, dtype=np.float64)
     n = np.asarray(n_cross, dtype=np.float64)
@@ -61,13 +66,14 @@ def local_exponents(
     order = np.argsort(x)
     log_x = np.log(x[order])
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_n = np.log(n[order])
+        log_n = np.log(np.where(n > 0, n, np.nan)[order])
         exponent = _slopes(log_x, log_n)
         if bootstrap is None:
             interval = np.full((exponent.size, 2), np.nan)
         else:
             replicates = np.asarray(bootstrap, dtype=np.float64).reshape(-1, x.size)
             interval = percentile_ci(_slopes(log_x, np.log(replicates[:, order])), ci)
+            interval[~np.isfinite(exponent)] = np.nan
     middle = np.exp((log_x[1:] + log_x[:-1]) / 2)
     n_middle = np.exp((log_n[1:] + log_n[:-1]) / 2)
     return LocalExponents(middle, n_middle, exponent, interval)

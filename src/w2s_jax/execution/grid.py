@@ -143,7 +143,12 @@ def apply_overrides(raw: dict[str, Any], overrides: tuple[str, ...], where: str)
             continue
         section, dot, name = key.partition(".")
         if dot and section == "boundary":  # the search's options: never an axis
-            raw["boundary"] = {**(raw.get("boundary") or {}), name: value}
+            if not isinstance(raw.get("boundary"), dict):
+                raise GridError(
+                    f"{where}: override {key!r} needs a [boundary] table in the grid file "
+                    "(an override sets an option of a search, it does not start one)"
+                )
+            raw["boundary"] = {**raw["boundary"], name: value}
             continue
         if not dot or section not in SECTIONS:
             raise GridError(
