@@ -51,14 +51,16 @@ class FigureHelper:
     def send(self, job: dict, run: RunResults) -> bool:
         """Send ``job`` (``figures.draw_figures``' arguments but the run) and ``run``, the
         results it draws; False if the helper is gone (or an array needs pickling)."""
+        header, arrays = pack(run)
+        if any(value.dtype.hasobject for value in arrays):
+            return False  # refused before anything is written, so no half job in the pipe
         try:
-            header, arrays = pack(run)
             self.process.stdin.write(json.dumps({**job, **header}).encode() + b"\n")
             stream = _Writes(self.process.stdin)
             for value in arrays:
                 np.lib.format.write_array(stream, value, allow_pickle=False)
             self.process.stdin.flush()
-        except (OSError, ValueError):  # ValueError: closed, or an object array
+        except (OSError, ValueError):  # ValueError: the pipe is closed
             return False
         return True
 
