@@ -23,7 +23,8 @@ then ``load_run`` + ``to_xarray`` of the result in a fresh process (wall, peak R
 before, for the "before" rows (its manifest has no program time: the "after" run's, the
 same compiled program and chunks, is used and marked).
 
-    python benchmarks/overhead.py --run --sizes 1e4 1e5 1e6 --chunk-size 4096
+    python benchmarks/overhead.py --run --sizes 1e4 1e5 1e6      # the engine's own chunks
+    python benchmarks/overhead.py --run --sizes 1e6 --chunk-size 4096
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ def real_runs(args) -> None:
             path, out = Path(folder) / f"run_{count}.toml", Path(folder) / f"run_{count}"
             path.write_text(RUN_GRID.format(seeds=max(1, count // 2)))
             command = [sys.executable, "-m", "w2s_jax.sweep", str(path), "--out", str(out)]
-            command += ["--quiet", "--chunk-size", str(args.chunk_size)]
+            command += ["--quiet"]
+            command += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
             command += [] if args.figures else ["--no-figures"]
             whole, rss, exit_code, lines = child(command, env, args.timeout)
             if exit_code != 0:
@@ -204,7 +206,9 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=150.0, help="per dry-run process")
     p.add_argument("--max-memory", help="passed to the dry-run (GB)")
     p.add_argument("--run", action="store_true", help="real runs, end to end (RUN_GRID)")
-    p.add_argument("--chunk-size", type=int, default=4096, help="--run: configurations a chunk")
+    p.add_argument(
+        "--chunk-size", type=int, default=0, help="--run: configurations a chunk (0: the engine's)"
+    )
     p.add_argument("--figures", action="store_true", help="--run: draw the figures too")
     p.add_argument("--source", help="--run: a checkout whose src/ runs (default: this one)")
     p.add_argument("--scratch", help="--run: where the run directories go (default: /tmp)")

@@ -114,8 +114,9 @@ def program(bytes_per_configuration: float) -> Program:
     from conftest import tiny_config
 
     static = static_part(tiny_config())
-    # hot bytes far above the L2 cache: the CPU rule alone would give 2 per device
-    return Program(static, list(range(100)), Cost(bytes_per_configuration, 1.0, 1e12), 40)
+    # hot bytes far above the L2 cache and work far above CPU_CHUNK_FLOPS: the CPU rule
+    # alone would give 2 per device
+    return Program(static, list(range(100)), Cost(bytes_per_configuration, 1e12, 1e12), 40)
 
 
 def in_flight(chunk: int) -> tuple[int, int]:

@@ -24,6 +24,10 @@ from w2s_jax.simulation import cost_model
 DEFAULT_MAX_CHUNK = 1024
 CPU_MAX_PER_DEVICE = 8  # configurations per CPU device and chunk (see chunk_size)
 CPU_L2_FACTOR = 4  # a CPU device's batch reads at most this many L2 caches per step
+# A CPU chunk also holds at least this much work per device (about 0.1 s of a core), so
+# that its fixed cost (laying it out, writing and syncing its file: ~10 ms) stays small
+# for tiny configurations, which the cache rule alone would put 8 to a chunk.
+CPU_CHUNK_FLOPS = 2e9
 # A chunk keeps its program's standard size, padding a little pending work up to it,
 # while the padding costs fewer FLOPs than this (seconds on a CPU core, about one
 # compile): the program's shapes then do not depend on how much work is pending, so a
@@ -46,7 +50,8 @@ def chunk_size(
     ``CPU_L2_FACTOR`` times its core's L2 cache holds, between 2 and
     ``CPU_MAX_PER_DEVICE``. The factor is empirical (benchmarks/RESULTS.md, "CPU chunk
     size"): it picks the fastest measured chunk for both small benchmark cases, 2 per
-    device at 1 MB per configuration and 8 at 160 kB. Raises
+    device at 1 MB per configuration and 8 at 160 kB; a CPU device's batch still holds
+    ``CPU_CHUNK_FLOPS`` of work where the configurations are tiny. Raises
     :class:`~w2s_jax.execution.memory.DoesNotFit` when pending work cannot fit at all."""
     devices = jax.local_device_count()
     alone = alone_for(program.static)
@@ -60,7 +65,9 @@ def chunk_size(
     if jax.local_devices()[0].platform == "cpu":
         per_device = CPU_L2_FACTOR * l2_cache_bytes() / max(program.cost.hot_bytes, 1.0)
         least = 1 if alone else 2
-        size = min(size, devices * min(CPU_MAX_PER_DEVICE, max(least, int(per_device))))
+        cached = min(CPU_MAX_PER_DEVICE, max(least, int(per_device)))
+        enough = math.ceil(CPU_CHUNK_FLOPS / max(program.cost.flops, 1.0))
+        size = min(size, devices * max(cached, enough))
     size = min(size, DEFAULT_MAX_CHUNK)
     padding = -pending % size  # the last chunk's empty slots at the standard size
     if not pending or padding * program.cost.flops > PAD_FLOPS:
