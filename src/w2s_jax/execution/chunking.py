@@ -26,7 +26,8 @@ CPU_MAX_PER_DEVICE = 8  # configurations per CPU device and chunk (see chunk_siz
 CPU_L2_FACTOR = 4  # a CPU device's batch reads at most this many L2 caches per step
 # A CPU chunk also holds at least this much work per device (about 0.1 s of a core), so
 # that its fixed cost (laying it out, writing and syncing its file: ~10 ms) stays small
-# for tiny configurations, which the cache rule alone would put 8 to a chunk.
+# for tiny configurations, which the cache rule alone would put 8 to a chunk; only where
+# the pending work fills such chunks (a small grid keeps the cache rule's chunks).
 CPU_CHUNK_FLOPS = 2e9
 # A chunk keeps its program's standard size, padding a little pending work up to it,
 # while the padding costs fewer FLOPs than this (seconds on a CPU core, about one
@@ -67,7 +68,10 @@ def chunk_size(
         least = 1 if alone else 2
         cached = min(CPU_MAX_PER_DEVICE, max(least, int(per_device)))
         enough = math.ceil(CPU_CHUNK_FLOPS / max(program.cost.flops, 1.0))
-        size = min(size, devices * max(cached, enough))
+        enough = min(enough, DEFAULT_MAX_CHUNK // devices)
+        if pending >= devices * enough:  # only where such chunks fill: no padding to them
+            cached = max(cached, enough)
+        size = min(size, devices * cached)
     size = min(size, DEFAULT_MAX_CHUNK)
     padding = -pending % size  # the last chunk's empty slots at the standard size
     if not pending or padding * program.cost.flops > PAD_FLOPS:
