@@ -69,17 +69,21 @@ def run(grid_path: Path, out: Path, *flags: str) -> int:
     return main([str(grid_path), "--out", str(out), "--quiet", "--no-figures", *flags])
 
 
-def test_chunk_sizes_give_identical_results(tmp_path):
-    grid = write_grid(tmp_path)
-    for size in ("1", "7", "64"):
+def assert_chunkings_agree(tmp_path: Path, grid: Path, sizes: tuple[str, ...], row: int) -> None:
+    """The grid run with each chunk size gives the same outputs, and configuration
+    ``row`` re-run alone through the library reproduces its row of the second run."""
+    for size in sizes:
         assert run(grid, tmp_path / size, "--chunk-size", size) == 0
-    assert_same_outputs(tmp_path / "1", tmp_path / "7")
-    assert_same_outputs(tmp_path / "1", tmp_path / "64")
-    # A configuration re-run alone through the library reproduces its row exactly.
-    configs = load_grid(grid).configurations()
-    alone = engine.run_alone(configs[5], base_seed=4)
-    _, curves = outputs(tmp_path / "7")
-    assert np.array_equal(alone.curves["test_error"][0], curves["test_error"][5])
+    for size in sizes[1:]:
+        assert_same_outputs(tmp_path / sizes[0], tmp_path / size)
+    loaded = load_grid(grid)
+    alone = engine.run_alone(loaded.configurations()[row], base_seed=loaded.seed)
+    _, curves = outputs(tmp_path / sizes[1])
+    assert np.array_equal(alone.curves["test_error"][0], curves["test_error"][row])
+
+
+def test_chunk_sizes_give_identical_results(tmp_path):
+    assert_chunkings_agree(tmp_path, write_grid(tmp_path), ("1", "7", "64"), row=5)
 
 
 def _subprocess_env(devices: int) -> dict:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_engine import assert_same_outputs, outputs, run, write_grid
-from w2s_jax.execution import chunking, engine
-from w2s_jax.execution.grid import load_grid
+from test_engine import assert_chunkings_agree, outputs, run, write_grid
+from w2s_jax.execution import chunking
 from w2s_jax.simulation import config as cfg
 from w2s_jax.simulation import cost_model
 
@@ -43,15 +42,7 @@ def everyone_alone(monkeypatch):
 
 
 def test_students_alone_are_exact_under_any_chunking(tmp_path, everyone_alone):
-    grid = write_grid(tmp_path, GRID)
-    for size in ("1", "3", "64"):
-        assert run(grid, tmp_path / size, "--chunk-size", size) == 0
-    assert_same_outputs(tmp_path / "1", tmp_path / "3")
-    assert_same_outputs(tmp_path / "1", tmp_path / "64")
-    configs = load_grid(grid).configurations()
-    alone = engine.run_alone(configs[3], base_seed=2)
-    _, curves = outputs(tmp_path / "3")
-    assert np.array_equal(alone.curves["test_error"][0], curves["test_error"][3])
+    assert_chunkings_agree(tmp_path, write_grid(tmp_path, GRID), ("1", "3", "64"), row=3)
 
 
 def test_students_alone_follow_the_same_trajectories_as_side_by_side(tmp_path, monkeypatch):
